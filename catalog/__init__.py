@@ -1,0 +1,1 @@
+"""The catalog: categories, merchants, products and SKUs, prices and currencies."""

@@ -1,0 +1,204 @@
+"""Marshmallow schemas of the catalog API: query parameters in, documents out."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from catalog.money import is_currency_code
+from catalog.services import SORTS
+from shop.i18n import SUPPORTED_LANGUAGES, country_codes, normalize_language_tag
+
+
+def _known_language(value: str) -> None:
+    if normalize_language_tag(value) is None:
+        raise ma.ValidationError(
+            f"Unsupported language; use one of {', '.join(SUPPORTED_LANGUAGES)}."
+        )
+
+
+def _iso_currency(value: str) -> None:
+    if not is_currency_code(value.upper()):
+        raise ma.ValidationError("Not an ISO 4217 currency code.")
+
+
+def _not_negative(value) -> None:
+    # A function, not validate.Range: apispec would print Range's bound on a
+    # Decimal field as the string "0", which is not valid OpenAPI.
+    if value < 0:
+        raise ma.ValidationError("Must be 0 or more.")
+
+
+def _iso_country(value: str) -> None:
+    if value.upper() not in country_codes():
+        raise ma.ValidationError("Not an ISO 3166-1 alpha-2 country code.")
+
+
+class StrictSchema(ma.Schema):
+    """Unknown parameters are reported, not silently ignored (a typo in a filter
+    would otherwise return the unfiltered catalog)."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+
+class LocaleQuerySchema(StrictSchema):
+    lang = fields.String(
+        validate=_known_language,
+        metadata={
+            "description": "en, ru or zh (region tags such as zh-CN accepted); "
+            "without it, Accept-Language decides, then en"
+        },
+    )
+    currency = fields.String(
+        validate=_iso_currency,
+        metadata={
+            "description": "ISO 4217 code to price in; default follows the language "
+            "(zh CNY, ru RUB, en USD)"
+        },
+    )
+
+
+class ProductListQuerySchema(LocaleQuerySchema):
+    category = fields.String(
+        validate=validate.Length(min=1, max=40), metadata={"description": "category slug"}
+    )
+    country = fields.String(
+        validate=_iso_country, metadata={"description": "origin country, ISO 3166-1 alpha-2"}
+    )
+    q = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "words matched in zh, ru and en names and descriptions"},
+    )
+    min_price = fields.Decimal(
+        validate=_not_negative, metadata={"description": "in the asked currency", "minimum": 0}
+    )
+    max_price = fields.Decimal(
+        validate=_not_negative, metadata={"description": "in the asked currency", "minimum": 0}
+    )
+    in_stock = fields.Boolean()
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=24, validate=validate.Range(min=1, max=100))
+    sort = fields.String(load_default="name", validate=validate.OneOf(SORTS))
+
+    @ma.validates_schema
+    def _price_range_in_order(self, data, **kwargs):
+        low, high = data.get("min_price"), data.get("max_price")
+        if low is not None and high is not None and low > high:
+            raise ma.ValidationError("min_price is above max_price.", field_name="min_price")
+
+
+class ProductDetailQuerySchema(LocaleQuerySchema):
+    destination = fields.String(
+        validate=_iso_country,
+        metadata={"description": "only report availability for this destination country"},
+    )
+
+
+class MoneySchema(ma.Schema):
+    amount = fields.String(
+        required=True, metadata={"example": "18.50", "description": "decimal string"}
+    )
+    currency = fields.String(required=True, metadata={"example": "CNY"})
+
+
+class LocalizedTextSchema(ma.Schema):
+    en = fields.String(allow_none=True)
+    ru = fields.String(allow_none=True)
+    zh = fields.String(allow_none=True)
+
+
+class CategorySchema(ma.Schema):
+    slug = fields.String(required=True)
+    name = fields.String(required=True)
+    names = fields.Nested(LocalizedTextSchema)
+    product_count = fields.Integer(required=True)
+
+
+class CategoryListSchema(ma.Schema):
+    items = fields.List(fields.Nested(CategorySchema), required=True)
+    total = fields.Integer(required=True)
+    lang = fields.String(required=True)
+
+
+class CategoryRefSchema(ma.Schema):
+    slug = fields.String(required=True)
+    name = fields.String(required=True)
+
+
+class CountrySchema(ma.Schema):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+
+
+class MerchantRefSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    country = fields.String()
+
+
+class ProductSummarySchema(ma.Schema):
+    id = fields.Integer(required=True)
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    category = fields.Nested(CategoryRefSchema, required=True)
+    origin_country = fields.Nested(CountrySchema, required=True)
+    merchant = fields.Nested(MerchantRefSchema, required=True)
+    price = fields.Nested(
+        MoneySchema, allow_none=True, metadata={"description": "lowest SKU price"}
+    )
+    in_stock = fields.Boolean(required=True)
+
+
+class ProductPageSchema(ma.Schema):
+    items = fields.List(fields.Nested(ProductSummarySchema), required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+    pages = fields.Integer(required=True)
+    lang = fields.String(required=True)
+    currency = fields.String(required=True)
+
+
+class DestinationSchema(ma.Schema):
+    country = fields.String(required=True)
+    nodes = fields.List(fields.String(), required=True, metadata={"description": "node codes"})
+
+
+class SkuSchema(ma.Schema):
+    sku = fields.String(required=True)
+    label = fields.String(allow_none=True)
+    price = fields.Nested(MoneySchema, required=True)
+    merchant_price = fields.Nested(MoneySchema, required=True)
+    weight_g = fields.Integer(required=True)
+    shelf_life_days = fields.Integer(required=True)
+    available = fields.Integer(required=True)
+    in_stock = fields.Boolean(required=True)
+    availability = fields.List(fields.Nested(DestinationSchema), required=True)
+
+
+class ExchangeRateSchema(ma.Schema):
+    base = fields.String(required=True)
+    quote = fields.String(required=True)
+    rate = fields.String(required=True)
+    effective_on = fields.String(required=True)
+    source = fields.String(required=True)
+
+
+class ProductDetailSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    description = fields.String(required=True)
+    names = fields.Nested(LocalizedTextSchema)
+    category = fields.Nested(CategoryRefSchema, required=True)
+    origin_country = fields.Nested(CountrySchema, required=True)
+    hs_code = fields.String(required=True)
+    merchant = fields.Nested(MerchantRefSchema, required=True)
+    price = fields.Nested(MoneySchema, required=True)
+    in_stock = fields.Boolean(required=True)
+    skus = fields.List(fields.Nested(SkuSchema), required=True)
+    availability = fields.List(fields.Nested(DestinationSchema), required=True)
+    exchange_rates = fields.List(fields.Nested(ExchangeRateSchema), required=True)
+    lang = fields.String(required=True)
+    currency = fields.String(required=True)

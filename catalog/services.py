@@ -1,0 +1,427 @@
+"""Catalog use cases: the reads shoppers make. No Flask request objects here.
+
+Each read is a constant number of SQL statements whatever the page size:
+one for the rates in force, one for the page (with its total as a window
+count), and for a product one more for its SKUs with their stock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Numeric, and_, case, func, literal, select
+
+from catalog.models import Category, ExchangeRate, Merchant, Product, Sku
+from catalog.money import (
+    ExchangeRateQuote,
+    Money,
+    RateTable,
+    UnknownCurrency,
+    half_minor_unit,
+    is_currency_code,
+)
+from catalog.search import like_pattern, search_terms
+from shop.errors import NotFound, ValidationFailed
+from shop.extensions import db
+from shop.i18n import country_name
+from warehouse.models import Node, StockLevel
+
+# Without ?currency=, prices follow the language: a Chinese page shows yuan,
+# a Russian one roubles, an English one dollars.
+DEFAULT_CURRENCY_BY_LANGUAGE = {"zh": "CNY", "ru": "RUB", "en": "USD"}
+
+SORTS = ("name", "-name", "price", "-price", "newest")
+
+
+def today_utc() -> date:
+    return datetime.now(UTC).date()
+
+
+def load_rate_table(on: date | None = None) -> RateTable:
+    """The latest rate of each currency pair in force on ``on`` (default today, UTC)."""
+    on = on or today_utc()
+    latest = (
+        select(
+            ExchangeRate.base_currency,
+            ExchangeRate.quote_currency,
+            func.max(ExchangeRate.effective_on).label("effective_on"),
+        )
+        .where(ExchangeRate.effective_on <= on)
+        .group_by(ExchangeRate.base_currency, ExchangeRate.quote_currency)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(ExchangeRate)
+        .join(
+            latest,
+            and_(
+                ExchangeRate.base_currency == latest.c.base_currency,
+                ExchangeRate.quote_currency == latest.c.quote_currency,
+                ExchangeRate.effective_on == latest.c.effective_on,
+            ),
+        )
+        .order_by(ExchangeRate.id)
+    ).scalars()
+    # With two sources on one day the later row wins (order by id).
+    return RateTable(
+        [
+            ExchangeRateQuote(
+                r.base_currency, r.quote_currency, Decimal(r.rate), r.effective_on, r.source
+            )
+            for r in rows
+        ]
+    )
+
+
+def resolve_currency(requested: str | None, lang: str, rates: RateTable) -> str:
+    currency = (requested or DEFAULT_CURRENCY_BY_LANGUAGE[lang]).upper()
+    if not is_currency_code(currency):
+        raise ValidationFailed(
+            errors={"currency": [f"{currency} is not an ISO 4217 currency code."]}
+        )
+    if currency not in rates.currencies():
+        raise ValidationFailed(
+            f"No exchange rate reaches {currency}.",
+            errors={"currency": [f"No exchange rate reaches {currency}."]},
+        )
+    return currency
+
+
+def _price_in(currency: str, rates: RateTable):
+    """SQL for a SKU's price converted to ``currency`` at the table's rates.
+
+    A CASE over the (few) currencies merchants price in, with each factor
+    as an exact NUMERIC literal, so that filtering and sorting by price in
+    the shopper's currency happen in the database.
+    """
+    factors = {}
+    for source in sorted(rates.currencies() | {currency}):
+        try:
+            factors[source] = rates.conversion(source, currency).factor
+        except UnknownCurrency:
+            continue
+    whens = {source: literal(factor, Numeric()) for source, factor in factors.items()}
+    return Sku.price_amount * case(whens, value=Sku.price_currency, else_=None)
+
+
+@dataclass(frozen=True)
+class ProductQuery:
+    lang: str
+    currency: str | None = None
+    category: str | None = None
+    country: str | None = None
+    q: str | None = None
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    in_stock: bool | None = None
+    page: int = 1
+    per_page: int = 24
+    sort: str = "name"
+
+
+def list_categories(lang: str) -> dict[str, Any]:
+    """The categories in shelf order, localized, with the number of products on sale."""
+    on_sale = (
+        select(Product.category_id, func.count(Product.id).label("products"))
+        .join(Merchant, Merchant.id == Product.merchant_id)
+        .where(
+            Product.is_active.is_(True),
+            Merchant.is_active.is_(True),
+            Product.id.in_(select(Sku.product_id).where(Sku.is_active.is_(True))),
+        )
+        .group_by(Product.category_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(Category, func.coalesce(on_sale.c.products, 0))
+        .outerjoin(on_sale, on_sale.c.category_id == Category.id)
+        .order_by(Category.position, Category.id)
+    ).all()
+    items = [
+        {
+            "slug": category.slug,
+            "name": category.localized("name", lang),
+            "names": {"en": category.name_en, "ru": category.name_ru, "zh": category.name_zh},
+            "product_count": count,
+        }
+        for category, count in rows
+    ]
+    return {"items": items, "total": len(items), "lang": lang}
+
+
+def list_products(query: ProductQuery) -> dict[str, Any]:
+    """One page of products on sale, filtered, sorted and priced in one currency."""
+    rates = load_rate_table()
+    currency = resolve_currency(query.currency, query.lang, rates)
+    price = _price_in(currency, rates)
+
+    sku_prices = (
+        select(Sku.product_id.label("product_id"), func.min(price).label("price"))
+        .where(Sku.is_active.is_(True))
+        .group_by(Sku.product_id)
+        .subquery("sku_prices")
+    )
+    stock = (
+        select(
+            Sku.product_id.label("product_id"),
+            func.sum(StockLevel.on_hand - StockLevel.reserved).label("available"),
+        )
+        .join(StockLevel, StockLevel.sku_id == Sku.id)
+        .join(Node, Node.id == StockLevel.node_id)
+        .where(Sku.is_active.is_(True), Node.is_active.is_(True))
+        .group_by(Sku.product_id)
+        .subquery("stock")
+    )
+    available = func.coalesce(stock.c.available, 0)
+    name = func.coalesce(getattr(Product, f"name_{query.lang}"), Product.name_en)
+
+    statement = (
+        select(
+            Product.id,
+            Product.code,
+            name.label("name"),
+            Product.origin_country,
+            Product.hs_code,
+            Category.slug.label("category_slug"),
+            getattr(Category, f"name_{query.lang}").label("category_name"),
+            Merchant.id.label("merchant_id"),
+            Merchant.name.label("merchant_name"),
+            sku_prices.c.price,
+            available.label("available"),
+            func.count().over().label("total"),
+        )
+        .join(Category, Category.id == Product.category_id)
+        .join(Merchant, Merchant.id == Product.merchant_id)
+        .join(sku_prices, sku_prices.c.product_id == Product.id)
+        .outerjoin(stock, stock.c.product_id == Product.id)
+        .where(Product.is_active.is_(True), Merchant.is_active.is_(True))
+    )
+    if query.category:
+        statement = statement.where(Category.slug == query.category)
+    if query.country:
+        statement = statement.where(Product.origin_country == query.country.upper())
+    for term in search_terms(query.q or ""):
+        statement = statement.where(Product.search_text.like(like_pattern(term), escape="\\"))
+    # Filter on the price as shown (rounded half up), not the raw product.
+    if query.min_price is not None:
+        statement = statement.where(
+            sku_prices.c.price >= query.min_price - half_minor_unit(currency)
+        )
+    if query.max_price is not None:
+        statement = statement.where(
+            sku_prices.c.price < query.max_price + half_minor_unit(currency)
+        )
+    if query.in_stock is True:
+        statement = statement.where(available > 0)
+    elif query.in_stock is False:
+        statement = statement.where(available <= 0)
+
+    order = {
+        "name": [name.asc()],
+        "-name": [name.desc()],
+        "price": [sku_prices.c.price.asc()],
+        "-price": [sku_prices.c.price.desc()],
+        "newest": [Product.created_at.desc()],
+    }[query.sort]
+    statement = (
+        statement.order_by(*order, Product.id.asc())
+        .limit(query.per_page)
+        .offset((query.page - 1) * query.per_page)
+    )
+    rows = db.session.execute(statement).all()
+
+    if rows:
+        total = rows[0].total
+    elif query.page == 1:
+        total = 0
+    else:  # past the last page: the window count has no row to ride on
+        total = db.session.scalar(
+            select(func.count()).select_from(
+                statement.limit(None).offset(None).order_by(None).subquery()
+            )
+        )
+    if total == 0 and query.category:
+        _require_category(query.category)
+
+    items = [
+        {
+            "id": row.id,
+            "code": row.code,
+            "name": row.name,
+            "category": {"slug": row.category_slug, "name": row.category_name},
+            "origin_country": {
+                "code": row.origin_country,
+                "name": country_name(row.origin_country, query.lang),
+            },
+            "merchant": {"id": row.merchant_id, "name": row.merchant_name},
+            "price": Money(Decimal(row.price), currency).as_json()
+            if row.price is not None
+            else None,
+            "in_stock": row.available > 0,
+        }
+        for row in rows
+    ]
+    return {
+        "items": items,
+        "page": query.page,
+        "per_page": query.per_page,
+        "total": total,
+        "pages": -(-total // query.per_page),
+        "lang": query.lang,
+        "currency": currency,
+    }
+
+
+def _require_category(slug: str) -> None:
+    if db.session.scalar(select(Category.id).where(Category.slug == slug)) is None:
+        raise ValidationFailed(errors={"category": [f"No category {slug!r}."]})
+
+
+def get_product(product_id: int, lang: str, currency: str | None, destination: str | None = None):
+    """A product on sale with its SKUs, prices in ``currency`` and, per
+    destination country, which nodes hold stock that can ship there."""
+    rates = load_rate_table()
+    currency = resolve_currency(currency, lang, rates)
+    found = db.session.execute(
+        select(Product, Category, Merchant)
+        .join(Category, Category.id == Product.category_id)
+        .join(Merchant, Merchant.id == Product.merchant_id)
+        .where(Product.id == product_id, Product.is_active.is_(True), Merchant.is_active.is_(True))
+    ).first()
+    if found is None:
+        raise NotFound(f"No product {product_id}.")
+    product, category, merchant = found
+
+    stock_rows = db.session.execute(
+        select(Sku, Node.code, Node.ships_to, StockLevel.on_hand - StockLevel.reserved)
+        .outerjoin(StockLevel, StockLevel.sku_id == Sku.id)
+        .outerjoin(Node, and_(Node.id == StockLevel.node_id, Node.is_active.is_(True)))
+        .where(Sku.product_id == product.id, Sku.is_active.is_(True))
+        .order_by(Sku.id, Node.priority, Node.code)
+    ).all()
+    if not stock_rows:
+        raise NotFound(f"No product {product_id}.")
+
+    skus: dict[int, dict[str, Any]] = {}
+    quotes_used: dict[tuple[str, str], ExchangeRateQuote] = {}
+    for sku, node_code, ships_to, available in stock_rows:
+        entry = skus.get(sku.id)
+        if entry is None:
+            conversion = rates.conversion(sku.price_currency, currency)
+            for quote in conversion.quotes:
+                quotes_used[(quote.base, quote.quote)] = quote
+            entry = skus[sku.id] = {
+                "sku": sku.code,
+                "label": sku.localized("label", lang),
+                "price": Money(conversion.apply(sku.price.amount), currency).as_json(),
+                "merchant_price": sku.price.as_json(),
+                "weight_g": sku.weight_g,
+                "shelf_life_days": sku.shelf_life_days,
+                "available": 0,
+                "_nodes": [],
+            }
+        if node_code and available and available > 0:
+            entry["available"] += available
+            entry["_nodes"].append((node_code, ships_to or []))
+
+    product_destinations: dict[str, set[str]] = {}
+    for entry in skus.values():
+        entry["in_stock"] = entry["available"] > 0
+        by_country = _destinations(entry.pop("_nodes"), destination)
+        entry["availability"] = [
+            {"country": country, "nodes": nodes} for country, nodes in sorted(by_country.items())
+        ]
+        for country, nodes in by_country.items():
+            product_destinations.setdefault(country, set()).update(nodes)
+
+    sku_list = list(skus.values())
+    cheapest = min(sku_list, key=lambda s: Decimal(s["price"]["amount"]))
+    return {
+        "id": product.id,
+        "code": product.code,
+        "name": product.localized("name", lang),
+        "description": product.localized("description", lang),
+        "names": {"en": product.name_en, "ru": product.name_ru, "zh": product.name_zh},
+        "category": {"slug": category.slug, "name": category.localized("name", lang)},
+        "origin_country": {
+            "code": product.origin_country,
+            "name": country_name(product.origin_country, lang),
+        },
+        "hs_code": product.hs_code,
+        "merchant": {"id": merchant.id, "name": merchant.name, "country": merchant.country},
+        "price": cheapest["price"],
+        "in_stock": any(s["in_stock"] for s in sku_list),
+        "skus": sku_list,
+        "availability": [
+            {"country": country, "nodes": sorted(nodes)}
+            for country, nodes in sorted(product_destinations.items())
+        ],
+        "exchange_rates": [q.as_json() for _, q in sorted(quotes_used.items())],
+        "lang": lang,
+        "currency": currency,
+    }
+
+
+def _destinations(nodes: list[tuple[str, list[str]]], only: str | None) -> dict[str, list[str]]:
+    by_country: dict[str, list[str]] = {}
+    for node_code, ships_to in nodes:
+        for country in ships_to:
+            if only and country != only:
+                continue
+            by_country.setdefault(country, []).append(node_code)
+    return by_country
+
+
+# ---------------------------------------------------------------- merchants
+
+
+@dataclass(frozen=True)
+class NewMerchant:
+    id: int
+    name: str
+    country: str
+    currency: str
+    token: str  # shown once; only its hash is stored
+
+
+def _merchant_currency(country: str) -> str | None:
+    """The currency a merchant of ``country`` prices in by default (pycountry has
+    no country→currency map; Babel's CLDR does)."""
+    from babel.numbers import get_territory_currencies
+
+    currencies = get_territory_currencies(country, start_date=today_utc(), tender=True)
+    return currencies[0] if currencies else None
+
+
+def create_merchant(name: str, country: str, currency: str | None = None) -> NewMerchant:
+    """Register a merchant and give it a first API token."""
+    from shop.auth import issue_token
+    from shop.i18n import country_codes
+
+    errors: dict[str, list[str]] = {}
+    name = name.strip()
+    if not name or len(name) > 200:
+        errors["name"] = ["A name of 1 to 200 characters is required."]
+    country = country.upper()
+    if country not in country_codes():
+        errors["country"] = [f"{country!r} is not an ISO 3166-1 alpha-2 country code."]
+    currency = (
+        currency or (_merchant_currency(country) if "country" not in errors else None) or ""
+    ).upper()
+    if "country" not in errors and not is_currency_code(currency):
+        errors["currency"] = [f"{currency!r} is not an ISO 4217 currency code."]
+    if errors:
+        raise ValidationFailed(errors=errors)
+    try:
+        merchant = Merchant(name=name, country=country, currency=currency)
+        db.session.add(merchant)
+        db.session.flush()
+        token = issue_token(merchant_id=merchant.id, label="cli")
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return NewMerchant(merchant.id, merchant.name, merchant.country, merchant.currency, token)

@@ -1,0 +1,1 @@
+"""Carts, checkout, orders, duties and payment adapters (arrives with the checkout issue)."""

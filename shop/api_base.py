@@ -1,0 +1,62 @@
+"""Project-wide flask-smorest pieces: the Api subclass and the problem schema.
+
+Every error the API returns is ``application/problem+json`` (RFC 9457); the
+OpenAPI document says so for every default error response.
+"""
+
+from __future__ import annotations
+
+import http
+
+import marshmallow as ma
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask_smorest import Api
+from flask_smorest.utils import prepare_response
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class InvalidParamSchema(ma.Schema):
+    name = ma.fields.String(required=True, metadata={"description": "the field or parameter"})
+    location = ma.fields.String(metadata={"description": "query, json, path, header or form"})
+    reason = ma.fields.String(required=True)
+
+
+class ProblemSchema(ma.Schema):
+    """An RFC 9457 problem document."""
+
+    type = ma.fields.String(required=True, metadata={"description": "URI of the problem type"})
+    code = ma.fields.String(required=True, metadata={"description": "stable machine code"})
+    title = ma.fields.String(required=True)
+    status = ma.fields.Integer(required=True)
+    detail = ma.fields.String()
+    instance = ma.fields.String()
+    request_id = ma.fields.String()
+    errors = ma.fields.Dict(
+        metadata={"description": "per-field messages: {field: [message, ...]}"},
+    )
+    invalid_params = ma.fields.List(ma.fields.Nested(InvalidParamSchema))
+
+
+class PavilionApi(Api):
+    ERROR_SCHEMA = ProblemSchema
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("spec_kwargs", {"marshmallow_plugin": MarshmallowPlugin()})
+        super().__init__(*args, **kwargs)
+
+    def _register_error_handlers(self):
+        # shop.errors registers the handlers for the whole app, API or not.
+        pass
+
+    def _register_responses(self):
+        """Document default error responses as problem+json, not plain JSON."""
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)

@@ -1,0 +1,85 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from shop.config import load_config
+from shop.extensions import api, db, migrate
+from shop.web_hardening import install_request_ids_and_security_headers
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build a shop. ``config`` overrides what the environment says."""
+    app = Flask(__name__)
+    app.config.from_mapping(load_config(config))
+    _configure_logging(app)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True)
+    api.init_app(app)
+
+    from shop import sqlite_tuning
+
+    sqlite_tuning.install(app)
+
+    from shop.errors import register_error_handlers
+
+    register_error_handlers(app)
+    install_request_ids_and_security_headers(app)
+
+    _register_models()
+    _register_blueprints(app)
+
+    from shop.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _migrations_dir():
+    from pathlib import Path
+
+    return Path(__file__).parent / "migrations"
+
+
+def _register_models() -> None:
+    # Importing the model modules puts every table in db.metadata, which
+    # Alembic autogenerate and the test fixtures read.
+    import catalog.models  # noqa: F401
+    import shop.auth  # noqa: F401
+    import warehouse.models  # noqa: F401
+
+
+def _register_blueprints(app: Flask) -> None:
+    from catalog.api import categories_blp, products_blp
+    from shop.docs import docs_bp
+    from shop.health import health_blp
+
+    api.register_blueprint(health_blp)
+    api.register_blueprint(categories_blp)
+    api.register_blueprint(products_blp)
+    app.register_blueprint(docs_bp)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "merchant or staff token"}
+    )
+
+
+def _configure_logging(app: Flask) -> None:
+    from shop.web_hardening import RequestIdLogFilter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
+    )
+    handler.addFilter(RequestIdLogFilter())
+    root = logging.getLogger()
+    # create_app may run many times in one process (tests): one handler is enough.
+    if not any(getattr(h, "_pavilion", False) for h in root.handlers):
+        handler._pavilion = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(app.config["LOG_LEVEL"])

@@ -1,0 +1,114 @@
+"""Configuration from environment variables.
+
+Every variable read here is listed in README.md ("Configuration"). The
+factory takes an optional mapping that wins over the environment, which is
+how tests configure an app without touching ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ENVIRONMENTS = ("development", "production", "test")
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable shop."""
+
+
+def _var_dir(env: Mapping[str, str]) -> Path:
+    return Path(env.get("PAVILION_VAR_DIR", "var")).resolve()
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the URL forms that hosting platforms hand out.
+
+    ``postgres://`` and ``postgresql://`` both mean psycopg 3 here: the
+    project installs only that driver.
+    """
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _development_secret_key(var_dir: Path) -> str:
+    # Several gunicorn workers must sign sessions with the same key, so the
+    # development key is kept in var/ rather than made per process.
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key_file = var_dir / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(48))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def load_config(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Build the Flask config from ``environ`` (default: ``os.environ``) and overrides."""
+    env = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    pavilion_env = overrides.get("PAVILION_ENV") or env.get("PAVILION_ENV", "development")
+    if pavilion_env not in ENVIRONMENTS:
+        raise ConfigError(
+            f"PAVILION_ENV must be one of {', '.join(ENVIRONMENTS)}, not {pavilion_env!r}"
+        )
+    var_dir = _var_dir(env)
+
+    database_url = overrides.get("SQLALCHEMY_DATABASE_URI") or env.get("DATABASE_URL")
+    if not database_url:
+        var_dir.mkdir(parents=True, exist_ok=True)
+        database_url = f"sqlite:///{var_dir / 'pavilion.db'}"
+    database_url = normalize_database_url(database_url)
+
+    secret_key = overrides.get("SECRET_KEY") or env.get("SECRET_KEY")
+    if not secret_key:
+        if pavilion_env == "production":
+            raise ConfigError("SECRET_KEY must be set when PAVILION_ENV=production")
+        secret_key = (
+            secrets.token_urlsafe(32)
+            if pavilion_env == "test"
+            else _development_secret_key(var_dir)
+        )
+
+    config: dict[str, Any] = {
+        "PAVILION_ENV": pavilion_env,
+        "TESTING": pavilion_env == "test",
+        "SECRET_KEY": secret_key,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(database_url, env),
+        "PORT": int(env.get("PORT", "8000")),
+        "HOST": env.get("HOST", "127.0.0.1"),
+        # Bulk uploads of 10,000 SKU rows fit well inside 10 MiB of CSV.
+        "MAX_CONTENT_LENGTH": int(env.get("PAVILION_MAX_BODY_BYTES", str(10 * 1024 * 1024))),
+        "CATALOG_CACHE_SECONDS": int(env.get("PAVILION_CATALOG_CACHE_SECONDS", "60")),
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": pavilion_env == "production",
+        "JSON_SORT_KEYS": False,
+        # flask-smorest: the document lives with the API it describes.
+        "API_TITLE": "SCO Pavilion API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+    }
+    config.update(overrides)
+    return config
+
+
+def _engine_options(database_url: str, env: Mapping[str, str]) -> dict[str, Any]:
+    if database_url.startswith("postgresql"):
+        return {
+            "pool_pre_ping": True,
+            "pool_size": int(env.get("DATABASE_POOL_SIZE", "5")),
+            "max_overflow": int(env.get("DATABASE_MAX_OVERFLOW", "5")),
+            "pool_recycle": 1800,
+        }
+    return {}

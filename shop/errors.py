@@ -1,0 +1,244 @@
+"""Errors: domain exceptions with data, and the one place that turns every
+error into an ``application/problem+json`` response (RFC 9457)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, g, json, request
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from shop.api_base import PROBLEM_CONTENT_TYPE
+from shop.extensions import db
+
+log = logging.getLogger("shop.errors")
+
+# Stable codes for plain HTTP errors; clients switch on these, not on titles.
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    410: "gone",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    428: "precondition_required",
+    429: "too_many_requests",
+    500: "internal_error",
+    501: "not_implemented",
+    503: "service_unavailable",
+}
+
+# What each code means, served at /problems/<code> so that `type` resolves.
+PROBLEM_DESCRIPTIONS = {
+    "bad_request": "The request could not be read.",
+    "malformed_json": "The body is not valid JSON.",
+    "unauthorized": "Credentials are missing or not valid.",
+    "forbidden": "The credentials do not allow this.",
+    "not_found": "Nothing is here, or it is not yours to see.",
+    "method_not_allowed": "The resource does not answer to this HTTP method.",
+    "not_acceptable": "The resource cannot answer in the asked representation.",
+    "conflict": "The request conflicts with the current state.",
+    "gone": "The resource existed but is gone.",
+    "precondition_failed": "The If-Match condition failed.",
+    "payload_too_large": "The body is larger than the shop accepts.",
+    "unsupported_media_type": "The body is in a format this endpoint does not read.",
+    "validation_error": "One or more fields or parameters are not valid; see `errors`.",
+    "precondition_required": "This request needs an If-Match header.",
+    "too_many_requests": "Slow down and retry later.",
+    "internal_error": "Something failed on our side; the request id helps us find it.",
+    "not_implemented": "Not implemented.",
+    "service_unavailable": "A service the shop depends on is unavailable; retry later.",
+    "database_unavailable": "The database is unavailable; retry later.",
+    "unknown_currency": "No exchange rate reaches the asked currency.",
+}
+
+
+class DomainError(Exception):
+    """Base of the errors the services raise; each carries its HTTP meaning."""
+
+    status = 400
+    code = "bad_request"
+    title = "Bad request"
+
+    def __init__(self, detail: str | None = None, *, errors: dict[str, Any] | None = None, **extra):
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = errors
+        self.extra = extra
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class ValidationFailed(DomainError):
+    """Input that parsed but does not make sense; ``errors`` names each field."""
+
+    status = 422
+    code = "validation_error"
+    title = "Validation failed"
+
+
+def problem_response(
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    *,
+    errors: dict[str, Any] | None = None,
+    invalid_params: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+):
+    body: dict[str, Any] = {
+        "type": f"/problems/{code}",
+        "code": code,
+        "title": title,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    if invalid_params:
+        body["invalid_params"] = invalid_params
+    body.update(extra)
+    try:
+        body["instance"] = request.path
+        body["request_id"] = g.get("request_id")
+    except RuntimeError:  # outside a request (e.g. a CLI caller formatting an error)
+        pass
+    from flask import current_app
+
+    response = current_app.response_class(
+        json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_CONTENT_TYPE
+    )
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _flatten_webargs_messages(messages: dict[str, Any]) -> tuple[dict, list[dict[str, str]]]:
+    """webargs says {location: {field: [msg]}}; clients want {field: [msg]}."""
+    errors: dict[str, Any] = {}
+    params: list[dict[str, str]] = []
+    for location, fields in messages.items():
+        if not isinstance(fields, dict):
+            errors.setdefault("_body" if location == "json" else location, fields)
+            continue
+        for name, reasons in fields.items():
+            errors[name] = reasons
+            for reason in _leaf_messages(reasons):
+                params.append({"name": str(name), "location": location, "reason": reason})
+    return errors, params
+
+
+def _leaf_messages(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [m for item in value for m in _leaf_messages(item)]
+    if isinstance(value, dict):
+        return [f"{k}: {m}" for k, v in value.items() for m in _leaf_messages(v)]
+    return [str(value)]
+
+
+def handle_http_exception(error: HTTPException):
+    status = error.code or 500
+    if status >= 500 and isinstance(error, InternalServerError):
+        return handle_unexpected_exception(error.original_exception or error)
+    code = HTTP_CODES.get(status, "error")
+    headers = dict(error.get_headers()) if status == 405 else {}
+    headers.pop("Content-Type", None)
+    data = getattr(error, "data", None) or {}
+    errors = invalid_params = None
+    detail = data.get("message") or error.description
+    if "messages" in data or "errors" in data:
+        errors, invalid_params = _flatten_webargs_messages(data.get("errors") or data["messages"])
+        if status == 400 and "json" in (data.get("messages") or {}):
+            code, detail = "malformed_json", "The body is not valid JSON."
+        else:
+            names = ", ".join(sorted({p["name"] for p in invalid_params})) or "the request"
+            detail = f"Invalid value for: {names}."
+    headers.update(data.get("headers") or {})
+    title = error.name if code != "malformed_json" else "Malformed JSON"
+    return problem_response(
+        status, code, title, detail, errors=errors, invalid_params=invalid_params, headers=headers
+    )
+
+
+def handle_domain_error(error: DomainError):
+    invalid_params = None
+    if error.errors:
+        invalid_params = [
+            {"name": name, "reason": reason}
+            for name, reasons in error.errors.items()
+            for reason in _leaf_messages(reasons)
+        ]
+    return problem_response(
+        error.status,
+        error.code,
+        error.title,
+        error.detail,
+        errors=error.errors,
+        invalid_params=invalid_params,
+        **error.extra,
+    )
+
+
+def handle_database_unavailable(error: OperationalError):
+    db.session.rollback()
+    log.error("database unavailable (request %s): %s", g.get("request_id"), error.orig)
+    return problem_response(
+        503,
+        "database_unavailable",
+        "Service unavailable",
+        "The database is unavailable; retry later.",
+        headers={"Retry-After": "5"},
+    )
+
+
+def handle_unexpected_exception(error: BaseException):
+    # The traceback goes to the log with the request id; the client sees neither.
+    log.error("unhandled error (request %s)", g.get("request_id"), exc_info=error)
+    try:
+        db.session.rollback()
+    except Exception:  # the session may be the thing that broke
+        log.exception("rollback after an unhandled error failed")
+    return problem_response(
+        500,
+        "internal_error",
+        "Internal server error",
+        "Something failed on our side. Quote the request id when you report it.",
+    )
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(Exception, handle_unexpected_exception)
+
+    @app.get("/problems/<code>")
+    def describe_problem(code: str):
+        """What a problem ``type`` means."""
+        if code not in PROBLEM_DESCRIPTIONS:
+            return problem_response(404, "not_found", "Not Found", "No such problem type.")
+        return {"code": code, "description": PROBLEM_DESCRIPTIONS[code]}

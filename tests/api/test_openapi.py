@@ -1,0 +1,44 @@
+from openapi_spec_validator import validate
+
+
+def test_openapi_document_is_valid_openapi_3(client):
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    document = response.get_json()
+    validate(document)
+    assert document["openapi"].startswith("3.")
+
+
+def test_openapi_documents_the_catalog_contract(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    paths = document["paths"]
+    for path in (
+        "/api/v1/categories",
+        "/api/v1/products",
+        "/api/v1/products/{product_id}",
+        "/healthz",
+    ):
+        assert "get" in paths[path], path
+    params = {p["name"] for p in paths["/api/v1/products"]["get"]["parameters"]}
+    assert {
+        "category",
+        "country",
+        "q",
+        "min_price",
+        "max_price",
+        "in_stock",
+        "lang",
+        "currency",
+        "page",
+        "per_page",
+        "sort",
+    } <= params
+
+
+def test_errors_are_documented_as_problem_json(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    unprocessable = document["components"]["responses"]["UNPROCESSABLE_ENTITY"]
+    assert "application/problem+json" in unprocessable["content"]
+    products = document["paths"]["/api/v1/products"]["get"]["responses"]
+    assert "422" in products
+    assert "304" in products

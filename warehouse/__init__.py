@@ -1,0 +1,1 @@
+"""Fulfilment nodes, stock, routing, shipments, pick lists and carrier adapters."""
