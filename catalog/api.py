@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from catalog import services
 from catalog.schemas import (
@@ -15,6 +14,7 @@ from catalog.schemas import (
     ProductListQuerySchema,
     ProductPageSchema,
 )
+from shop.api_base import Blueprint
 from shop.http_caching import public_cache
 from shop.i18n import choose_language
 

@@ -7,11 +7,14 @@ OpenAPI document says so for every default error response.
 from __future__ import annotations
 
 import http
+from typing import ClassVar
 
 import marshmallow as ma
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask_smorest import Api
+from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.utils import prepare_response
+from webargs.flaskparser import FlaskParser
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -36,6 +39,23 @@ class ProblemSchema(ma.Schema):
         metadata={"description": "per-field messages: {field: [message, ...]}"},
     )
     invalid_params = ma.fields.List(ma.fields.Nested(InvalidParamSchema))
+
+
+class SchemaDecidesUnknownParser(FlaskParser):
+    """webargs drops unknown query parameters by default; our schemas say
+    RAISE, so that a misspelt filter is a 422 and not the whole catalog."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION: ClassVar[dict[str, str | None]] = {
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+        "query": None,
+        "querystring": None,
+    }
+
+
+class Blueprint(SmorestBlueprint):
+    """The project's blueprint: flask-smorest with our argument parser."""
+
+    ARGUMENTS_PARSER = SchemaDecidesUnknownParser()
 
 
 class PavilionApi(Api):

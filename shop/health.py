@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 from sqlalchemy import text
 
+from shop.api_base import Blueprint
 from shop.extensions import db
 
 health_blp = Blueprint("health", __name__, description="Liveness")
