@@ -1,0 +1,160 @@
+"""The operator CLI contract, run as an operator would: ``flask --app wsgi ...``
+in a subprocess, on a SQLite file and on a fresh PostgreSQL database."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, func, select
+
+from shop.extensions import db
+
+ROOT = Path(__file__).resolve().parents[2]
+FLASK = [sys.executable, "-m", "flask", "--app", "wsgi"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'cli.db'}"
+    return request.getfixturevalue("postgres").create("cli")
+
+
+def flask_cli(database_url: str, tmp_path: Path, *args: str, check: bool = True):
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "PAVILION_VAR_DIR": str(tmp_path / "var"),
+        "PAVILION_ENV": "development",
+        "LOG_LEVEL": "WARNING",
+    }
+    result = subprocess.run(
+        [*FLASK, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    if check and result.returncode != 0:
+        pytest.fail(f"flask {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def test_migrations_build_the_schema_the_models_describe(database_url, tmp_path):
+    flask_cli(database_url, tmp_path, "db", "upgrade")
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            import shop.app  # noqa: F401  (imports every model module)
+            from shop import create_app
+
+            create_app({"PAVILION_ENV": "test", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+            diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+    finally:
+        engine.dispose()
+    assert diff == [], f"models and migrations differ; run `flask db migrate`: {diff}"
+
+
+def test_seed_loads_the_pavilion_once_and_says_so_the_second_time(database_url, tmp_path):
+    flask_cli(database_url, tmp_path, "db", "upgrade")
+    first = flask_cli(database_url, tmp_path, "seed")
+    assert "Seeded:" in first.stdout
+    assert "11 categories" in first.stdout
+    assert re.search(r"token pvm_\S{20,}", first.stdout)
+    assert re.search(r"staff cn-sfh@staff\.pavilion\.example .* password \S+", first.stdout)
+    second = flask_cli(database_url, tmp_path, "seed")
+    assert second.stdout.strip() == "Demo data already present: nothing to change."
+
+    from catalog.models import Product
+    from tests.conftest import make_test_app
+
+    app = make_test_app(database_url)
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Product.id))) >= 110
+        db.engine.dispose()
+
+
+def test_merchants_create_prints_an_id_and_a_token_stored_hashed(database_url, tmp_path):
+    flask_cli(database_url, tmp_path, "db", "upgrade")
+    result = flask_cli(
+        database_url, tmp_path, "merchants", "create", "Altai Honey LLC", "--country", "RU"
+    )
+    token = re.search(r"API token \(shown once\): (pvm_\S+)", result.stdout).group(1)
+    assert re.search(r"merchant id: \d+", result.stdout)
+    assert "prices in RUB" in result.stdout
+
+    from shop.auth import ApiToken, find_active_token, hash_token
+    from tests.conftest import make_test_app
+
+    app = make_test_app(database_url)
+    with app.app_context():
+        stored = db.session.scalars(select(ApiToken.token_hash)).all()
+        assert token not in stored
+        assert hash_token(token) in stored
+        assert find_active_token(token).merchant_id is not None
+        db.engine.dispose()
+
+
+def test_staff_create_prints_a_password_and_a_token(database_url, tmp_path):
+    flask_cli(database_url, tmp_path, "db", "upgrade")
+    flask_cli(database_url, tmp_path, "seed")
+    result = flask_cli(
+        database_url, tmp_path, "staff", "create", "Li.Wei@Example.com", "--node", "CN-SFH"
+    )
+    assert "li.wei@example.com" in result.stdout
+    assert "node CN-SFH" in result.stdout
+    assert re.search(r"password \(shown once\): \S{10,}", result.stdout)
+    assert re.search(r"API token \(shown once\): pvs_\S+", result.stdout)
+    operator = flask_cli(
+        database_url, tmp_path, "staff", "create", "ops@example.com", "--role", "operator"
+    )
+    assert "role operator" in operator.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["merchants", "create", "X", "--country", "XX"], "country"),
+        (["merchants", "create", "X", "--country", "RU", "--currency", "ABC"], "currency"),
+        (["staff", "create", "not-an-email", "--node", "RU-WH"], "email"),
+        (["staff", "create", "a@example.com", "--node", "NOPE"], "No node"),
+        (["staff", "create", "a@example.com"], "--node"),
+    ],
+)
+def test_cli_errors_are_one_clear_line_and_a_nonzero_exit(database_url, tmp_path, args, message):
+    flask_cli(database_url, tmp_path, "db", "upgrade")
+    result = flask_cli(database_url, tmp_path, *args, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_duplicate_staff_email_is_refused(database_url, tmp_path):
+    flask_cli(database_url, tmp_path, "db", "upgrade")
+    flask_cli(database_url, tmp_path, "staff", "create", "ops@example.com", "--role", "operator")
+    again = flask_cli(
+        database_url,
+        tmp_path,
+        "staff",
+        "create",
+        "OPS@example.com",
+        "--role",
+        "operator",
+        check=False,
+    )
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+
+
+def test_production_refuses_to_start_without_a_secret_key(tmp_path):
+    env = {**os.environ, "PAVILION_ENV": "production", "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
+    env.pop("SECRET_KEY", None)
+    result = subprocess.run(
+        [*FLASK, "routes"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
