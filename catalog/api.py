@@ -44,7 +44,8 @@ class Categories(MethodView):
     @categories_blp.alt_response(304, **NOT_MODIFIED)
     def get(self, args):
         """The categories in shelf order, localized, with product counts."""
-        return services.list_categories(_language(args))
+        lang = _language(args)
+        return services.list_categories(lang), 200, {"Content-Language": lang}
 
 
 @products_blp.route("")
@@ -57,7 +58,8 @@ class Products(MethodView):
     def get(self, args):
         """Products on sale: filter, search (zh/ru/en), sort, paginate, price in one currency."""
         lang = _language(args)
-        return services.list_products(services.ProductQuery(lang=lang, **args))
+        page = services.list_products(services.ProductQuery(lang=lang, **args))
+        return page, 200, {"Content-Language": lang}
 
 
 @products_blp.route("/<int(max=2147483647):product_id>")
@@ -72,6 +74,6 @@ class ProductDetail(MethodView):
         """One product: its SKUs, prices in the asked currency, and which nodes
         can ship it to each destination country."""
         lang = _language(args)
-        return services.get_product(
-            product_id, lang, args.get("currency"), (args.get("destination") or "").upper() or None
-        )
+        destination = (args.get("destination") or "").upper() or None
+        product = services.get_product(product_id, lang, args.get("currency"), destination)
+        return product, 200, {"Content-Language": lang}

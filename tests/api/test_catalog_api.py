@@ -89,11 +89,11 @@ def test_categories_are_localized_with_counts_of_products_on_sale(client, catalo
 
 
 def test_categories_follow_accept_language(client, catalog):
-    body = client.get(
-        "/api/v1/categories", headers={"Accept-Language": "ru-RU,ru;q=0.9"}
-    ).get_json()
+    response = client.get("/api/v1/categories", headers={"Accept-Language": "ru-RU,ru;q=0.9"})
+    body = response.get_json()
     assert body["items"][1]["name"] == "Мёд"
     assert body["lang"] == "ru"
+    assert response.headers["Content-Language"] == "ru"
 
 
 def test_product_list_hides_inactive_products_and_suspended_merchants(client, catalog):

@@ -107,3 +107,42 @@ def test_api_docs_are_served_from_our_own_files(client, path):
 def test_api_docs_refuse_files_outside_the_bundle(client):
     assert_problem(client.get("/api/docs/assets/index.html"), 404, "not_found")
     assert client.get("/api/docs/assets/..%2F__init__.py").status_code == 404
+
+
+def _app_with_a_json_endpoint(app):
+    import marshmallow as ma
+
+    from shop.api_base import Blueprint
+    from shop.extensions import api
+
+    class LineSchema(ma.Schema):
+        sku = ma.fields.String(required=True)
+        quantity = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1))
+
+    blp = Blueprint("echo_lines", __name__, url_prefix="/_lines")
+
+    @blp.route("", methods=["POST"])
+    @blp.arguments(LineSchema)
+    @blp.response(201, LineSchema)
+    def add_line(line):
+        return line
+
+    api.register_blueprint(blp)
+    return app.test_client()
+
+
+def test_malformed_json_is_a_400_problem(app):
+    client = _app_with_a_json_endpoint(app)
+    response = client.post("/_lines", data=b'{"sku": ', content_type="application/json")
+    body = assert_problem(response, 400, "malformed_json")
+    assert body["detail"] == "The body is not valid JSON."
+
+
+def test_wrong_types_are_a_422_naming_each_field(app):
+    client = _app_with_a_json_endpoint(app)
+    response = client.post("/_lines", json={"sku": 5, "quantity": "many", "extra": 1})
+    body = assert_problem(response, 422, "validation_error")
+    assert set(body["errors"]) == {"sku", "quantity", "extra"}
+    assert {p["name"] for p in body["invalid_params"]} == {"sku", "quantity", "extra"}
+    assert all(p["location"] == "json" for p in body["invalid_params"])
+    assert client.post("/_lines", json={"sku": "RU-1", "quantity": 2}).status_code == 201
