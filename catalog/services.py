@@ -158,46 +158,47 @@ def list_products(query: ProductQuery) -> dict[str, Any]:
     currency = resolve_currency(query.currency, query.lang, rates)
     price = _price_in(currency, rates)
 
-    sku_prices = (
-        select(Sku.product_id.label("product_id"), func.min(price).label("price"))
-        .where(Sku.is_active.is_(True))
-        .group_by(Sku.product_id)
-        .subquery("sku_prices")
+    # Correlated subqueries, evaluated only for the products the filters
+    # keep, instead of aggregating every SKU and stock row of the catalog.
+    lowest_price = (
+        select(func.min(price))
+        .where(Sku.product_id == Product.id, Sku.is_active.is_(True))
+        .correlate(Product)
+        .scalar_subquery()
     )
-    stock = (
-        select(
-            Sku.product_id.label("product_id"),
-            func.sum(StockLevel.on_hand - StockLevel.reserved).label("available"),
-        )
-        .join(StockLevel, StockLevel.sku_id == Sku.id)
+    available = (
+        select(func.coalesce(func.sum(StockLevel.on_hand - StockLevel.reserved), 0))
+        .join(Sku, Sku.id == StockLevel.sku_id)
         .join(Node, Node.id == StockLevel.node_id)
-        .where(Sku.is_active.is_(True), Node.is_active.is_(True))
-        .group_by(Sku.product_id)
-        .subquery("stock")
+        .where(Sku.product_id == Product.id, Sku.is_active.is_(True), Node.is_active.is_(True))
+        .correlate(Product)
+        .scalar_subquery()
     )
-    available = func.coalesce(stock.c.available, 0)
+    has_active_sku = (
+        select(Sku.id).where(Sku.product_id == Product.id, Sku.is_active.is_(True)).exists()
+    )
     name = func.coalesce(getattr(Product, f"name_{query.lang}"), Product.name_en)
+    # Sorting by the labels lets the database reuse the selected values.
+    name_column, price_column = name.label("name"), lowest_price.label("price")
 
     statement = (
         select(
             Product.id,
             Product.code,
-            name.label("name"),
+            name_column,
             Product.origin_country,
             Product.hs_code,
             Category.slug.label("category_slug"),
             getattr(Category, f"name_{query.lang}").label("category_name"),
             Merchant.id.label("merchant_id"),
             Merchant.name.label("merchant_name"),
-            sku_prices.c.price,
+            price_column,
             available.label("available"),
             func.count().over().label("total"),
         )
         .join(Category, Category.id == Product.category_id)
         .join(Merchant, Merchant.id == Product.merchant_id)
-        .join(sku_prices, sku_prices.c.product_id == Product.id)
-        .outerjoin(stock, stock.c.product_id == Product.id)
-        .where(Product.is_active.is_(True), Merchant.is_active.is_(True))
+        .where(Product.is_active.is_(True), Merchant.is_active.is_(True), has_active_sku)
     )
     if query.category:
         statement = statement.where(Category.slug == query.category)
@@ -207,23 +208,19 @@ def list_products(query: ProductQuery) -> dict[str, Any]:
         statement = statement.where(Product.search_text.like(like_pattern(term), escape="\\"))
     # Filter on the price as shown (rounded half up), not the raw product.
     if query.min_price is not None:
-        statement = statement.where(
-            sku_prices.c.price >= query.min_price - half_minor_unit(currency)
-        )
+        statement = statement.where(lowest_price >= query.min_price - half_minor_unit(currency))
     if query.max_price is not None:
-        statement = statement.where(
-            sku_prices.c.price < query.max_price + half_minor_unit(currency)
-        )
+        statement = statement.where(lowest_price < query.max_price + half_minor_unit(currency))
     if query.in_stock is True:
         statement = statement.where(available > 0)
     elif query.in_stock is False:
         statement = statement.where(available <= 0)
 
     order = {
-        "name": [name.asc()],
-        "-name": [name.desc()],
-        "price": [sku_prices.c.price.asc()],
-        "-price": [sku_prices.c.price.desc()],
+        "name": [name_column.asc()],
+        "-name": [name_column.desc()],
+        "price": [price_column.asc()],
+        "-price": [price_column.desc()],
         "newest": [Product.created_at.desc()],
     }[query.sort]
     statement = (
