@@ -7,11 +7,13 @@ count), and for a product one more for its SKUs with their stock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import Numeric, and_, case, func, literal, select
 
 from catalog.models import Category, ExchangeRate, Merchant, Product, Sku
@@ -74,6 +76,36 @@ def load_rate_table(on: date | None = None) -> RateTable:
             for r in rows
         ]
     )
+
+
+@dataclass
+class _CachedRates:
+    loaded_at: float
+    on: date
+    table: RateTable
+    price_expressions: dict[str, Any] = field(default_factory=dict)
+
+
+def current_rates() -> _CachedRates:
+    """Today's rates, kept per app for PAVILION_RATES_CACHE_SECONDS.
+
+    Rates change once a day, yet every catalog read needs them: keeping them
+    a few seconds saves a query and the conversion SQL on each request. A
+    new rate is seen by every worker within that time (catalog responses
+    are cacheable for longer than that anyway).
+    """
+    cache: dict[str, _CachedRates] = current_app.extensions.setdefault("pavilion.rates", {})
+    ttl = current_app.config.get("RATES_CACHE_SECONDS", 0)
+    today, now = today_utc(), time.monotonic()
+    cached = cache.get("current")
+    if cached is None or cached.on != today or now - cached.loaded_at >= ttl:
+        cached = cache["current"] = _CachedRates(now, today, load_rate_table(today))
+    return cached
+
+
+def forget_cached_rates() -> None:
+    """Call after changing rates, so this process sees them at once."""
+    current_app.extensions.get("pavilion.rates", {}).clear()
 
 
 def resolve_currency(requested: str | None, lang: str, rates: RateTable) -> str:
@@ -154,9 +186,11 @@ def list_categories(lang: str) -> dict[str, Any]:
 
 def list_products(query: ProductQuery) -> dict[str, Any]:
     """One page of products on sale, filtered, sorted and priced in one currency."""
-    rates = load_rate_table()
-    currency = resolve_currency(query.currency, query.lang, rates)
-    price = _price_in(currency, rates)
+    cached = current_rates()
+    currency = resolve_currency(query.currency, query.lang, cached.table)
+    price = cached.price_expressions.get(currency)
+    if price is None:
+        price = cached.price_expressions[currency] = _price_in(currency, cached.table)
 
     # Correlated subqueries, evaluated only for the products the filters
     # keep, instead of aggregating every SKU and stock row of the catalog.
@@ -280,7 +314,7 @@ def _require_category(slug: str) -> None:
 def get_product(product_id: int, lang: str, currency: str | None, destination: str | None = None):
     """A product on sale with its SKUs, prices in ``currency`` and, per
     destination country, which nodes hold stock that can ship there."""
-    rates = load_rate_table()
+    rates = current_rates().table
     currency = resolve_currency(currency, lang, rates)
     found = db.session.execute(
         select(Product, Category, Merchant)
