@@ -14,7 +14,7 @@ from catalog.schemas import (
     ProductListQuerySchema,
     ProductPageSchema,
 )
-from shop.api_base import Blueprint
+from shop.api_base import Blueprint, shaped_json
 from shop.http_caching import public_cache
 from shop.i18n import choose_language
 
@@ -45,7 +45,7 @@ class Categories(MethodView):
     def get(self, args):
         """The categories in shelf order, localized, with product counts."""
         lang = _language(args)
-        return services.list_categories(lang), 200, {"Content-Language": lang}
+        return shaped_json(services.list_categories(lang), {"Content-Language": lang})
 
 
 @products_blp.route("")
@@ -59,7 +59,7 @@ class Products(MethodView):
         """Products on sale: filter, search (zh/ru/en), sort, paginate, price in one currency."""
         lang = _language(args)
         page = services.list_products(services.ProductQuery(lang=lang, **args))
-        return page, 200, {"Content-Language": lang}
+        return shaped_json(page, {"Content-Language": lang})
 
 
 @products_blp.route("/<int(max=2147483647):product_id>")
@@ -76,4 +76,4 @@ class ProductDetail(MethodView):
         lang = _language(args)
         destination = (args.get("destination") or "").upper() or None
         product = services.get_product(product_id, lang, args.get("currency"), destination)
-        return product, 200, {"Content-Language": lang}
+        return shaped_json(product, {"Content-Language": lang})

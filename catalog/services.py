@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Numeric, and_, case, func, literal, select
+from sqlalchemy import Numeric, and_, bindparam, case, func, literal, select
 
 from catalog.models import Category, ExchangeRate, Merchant, Product, Sku
 from catalog.money import (
@@ -83,7 +83,7 @@ class _CachedRates:
     loaded_at: float
     on: date
     table: RateTable
-    price_expressions: dict[str, Any] = field(default_factory=dict)
+    page_statements: dict[Any, Any] = field(default_factory=dict)
 
 
 def current_rates() -> _CachedRates:
@@ -184,14 +184,28 @@ def list_categories(lang: str) -> dict[str, Any]:
     return {"items": items, "total": len(items), "lang": lang}
 
 
-def list_products(query: ProductQuery) -> dict[str, Any]:
-    """One page of products on sale, filtered, sorted and priced in one currency."""
-    cached = current_rates()
-    currency = resolve_currency(query.currency, query.lang, cached.table)
-    price = cached.price_expressions.get(currency)
-    if price is None:
-        price = cached.price_expressions[currency] = _price_in(currency, cached.table)
+@dataclass(frozen=True)
+class _PageShape:
+    """What decides the SQL of a catalog page; the values go in as parameters."""
 
+    lang: str
+    currency: str
+    sort: str
+    by_category: bool
+    by_country: bool
+    search_terms: int
+    min_price: bool
+    max_price: bool
+    in_stock: bool | None
+
+
+def _product_page_statement(shape: _PageShape, price):
+    """The SELECT of one catalog page, with bind parameters for every value.
+
+    Built once per shape and rates snapshot (see ``current_rates``): building
+    SQLAlchemy expressions costs more Python time than PostgreSQL needs to
+    run the query.
+    """
     # Correlated subqueries, evaluated only for the products the filters
     # keep, instead of aggregating every SKU and stock row of the catalog.
     lowest_price = (
@@ -211,7 +225,7 @@ def list_products(query: ProductQuery) -> dict[str, Any]:
     has_active_sku = (
         select(Sku.id).where(Sku.product_id == Product.id, Sku.is_active.is_(True)).exists()
     )
-    name = func.coalesce(getattr(Product, f"name_{query.lang}"), Product.name_en)
+    name = func.coalesce(getattr(Product, f"name_{shape.lang}"), Product.name_en)
     # Sorting by the labels lets the database reuse the selected values.
     name_column, price_column = name.label("name"), lowest_price.label("price")
 
@@ -223,7 +237,7 @@ def list_products(query: ProductQuery) -> dict[str, Any]:
             Product.origin_country,
             Product.hs_code,
             Category.slug.label("category_slug"),
-            getattr(Category, f"name_{query.lang}").label("category_name"),
+            getattr(Category, f"name_{shape.lang}").label("category_name"),
             Merchant.id.label("merchant_id"),
             Merchant.name.label("merchant_name"),
             price_column,
@@ -234,20 +248,19 @@ def list_products(query: ProductQuery) -> dict[str, Any]:
         .join(Merchant, Merchant.id == Product.merchant_id)
         .where(Product.is_active.is_(True), Merchant.is_active.is_(True), has_active_sku)
     )
-    if query.category:
-        statement = statement.where(Category.slug == query.category)
-    if query.country:
-        statement = statement.where(Product.origin_country == query.country.upper())
-    for term in search_terms(query.q or ""):
-        statement = statement.where(Product.search_text.like(like_pattern(term), escape="\\"))
-    # Filter on the price as shown (rounded half up), not the raw product.
-    if query.min_price is not None:
-        statement = statement.where(lowest_price >= query.min_price - half_minor_unit(currency))
-    if query.max_price is not None:
-        statement = statement.where(lowest_price < query.max_price + half_minor_unit(currency))
-    if query.in_stock is True:
+    if shape.by_category:
+        statement = statement.where(Category.slug == bindparam("category"))
+    if shape.by_country:
+        statement = statement.where(Product.origin_country == bindparam("country"))
+    for n in range(shape.search_terms):
+        statement = statement.where(Product.search_text.like(bindparam(f"term_{n}"), escape="\\"))
+    if shape.min_price:
+        statement = statement.where(lowest_price >= bindparam("min_price", type_=Numeric()))
+    if shape.max_price:
+        statement = statement.where(lowest_price < bindparam("max_price", type_=Numeric()))
+    if shape.in_stock is True:
         statement = statement.where(available > 0)
-    elif query.in_stock is False:
+    elif shape.in_stock is False:
         statement = statement.where(available <= 0)
 
     order = {
@@ -256,13 +269,47 @@ def list_products(query: ProductQuery) -> dict[str, Any]:
         "price": [price_column.asc()],
         "-price": [price_column.desc()],
         "newest": [Product.created_at.desc()],
-    }[query.sort]
-    statement = (
-        statement.order_by(*order, Product.id.asc())
-        .limit(query.per_page)
-        .offset((query.page - 1) * query.per_page)
+    }[shape.sort]
+    return statement.order_by(*order, Product.id.asc())
+
+
+def list_products(query: ProductQuery) -> dict[str, Any]:
+    """One page of products on sale, filtered, sorted and priced in one currency."""
+    cached = current_rates()
+    currency = resolve_currency(query.currency, query.lang, cached.table)
+    terms = search_terms(query.q or "")
+    shape = _PageShape(
+        lang=query.lang,
+        currency=currency,
+        sort=query.sort,
+        by_category=bool(query.category),
+        by_country=bool(query.country),
+        search_terms=len(terms),
+        min_price=query.min_price is not None,
+        max_price=query.max_price is not None,
+        in_stock=query.in_stock,
     )
-    rows = db.session.execute(statement).all()
+    statement = cached.page_statements.get(shape)
+    if statement is None:
+        if len(cached.page_statements) >= 512:  # bounded: shapes are many in theory, few in use
+            cached.page_statements.clear()
+        statement = cached.page_statements[shape] = _product_page_statement(
+            shape, _price_in(currency, cached.table)
+        )
+
+    params: dict[str, Any] = {f"term_{n}": like_pattern(term) for n, term in enumerate(terms)}
+    if query.category:
+        params["category"] = query.category
+    if query.country:
+        params["country"] = query.country.upper()
+    # Filter on the price as shown (rounded half up), not the raw product.
+    if query.min_price is not None:
+        params["min_price"] = query.min_price - half_minor_unit(currency)
+    if query.max_price is not None:
+        params["max_price"] = query.max_price + half_minor_unit(currency)
+    page_statement = statement.limit(bindparam("limit")).offset(bindparam("offset"))
+    params.update(limit=query.per_page, offset=(query.page - 1) * query.per_page)
+    rows = db.session.execute(page_statement, params).all()
 
     if rows:
         total = rows[0].total
@@ -270,9 +317,7 @@ def list_products(query: ProductQuery) -> dict[str, Any]:
         total = 0
     else:  # past the last page: the window count has no row to ride on
         total = db.session.scalar(
-            select(func.count()).select_from(
-                statement.limit(None).offset(None).order_by(None).subquery()
-            )
+            select(func.count()).select_from(statement.order_by(None).subquery()), params
         )
     if total == 0 and query.category:
         _require_category(query.category)

@@ -17,6 +17,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build a shop. ``config`` overrides what the environment says."""
     app = Flask(__name__)
     app.config.from_mapping(load_config(config))
+    # Keys in the order the services build them (sorting costs time and reads worse).
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     _configure_logging(app)
 
     db.init_app(app)

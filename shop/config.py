@@ -92,7 +92,6 @@ def load_config(
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": pavilion_env == "production",
-        "JSON_SORT_KEYS": False,
         # flask-smorest: the document lives with the API it describes.
         "API_TITLE": "SCO Pavilion API",
         "API_VERSION": "v1",
