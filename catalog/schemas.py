@@ -22,11 +22,28 @@ def _iso_currency(value: str) -> None:
         raise ma.ValidationError("Not an ISO 4217 currency code.")
 
 
-def _not_negative(value) -> None:
-    # A function, not validate.Range: apispec would print Range's bound on a
-    # Decimal field as the string "0", which is not valid OpenAPI.
+MAX_PRICE_FILTER = 10**12
+
+
+def _price_bound(value) -> None:
+    # A function, not validate.Range: apispec would print Range's bounds on a
+    # Decimal field as strings, which is not valid OpenAPI. The upper bound
+    # keeps absurd exponents (1e999999) away from the database.
     if value < 0:
         raise ma.ValidationError("Must be 0 or more.")
+    if value > MAX_PRICE_FILTER:
+        raise ma.ValidationError(f"Must be at most {MAX_PRICE_FILTER}.")
+
+
+class Text(fields.String):
+    """A string with no control characters: PostgreSQL refuses NUL in text,
+    and no catalog value contains a control character."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+            raise ma.ValidationError("Must not contain control characters.")
+        return text
 
 
 def _iso_country(value: str) -> None:
@@ -43,14 +60,14 @@ class StrictSchema(ma.Schema):
 
 
 class LocaleQuerySchema(StrictSchema):
-    lang = fields.String(
+    lang = Text(
         validate=_known_language,
         metadata={
             "description": "en, ru or zh (region tags such as zh-CN accepted); "
             "without it, Accept-Language decides, then en"
         },
     )
-    currency = fields.String(
+    currency = Text(
         validate=_iso_currency,
         metadata={
             "description": "ISO 4217 code to price in; default follows the language "
@@ -60,26 +77,36 @@ class LocaleQuerySchema(StrictSchema):
 
 
 class ProductListQuerySchema(LocaleQuerySchema):
-    category = fields.String(
+    category = Text(
         validate=validate.Length(min=1, max=40), metadata={"description": "category slug"}
     )
-    country = fields.String(
+    country = Text(
         validate=_iso_country, metadata={"description": "origin country, ISO 3166-1 alpha-2"}
     )
-    q = fields.String(
+    q = Text(
         validate=validate.Length(min=1, max=200),
         metadata={"description": "words matched in zh, ru and en names and descriptions"},
     )
     min_price = fields.Decimal(
-        validate=_not_negative, metadata={"description": "in the asked currency", "minimum": 0}
+        validate=_price_bound,
+        metadata={
+            "description": "in the asked currency",
+            "minimum": 0,
+            "maximum": MAX_PRICE_FILTER,
+        },
     )
     max_price = fields.Decimal(
-        validate=_not_negative, metadata={"description": "in the asked currency", "minimum": 0}
+        validate=_price_bound,
+        metadata={
+            "description": "in the asked currency",
+            "minimum": 0,
+            "maximum": MAX_PRICE_FILTER,
+        },
     )
     in_stock = fields.Boolean()
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     per_page = fields.Integer(load_default=24, validate=validate.Range(min=1, max=100))
-    sort = fields.String(load_default="name", validate=validate.OneOf(SORTS))
+    sort = Text(load_default="name", validate=validate.OneOf(SORTS))
 
     @ma.validates_schema
     def _price_range_in_order(self, data, **kwargs):
@@ -89,7 +116,7 @@ class ProductListQuerySchema(LocaleQuerySchema):
 
 
 class ProductDetailQuerySchema(LocaleQuerySchema):
-    destination = fields.String(
+    destination = Text(
         validate=_iso_country,
         metadata={"description": "only report availability for this destination country"},
     )

@@ -317,3 +317,28 @@ def test_empty_catalog_answers_cleanly(client):
     # No rates at all yet: the currency cannot be reached, and the caller is told so.
     assert response.status_code == 422
     assert "currency" in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("q=%00", "q"),
+        ("category=a%00b", "category"),
+        ("lang=e%0an", "lang"),
+        ("min_price=1e999999", "min_price"),
+        ("max_price=Infinity", "max_price"),
+        ("q=" + "x" * 201, "q"),
+        ("page=99999999999999999999", "page"),
+    ],
+)
+def test_hostile_parameters_are_422_never_500(client, catalog, query, field):
+    response = client.get(f"/api/v1/products?{query}")
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert field in response.get_json()["errors"]
+
+
+def test_garbage_headers_fall_back_quietly(client, catalog):
+    headers = {"Accept-Language": "!!;q=abc, ,;;", "If-None-Match": '"unterminated'}
+    response = client.get("/api/v1/products", headers=headers)
+    assert response.status_code == 200
+    assert response.get_json()["lang"] == "en"
