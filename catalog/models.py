@@ -29,6 +29,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def iso_utc(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC; SQLite hands back naive datetimes, which are UTC here."""
+    if moment is None:
+        return None
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat()
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A filter bound as stored: naive means UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 class Localized:
     """Columns ``<field>_en``, ``<field>_ru``, ``<field>_zh``; English is the fallback."""
 
@@ -120,9 +133,12 @@ class Sku(Localized, db.Model):
     weight_g: Mapped[int] = mapped_column(Integer)
     shelf_life_days: Mapped[int] = mapped_column(Integer, default=0)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Deleted SKUs stay as rows (orders, stock history and the audit point at
+    # them) but vanish from every listing; their code stays taken.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow, index=True
     )
 
     product: Mapped[Product] = relationship(back_populates="skus")
@@ -154,3 +170,23 @@ class ExchangeRate(db.Model):
     effective_on: Mapped[date] = mapped_column(Date, index=True)
     source: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SkuChange(db.Model):
+    """Who changed a SKU, when, and what: ``changes`` is ``{field: [before, after]}``.
+
+    Price history is read from here; rows are only ever added.
+    """
+
+    __tablename__ = "sku_changes"
+    __table_args__ = (Index("ix_sku_changes_sku_id_at", "sku_id", "changed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    # The API token that made the change; NULL when an operator ran the CLI.
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id"))
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(20))  # created | updated | deleted
+    changes: Mapped[dict] = mapped_column(JSON, default=dict)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

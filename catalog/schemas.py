@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from catalog.money import is_currency_code
 from catalog.services import SORTS
+from orders.models import STATUSES as ORDER_STATUSES
 from shop.i18n import SUPPORTED_LANGUAGES, country_codes, normalize_language_tag
 
 
@@ -229,3 +232,142 @@ class ProductDetailSchema(ma.Schema):
     exchange_rates = fields.List(fields.Nested(ExchangeRateSchema), required=True)
     lang = fields.String(required=True)
     currency = fields.String(required=True)
+
+
+# ------------------------------------------------------------ merchant API
+# The request bodies below document what catalog.sku_rules validates; the
+# views hand the raw JSON to that validator (one set of rules and messages for
+# single SKUs, JSON bulk and CSV bulk).
+
+
+class PriceInSchema(ma.Schema):
+    amount = fields.String(required=True, metadata={"example": "18.50"})
+    currency = fields.String(required=True, metadata={"example": "CNY"})
+
+
+class SkuInSchema(ma.Schema):
+    sku = fields.String(required=True, metadata={"example": "RU-ALENKA-100"})
+    product_code = fields.String(required=True, metadata={"example": "ALENKA"})
+    category = fields.String(required=True, metadata={"example": "confectionery"})
+    name = fields.Nested(LocalizedTextSchema, required=True)
+    description = fields.Nested(LocalizedTextSchema)
+    label = fields.Nested(LocalizedTextSchema, metadata={"description": "pack size, per SKU"})
+    origin_country = fields.String(required=True, metadata={"example": "RU"})
+    hs_code = fields.String(required=True, metadata={"example": "180632"})
+    weight_g = fields.Integer(required=True, metadata={"example": 100})
+    shelf_life_days = fields.Integer(required=True, metadata={"example": 365})
+    price = fields.Nested(PriceInSchema, required=True)
+    stock = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "on hand per node code; nodes not named keep their count",
+                  "example": {"RU-WH": 400, "CN-SFH": 120}},
+    )  # fmt: skip
+    active = fields.Boolean()
+
+
+class SkuPatchSchema(SkuInSchema):
+    """A JSON merge patch (RFC 7396): only the fields to change; null removes."""
+
+    class Meta:
+        partial = True
+
+
+class MerchantSkuSchema(SkuInSchema):
+    product_id = fields.Integer(required=True)
+    reserved = fields.Dict(keys=fields.String(), values=fields.Integer())
+    created_at = fields.String(required=True)
+    updated_at = fields.String(required=True)
+    warnings = fields.Dict(
+        keys=fields.String(), values=fields.List(fields.String()),
+        metadata={"description": "cross-border notes (not errors) per field"},
+    )  # fmt: skip
+
+
+class MerchantSkuPageSchema(ma.Schema):
+    items = fields.List(fields.Nested(MerchantSkuSchema), required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+    pages = fields.Integer(required=True)
+
+
+class MerchantSkuQuerySchema(StrictSchema):
+    category = Text(validate=validate.Length(min=1, max=40))
+    product_code = Text(validate=validate.Length(min=1, max=64))
+    updated_since = fields.AwareDateTime(
+        default_timezone=dt.UTC, metadata={"description": "ISO 8601; naive means UTC"}
+    )
+    active = fields.Boolean()
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class BulkQuerySchema(StrictSchema):
+    dry_run = fields.Boolean(load_default=False)
+    on_error = Text(
+        load_default="reject_all",
+        validate=validate.OneOf(["reject_all", "skip_failed"]),
+        metadata={"description": "reject_all: nothing is written if a row fails (422); "
+                  "skip_failed: good rows are written (207)"},
+    )  # fmt: skip
+
+
+class RowProblemSchema(ma.Schema):
+    row = fields.Integer(
+        required=True, metadata={"description": "CSV line (header = 1) or list position"}
+    )
+    sku = fields.String(allow_none=True)
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    warnings = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+class UpsertCountsSchema(ma.Schema):
+    rows = fields.Integer(required=True)
+    created = fields.Integer(required=True)
+    updated = fields.Integer(required=True)
+    unchanged = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+    with_warnings = fields.Integer(required=True)
+
+
+class UpsertReportSchema(ma.Schema):
+    status = fields.String(
+        required=True, metadata={"description": "written, validated or rejected"}
+    )
+    dry_run = fields.Boolean(required=True)
+    on_error = fields.String(required=True)
+    counts = fields.Nested(UpsertCountsSchema, required=True)
+    errors = fields.List(fields.Nested(RowProblemSchema), required=True)
+    warnings = fields.List(fields.Nested(RowProblemSchema), required=True)
+
+
+class MerchantOrderQuerySchema(StrictSchema):
+    status = Text(validate=validate.OneOf(ORDER_STATUSES))
+    created_since = fields.AwareDateTime(default_timezone=dt.UTC)
+    created_until = fields.AwareDateTime(default_timezone=dt.UTC)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class MerchantOrderLineSchema(ma.Schema):
+    sku = fields.String(required=True)
+    name = fields.String(required=True)
+    quantity = fields.Integer(required=True)
+    unit_price = fields.Nested(MoneySchema, required=True)
+
+
+class MerchantOrderSchema(ma.Schema):
+    number = fields.String(required=True)
+    status = fields.String(required=True)
+    destination_country = fields.String(required=True)
+    created_at = fields.String(required=True)
+    lines = fields.List(fields.Nested(MerchantOrderLineSchema), required=True)
+
+
+class MerchantOrderPageSchema(ma.Schema):
+    items = fields.List(fields.Nested(MerchantOrderSchema), required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+    pages = fields.Integer(required=True)

@@ -501,3 +501,46 @@ def create_merchant(name: str, country: str, currency: str | None = None) -> New
         db.session.rollback()
         raise
     return NewMerchant(merchant.id, merchant.name, merchant.country, merchant.currency, token)
+
+
+def issue_merchant_token(merchant_id: int, label: str = "") -> str:
+    """Another API token for a merchant (several may be active at once)."""
+    from shop.auth import issue_token
+
+    if db.session.get(Merchant, merchant_id) is None:
+        raise NotFound(f"No merchant {merchant_id}.")
+    try:
+        token = issue_token(merchant_id=merchant_id, label=label[:80])
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return token
+
+
+def revoke_merchant_tokens(merchant_id: int, *, token_id: int | None = None) -> int:
+    """Revoke one token of the merchant (by id) or all its active tokens."""
+    from shop.auth import ApiToken, revoke_tokens
+
+    if db.session.get(Merchant, merchant_id) is None:
+        raise NotFound(f"No merchant {merchant_id}.")
+    try:
+        if token_id is None:
+            count = revoke_tokens(merchant_id=merchant_id)
+        else:
+            token = db.session.scalar(
+                select(ApiToken).where(
+                    ApiToken.id == token_id,
+                    ApiToken.merchant_id == merchant_id,
+                    ApiToken.revoked_at.is_(None),
+                )
+            )
+            if token is None:
+                raise NotFound(f"Merchant {merchant_id} has no active token {token_id}.")
+            token.revoked_at = datetime.now(UTC)
+            count = 1
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return count

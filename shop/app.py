@@ -53,18 +53,20 @@ def _register_models() -> None:
     # Importing the model modules puts every table in db.metadata, which
     # Alembic autogenerate and the test fixtures read.
     import catalog.models  # noqa: F401
+    import orders.models  # noqa: F401
     import shop.auth  # noqa: F401
     import warehouse.models  # noqa: F401
 
 
 def _register_blueprints(app: Flask) -> None:
-    from catalog.api import categories_blp, products_blp
+    from catalog.api import categories_blp, merchant_blp, products_blp
     from shop.docs import docs_bp
     from shop.health import health_blp
 
     api.register_blueprint(health_blp)
     api.register_blueprint(categories_blp)
     api.register_blueprint(products_blp)
+    api.register_blueprint(merchant_blp)
     app.register_blueprint(docs_bp)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "merchant or staff token"}

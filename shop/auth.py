@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import wraps
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, select
+from flask import request
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from catalog.models import utcnow
+from shop.errors import DomainError
 from shop.extensions import db
 
 MERCHANT_TOKEN_PREFIX = "pvm_"  # noqa: S105 - a public prefix
@@ -102,3 +106,97 @@ def new_password() -> str:
     """A password a person can type: 4 groups of 5 letters and digits."""
     alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
     return "-".join("".join(secrets.choice(alphabet) for _ in range(5)) for _ in range(4))
+
+
+# ------------------------------------------------------------ request auth
+
+LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class MerchantPrincipal:
+    """Who is calling the merchant API: services scope every read and write by it."""
+
+    merchant_id: int
+    token_id: int | None  # None for an operator at the CLI
+    actor: str  # what the audit records, e.g. "token:12" or "cli"
+
+
+class Unauthorized(DomainError):
+    status = 401
+    code = "unauthorized"
+    title = "Unauthorized"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+
+def _bearer_token() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Send the API token as `Authorization: Bearer <token>`.")
+    return token.strip()
+
+
+def _touch(token: ApiToken) -> None:
+    # Write "last used" at most every few minutes: a read must not become a
+    # write on every request.
+    now = utcnow()
+    if token.last_used_at is None or now - _aware(token.last_used_at) > LAST_USED_RESOLUTION:
+        db.session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
+        db.session.commit()
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes for timezone-aware columns.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def authenticate_merchant() -> MerchantPrincipal:
+    """The merchant behind the request's bearer token, or 401/403."""
+    from catalog.models import Merchant
+
+    token = find_active_token(_bearer_token())
+    if token is None:
+        raise Unauthorized("The token is unknown or revoked.")
+    if token.merchant_id is None:
+        raise Forbidden("This endpoint takes a merchant token.")
+    active = db.session.scalar(select(Merchant.is_active).where(Merchant.id == token.merchant_id))
+    if not active:
+        raise Unauthorized("The merchant account is suspended.")
+    _touch(token)
+    return MerchantPrincipal(token.merchant_id, token.id, f"token:{token.id}")
+
+
+def merchant_required(view):
+    """Pass the calling merchant to the view as ``merchant`` (401 without a valid token)."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        kwargs["merchant"] = authenticate_merchant()
+        return view(*args, **kwargs)
+
+    wrapper._apidoc = getattr(view, "_apidoc", {})  # type: ignore[attr-defined]
+    return wrapper
+
+
+def token_summaries(merchant_id: int) -> list[dict[str, object]]:
+    """A merchant's tokens as an operator may see them: never the token itself."""
+    rows = db.session.scalars(
+        select(ApiToken).where(ApiToken.merchant_id == merchant_id).order_by(ApiToken.id)
+    )
+    return [
+        {
+            "id": t.id,
+            "prefix": t.display_prefix,
+            "label": t.label,
+            "created_at": t.created_at,
+            "last_used_at": t.last_used_at,
+            "revoked_at": t.revoked_at,
+        }
+        for t in rows
+    ]

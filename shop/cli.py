@@ -29,6 +29,17 @@ def _print_credentials(credentials: list[dict[str, str]]) -> None:
         click.echo(line)
 
 
+def _progress(stage: str, done: int, total: int) -> None:
+    """Report import progress on stderr: a bar for the long stages."""
+    width = 30
+    filled = width * done // max(total, 1)
+    click.echo(
+        f"\r{stage:<10} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
+        err=True,
+        nl=done >= total,
+    )
+
+
 def register_cli(app: Flask) -> None:
     @app.cli.command("seed")
     def seed_command():
@@ -62,6 +73,82 @@ def register_cli(app: Flask) -> None:
         click.echo(f"merchant id: {merchant.id}")
         click.echo(f"name: {merchant.name} ({merchant.country}, prices in {merchant.currency})")
         click.echo(f"API token (shown once): {merchant.token}")
+
+    @merchants.command("create-token")
+    @click.argument("merchant_id", type=int)
+    @click.option("--label", default="", help="what the token is for, e.g. 'ERP sync'")
+    def create_token_command(merchant_id, label):
+        """Give a merchant another API token (shown once)."""
+        from catalog.services import issue_merchant_token
+
+        try:
+            token = issue_merchant_token(merchant_id, label)
+        except DomainError as error:
+            _fail(error)
+        click.echo(f"API token (shown once): {token}")
+
+    @merchants.command("tokens")
+    @click.argument("merchant_id", type=int)
+    def list_tokens_command(merchant_id):
+        """List a merchant's tokens (prefixes only: tokens are stored hashed)."""
+        from shop.auth import token_summaries
+
+        for token in token_summaries(merchant_id):
+            state = f"revoked {token['revoked_at']:%Y-%m-%d}" if token["revoked_at"] else "active"
+            used = f"{token['last_used_at']:%Y-%m-%d %H:%M}" if token["last_used_at"] else "never"
+            label = token["label"]
+            click.echo(
+                f"{token['id']:>6}  {token['prefix']}…  {state:<18} last used {used}  {label}"
+            )
+
+    @merchants.command("revoke-token")
+    @click.argument("merchant_id", type=int)
+    @click.option("--token-id", type=int, help="the token's id (from `merchants tokens`)")
+    @click.option("--all", "revoke_all", is_flag=True, help="revoke every active token")
+    def revoke_token_command(merchant_id, token_id, revoke_all):
+        """Revoke one token of a merchant, or all of them."""
+        from catalog.services import revoke_merchant_tokens
+
+        if bool(token_id) == revoke_all:
+            raise click.UsageError("give either --token-id ID or --all")
+        try:
+            count = revoke_merchant_tokens(merchant_id, token_id=token_id)
+        except DomainError as error:
+            _fail(error)
+        click.echo(f"revoked {count} token(s)")
+
+    skus = click.Group("skus", help="Import merchants' SKUs.")
+    app.cli.add_command(skus)
+
+    @skus.command("import")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--merchant", "merchant_id", type=int, required=True)
+    @click.option("--dry-run", is_flag=True, help="validate and report, write nothing")
+    @click.option(
+        "--on-error", type=click.Choice(["reject_all", "skip_failed"]), default="reject_all",
+        show_default=True,
+    )  # fmt: skip
+    def import_skus_command(file, merchant_id, dry_run, on_error):
+        """Upsert SKUs from a CSV or JSON file, as the bulk API does."""
+        from catalog.merchant_services import import_file_for_merchant
+
+        try:
+            report = import_file_for_merchant(
+                file, merchant_id, dry_run=dry_run, on_error=on_error, progress=_progress
+            )
+        except DomainError as error:
+            _fail(error)
+        counts = report["counts"]
+        click.echo(
+            f"{report['status']}: {counts['rows']} rows, {counts['created']} created, "
+            f"{counts['updated']} updated, {counts['unchanged']} unchanged, "
+            f"{counts['failed']} failed, {counts['with_warnings']} with warnings"
+        )
+        for problem in report["errors"][:50]:
+            fields = "; ".join(f"{k}: {' '.join(v)}" for k, v in problem["errors"].items())
+            click.echo(f"  row {problem['row']} ({problem['sku'] or '?'}): {fields}", err=True)
+        if counts["failed"] and not report["status"] == "written":
+            raise SystemExit(1)
 
     staff = click.Group("staff", help="Manage warehouse staff and operators.")
     app.cli.add_command(staff)

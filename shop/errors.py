@@ -58,6 +58,10 @@ PROBLEM_DESCRIPTIONS = {
     "service_unavailable": "A service the shop depends on is unavailable; retry later.",
     "database_unavailable": "The database is unavailable; retry later.",
     "unknown_currency": "No exchange rate reaches the asked currency.",
+    "sku_in_unshipped_orders": "The SKU is in orders not shipped yet; deactivate it instead.",
+    "concurrent_change": "Another request changed the same rows at the same time; send it again.",
+    "csv_problem": "The CSV file cannot be read; `detail` says why and where.",
+    "too_many_rows": "The upload has more rows than one request takes.",
 }
 
 
@@ -68,10 +72,19 @@ class DomainError(Exception):
     code = "bad_request"
     title = "Bad request"
 
-    def __init__(self, detail: str | None = None, *, errors: dict[str, Any] | None = None, **extra):
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: dict[str, Any] | None = None,
+        code: str | None = None,
+        **extra,
+    ):
         super().__init__(detail or self.title)
         self.detail = detail
         self.errors = errors
+        if code:  # a more precise code than the class's, e.g. conflict -> concurrent_change
+            self.code = code
         self.extra = extra
 
 
@@ -93,6 +106,24 @@ class ValidationFailed(DomainError):
     status = 422
     code = "validation_error"
     title = "Validation failed"
+
+
+class MalformedJson(DomainError):
+    status = 400
+    code = "malformed_json"
+    title = "Malformed JSON"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    code = "payload_too_large"
+    title = "Payload too large"
 
 
 def problem_response(

@@ -58,6 +58,20 @@ def seed_demo_pavilion() -> SeedReport:
     return report
 
 
+def seed_reference_data() -> SeedReport:
+    """Categories, nodes and exchange rates only: what a shop needs before any merchant."""
+    report = SeedReport()
+    try:
+        _seed_categories(report)
+        _seed_nodes(report)
+        _seed_rates(report)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return report
+
+
 def _seed_categories(report: SeedReport) -> dict[str, Category]:
     existing = {c.slug: c for c in db.session.scalars(select(Category))}
     for position, row in enumerate(_load("catalog", "categories.json")["categories"], start=1):

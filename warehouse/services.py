@@ -65,3 +65,43 @@ def create_staff(email: str, node_code: str | None, role: str = "picker") -> New
         db.session.rollback()
         raise
     return NewStaff(staff.id, email, node.code if node else None, role, password, token)
+
+
+# ------------------------------------------------------------------ stock
+
+
+@dataclass(frozen=True)
+class OnHandChange:
+    """Set the on-hand count of a SKU at a node; ``stock_level_id`` when the row exists."""
+
+    sku_id: int
+    node_id: int
+    on_hand: int
+    stock_level_id: int | None = None
+
+
+def set_on_hand(changes: list[OnHandChange], *, reason: str, actor: str) -> None:
+    """Write on-hand counts in the caller's transaction, in two batched statements.
+
+    The one door through which merchants' stock figures enter: the stock
+    ledger (a later issue) records ``reason`` and ``actor`` here, for every
+    caller at once. Reserved units are never touched, and the
+    ``reserved <= on_hand`` constraint refuses a count below what orders hold.
+    """
+    from sqlalchemy import insert
+    from sqlalchemy import update as sql_update
+
+    from warehouse.models import StockLevel
+
+    updates = [{"id": c.stock_level_id, "on_hand": c.on_hand} for c in changes if c.stock_level_id]
+    inserts = [
+        {"sku_id": c.sku_id, "node_id": c.node_id, "on_hand": c.on_hand, "reserved": 0}
+        for c in changes
+        if not c.stock_level_id
+    ]
+    if updates:
+        db.session.execute(sql_update(StockLevel), updates)
+    if inserts:
+        db.session.execute(insert(StockLevel), inserts)
+    # `reason` and `actor` are part of the signature now so that no caller
+    # changes when the stock ledger starts recording them.

@@ -158,3 +158,84 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     )
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_skus_import_runs_the_bulk_upload_for_an_operator(database_url, tmp_path):
+    from tests.api.test_merchant_bulk import csv_rows
+
+    flask_cli(database_url, tmp_path, "db", "upgrade")
+    flask_cli(database_url, tmp_path, "seed")
+    merchant = flask_cli(
+        database_url, tmp_path, "merchants", "create", "Import LLC", "--country", "RU"
+    )
+    merchant_id = re.search(r"merchant id: (\d+)", merchant.stdout).group(1)
+    price_list = tmp_path / "prices.csv"
+    price_list.write_bytes(csv_rows(30))
+
+    dry = flask_cli(
+        database_url,
+        tmp_path,
+        "skus",
+        "import",
+        str(price_list),
+        "--merchant",
+        merchant_id,
+        "--dry-run",
+    )
+    assert "validated: 30 rows, 30 created" in dry.stdout
+    done = flask_cli(
+        database_url, tmp_path, "skus", "import", str(price_list), "--merchant", merchant_id
+    )
+    assert "written: 30 rows, 30 created" in done.stdout
+    assert "validating" in done.stderr  # the progress bar
+    again = flask_cli(
+        database_url, tmp_path, "skus", "import", str(price_list), "--merchant", merchant_id
+    )
+    assert "30 unchanged" in again.stdout
+
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(csv_rows(2) + b"RU-BAD,PX,honey,,,,,,,RU,1,1,1,1,RUB,\n")
+    failed = flask_cli(
+        database_url,
+        tmp_path,
+        "skus",
+        "import",
+        str(broken),
+        "--merchant",
+        merchant_id,
+        check=False,
+    )
+    assert failed.returncode == 1
+    assert "rejected" in failed.stdout
+    assert "row 4 (RU-BAD)" in failed.stderr
+
+
+def test_merchant_tokens_can_be_added_listed_and_revoked(database_url, tmp_path):
+    flask_cli(database_url, tmp_path, "db", "upgrade")
+    created = flask_cli(
+        database_url, tmp_path, "merchants", "create", "Token LLC", "--country", "KZ"
+    )
+    merchant_id = re.search(r"merchant id: (\d+)", created.stdout).group(1)
+    extra = flask_cli(
+        database_url, tmp_path, "merchants", "create-token", merchant_id, "--label", "ERP"
+    )
+    token = re.search(r"(pvm_\S+)", extra.stdout).group(1)
+    listing = flask_cli(database_url, tmp_path, "merchants", "tokens", merchant_id).stdout
+    assert listing.count("active") == 2
+    assert token not in listing  # prefixes only
+    assert token[:12] in listing
+    token_id = listing.strip().splitlines()[-1].split()[0]
+    revoked = flask_cli(
+        database_url, tmp_path, "merchants", "revoke-token", merchant_id, "--token-id", token_id
+    )
+    assert "revoked 1 token(s)" in revoked.stdout
+    assert "revoked" in flask_cli(database_url, tmp_path, "merchants", "tokens", merchant_id).stdout
+    everything = flask_cli(
+        database_url, tmp_path, "merchants", "revoke-token", merchant_id, "--all"
+    )
+    assert "revoked 1 token(s)" in everything.stdout
+    missing = flask_cli(
+        database_url, tmp_path, "merchants", "revoke-token", "999", "--all", check=False
+    )
+    assert missing.returncode == 1
+    assert "No merchant 999" in missing.stderr

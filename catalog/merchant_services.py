@@ -1,0 +1,804 @@
+"""Merchant use cases: keep SKUs (one or 10,000 at a time), list own orders.
+
+Every SKU write, single or bulk, goes through ``upsert_skus``: the same
+validation (catalog.sku_rules), the same diff, the same batched writes and
+the same audit. Reads and writes are scoped by the calling merchant, so
+another merchant's SKU is indistinguishable from a missing one (404).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from catalog.models import Category, Merchant, Product, Sku, SkuChange, as_utc, iso_utc, utcnow
+from catalog.money import Money
+from catalog.search import build_search_text
+from catalog.services import load_rate_table
+from catalog.sku_rules import CleanSku, SkuRuleContext, check_sku_row, load_cbec_rules
+from orders.models import UNSHIPPED_STATUSES, Order, OrderLine
+from shop.auth import MerchantPrincipal
+from shop.errors import Conflict, NotFound, ValidationFailed
+from shop.extensions import db
+from warehouse.models import Node, StockLevel
+from warehouse.services import OnHandChange, set_on_hand
+
+LANGS = ("en", "ru", "zh")
+SKU_FIELDS = (
+    "product_id",
+    "price_amount",
+    "price_currency",
+    "weight_g",
+    "shelf_life_days",
+    "is_active",
+    "deleted_at",
+    *(f"label_{lang}" for lang in LANGS),
+)
+# SQLite accepts 32,766 parameters per statement and PostgreSQL 65,535;
+# 500 codes per IN list stays far below both.
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class IncomingRow:
+    """One SKU as sent: its row number (CSV line, or position in a JSON list)."""
+
+    row: int
+    data: Mapping[str, Any]
+    parse_errors: Mapping[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class RowOutcome:
+    row: int
+    sku: str | None
+    action: str  # created | updated | unchanged | failed
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class UpsertReport:
+    dry_run: bool
+    on_error: str
+    outcomes: list[RowOutcome]
+    written: bool = False
+
+    def count(self, action: str) -> int:
+        return sum(1 for o in self.outcomes if o.action == action)
+
+    @property
+    def failed(self) -> int:
+        return self.count("failed")
+
+    def as_json(self) -> dict[str, Any]:
+        if self.written:
+            status = "written"
+        elif self.dry_run:
+            status = "validated"
+        else:
+            status = "rejected"
+        return {
+            "status": status,
+            "dry_run": self.dry_run,
+            "on_error": self.on_error,
+            "counts": {
+                "rows": len(self.outcomes),
+                "created": self.count("created"),
+                "updated": self.count("updated"),
+                "unchanged": self.count("unchanged"),
+                "failed": self.failed,
+                "with_warnings": sum(1 for o in self.outcomes if o.warnings),
+            },
+            "errors": [
+                {"row": o.row, "sku": o.sku, "errors": o.errors} for o in self.outcomes if o.errors
+            ],
+            "warnings": [
+                {"row": o.row, "sku": o.sku, "warnings": o.warnings}
+                for o in self.outcomes
+                if o.warnings
+            ],
+        }
+
+
+class SkuCodeTaken(Conflict):
+    title = "SKU code in use"
+
+
+# ------------------------------------------------------------------ context
+
+
+@lru_cache(maxsize=1)
+def _cbec_rules():
+    return load_cbec_rules()
+
+
+def sku_rule_context() -> SkuRuleContext:
+    """What the validator needs from the database: categories and nodes."""
+    categories = {
+        slug: frozenset(chapters or ())
+        for slug, chapters in db.session.execute(select(Category.slug, Category.hs_chapters))
+    }
+    nodes = frozenset(db.session.scalars(select(Node.code)))
+    return SkuRuleContext(categories=categories, node_codes=nodes, cbec=_cbec_rules())
+
+
+# ------------------------------------------------------------------ reads
+
+
+def _sku_document(
+    sku: Sku, product: Product, category_slug: str, stock: Iterable[tuple[str, int, int]]
+) -> dict[str, Any]:
+    levels = sorted(stock)
+    return {
+        "sku": sku.code,
+        "product_code": product.code,
+        "product_id": product.id,
+        "category": category_slug,
+        "name": {lang: getattr(product, f"name_{lang}") for lang in LANGS},
+        "description": {lang: getattr(product, f"description_{lang}") for lang in LANGS},
+        "label": {lang: getattr(sku, f"label_{lang}") for lang in LANGS},
+        "origin_country": product.origin_country,
+        "hs_code": product.hs_code,
+        "weight_g": sku.weight_g,
+        "shelf_life_days": sku.shelf_life_days,
+        "price": Money(Decimal(sku.price_amount), sku.price_currency).as_json(),
+        "stock": {node: on_hand for node, on_hand, _ in levels},
+        "reserved": {node: reserved for node, _, reserved in levels if reserved},
+        "active": sku.is_active,
+        "created_at": iso_utc(sku.created_at),
+        "updated_at": iso_utc(sku.updated_at),
+    }
+
+
+def _stock_by_sku(sku_ids: Sequence[int]) -> dict[int, list[tuple[str, int, int]]]:
+    stock: dict[int, list[tuple[str, int, int]]] = {}
+    if not sku_ids:
+        return stock
+    rows = db.session.execute(
+        select(StockLevel.sku_id, Node.code, StockLevel.on_hand, StockLevel.reserved)
+        .join(Node, Node.id == StockLevel.node_id)
+        .where(StockLevel.sku_id.in_(sku_ids))
+    )
+    for sku_id, node, on_hand, reserved in rows:
+        stock.setdefault(sku_id, []).append((node, on_hand, reserved))
+    return stock
+
+
+def _own_skus():
+    return (
+        select(Sku, Product, Category.slug)
+        .join(Product, Product.id == Sku.product_id)
+        .join(Category, Category.id == Product.category_id)
+        .where(Sku.deleted_at.is_(None))
+    )
+
+
+def list_merchant_skus(
+    merchant: MerchantPrincipal,
+    *,
+    category: str | None = None,
+    product_code: str | None = None,
+    updated_since: datetime | None = None,
+    active: bool | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> dict[str, Any]:
+    """The merchant's own SKUs, newest change last, with stock per node."""
+    query = _own_skus().where(Product.merchant_id == merchant.merchant_id)
+    if category:
+        query = query.where(Category.slug == category)
+    if product_code:
+        query = query.where(Product.code == product_code.upper())
+    if updated_since:
+        query = query.where(Sku.updated_at >= as_utc(updated_since))
+    if active is not None:
+        query = query.where(Sku.is_active.is_(active))
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = db.session.execute(
+        query.order_by(Sku.code).limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    stock = _stock_by_sku([sku.id for sku, _, _ in rows])
+    return {
+        "items": [_sku_document(s, p, slug, stock.get(s.id, ())) for s, p, slug in rows],
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+        "pages": -(-total // per_page),
+    }
+
+
+def get_merchant_sku(merchant: MerchantPrincipal, code: str) -> dict[str, Any]:
+    found = db.session.execute(
+        _own_skus().where(Product.merchant_id == merchant.merchant_id, Sku.code == code.upper())
+    ).first()
+    if found is None:
+        raise NotFound(f"No SKU {code}.")
+    sku, product, slug = found
+    return _sku_document(sku, product, slug, _stock_by_sku([sku.id]).get(sku.id, ()))
+
+
+# ------------------------------------------------------------------ writes
+
+
+def create_sku(merchant: MerchantPrincipal, data: Mapping[str, Any]) -> dict[str, Any]:
+    """POST: a new SKU (409 if the code is taken, 422 if invalid)."""
+    code = str(data.get("sku") or "").strip().upper()
+    if code and db.session.scalar(select(Sku.id).where(Sku.code == code, Sku.deleted_at.is_(None))):
+        raise SkuCodeTaken(f"The SKU code {code} is already in use; PUT or PATCH it to change it.")
+    return _write_one(merchant, data)
+
+
+def put_sku(merchant: MerchantPrincipal, code: str, data: Mapping[str, Any]) -> tuple[dict, bool]:
+    """PUT: replace the SKU (or create it); returns the document and whether it was created."""
+    body_code = str(data.get("sku") or code).strip().upper()
+    if body_code != code.upper():
+        raise ValidationFailed(errors={"sku": ["Does not match the SKU code in the URL."]})
+    existed = _owned_sku_id(merchant, code) is not None
+    document = _write_one(merchant, {**data, "sku": code.upper()})
+    return document, not existed
+
+
+def patch_sku(merchant: MerchantPrincipal, code: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+    """PATCH: a JSON merge patch (RFC 7396) on the merchant's view of the SKU."""
+    current = get_merchant_sku(merchant, code)
+    if "sku" in patch and str(patch["sku"]).strip().upper() != current["sku"]:
+        raise ValidationFailed(errors={"sku": ["A SKU code cannot be changed; create a new SKU."]})
+    editable = {
+        key: current[key]
+        for key in (
+            "sku", "product_code", "category", "name", "description", "label",
+            "origin_country", "hs_code", "weight_g", "shelf_life_days", "price", "active",
+        )
+    }  # fmt: skip
+    merged = merge_patch(editable, patch)
+    return _write_one(merchant, merged)
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396: objects merge key by key, ``null`` removes, anything else replaces."""
+    if not isinstance(patch, Mapping):
+        return patch
+    result = dict(target) if isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _owned_sku_id(merchant: MerchantPrincipal, code: str) -> int | None:
+    return db.session.scalar(
+        select(Sku.id)
+        .join(Product, Product.id == Sku.product_id)
+        .where(
+            Sku.code == code.upper(),
+            Product.merchant_id == merchant.merchant_id,
+            Sku.deleted_at.is_(None),
+        )
+    )
+
+
+def _write_one(merchant: MerchantPrincipal, data: Mapping[str, Any]) -> dict[str, Any]:
+    report = upsert_skus(merchant, [IncomingRow(1, data)])
+    outcome = report.outcomes[0]
+    if outcome.action == "failed":
+        if "sku" in outcome.errors and any("in use" in m for m in outcome.errors["sku"]):
+            raise SkuCodeTaken(outcome.errors["sku"][0])
+        raise ValidationFailed(errors=outcome.errors, warnings=outcome.warnings or None)
+    document = get_merchant_sku(merchant, outcome.sku or "")
+    document["warnings"] = outcome.warnings
+    return document
+
+
+def delete_sku(merchant: MerchantPrincipal, code: str) -> None:
+    """Delete a SKU, unless an unshipped order still needs it (409: deactivate it instead).
+
+    The row stays (orders and the audit point at it) but is gone from every
+    listing; a product left with no live SKU leaves the storefront.
+    """
+    sku_id = _owned_sku_id(merchant, code)
+    if sku_id is None:
+        raise NotFound(f"No SKU {code}.")
+    try:
+        _lock_merchant(merchant.merchant_id)
+        in_orders = db.session.scalar(
+            select(func.count(OrderLine.id))
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(OrderLine.sku_id == sku_id, Order.status.in_(UNSHIPPED_STATUSES))
+        )
+        if in_orders:
+            raise Conflict(
+                f"SKU {code.upper()} is in {in_orders} unshipped order line(s); "
+                'deactivate it instead (PATCH {"active": false}).',
+                code="sku_in_unshipped_orders",
+            )
+        sku = db.session.get(Sku, sku_id)
+        now = utcnow()
+        sku.deleted_at, sku.is_active = now, False
+        db.session.add(
+            SkuChange(
+                sku_id=sku.id,
+                merchant_id=merchant.merchant_id,
+                token_id=merchant.token_id,
+                actor=merchant.actor,
+                action="deleted",
+                changes={"deleted_at": [None, now.isoformat()]},
+            )
+        )
+        db.session.flush()
+        _hide_products_without_live_skus({sku.product_id})
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+
+
+def _lock_merchant(merchant_id: int) -> None:
+    """Serialize one merchant's writes: a row lock on PostgreSQL, the write
+    lock on SQLite (a no-op UPDATE takes both, at the start of the transaction)."""
+    db.session.execute(
+        update(Merchant).where(Merchant.id == merchant_id).values(is_active=Merchant.is_active)
+    )
+
+
+def _hide_products_without_live_skus(product_ids: set[int]) -> None:
+    if not product_ids:
+        return
+    live = select(Sku.id).where(Sku.product_id == Product.id, Sku.deleted_at.is_(None)).exists()
+    db.session.execute(
+        update(Product)
+        .where(Product.id.in_(product_ids), ~live)
+        .values(is_active=False)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# ------------------------------------------------------------------ the upsert
+
+
+@dataclass
+class _Planned:
+    outcome: RowOutcome
+    clean: CleanSku
+    product_key: str
+    sku_id: int | None = None
+    product_id: int | None = None
+    sku_values: dict[str, Any] = field(default_factory=dict)
+    changes: dict[str, list[Any]] = field(default_factory=dict)
+    stock: list[tuple[int, int, int | None]] = field(default_factory=list)  # node, count, row
+
+
+def upsert_skus(
+    merchant: MerchantPrincipal,
+    rows: Sequence[IncomingRow],
+    *,
+    dry_run: bool = False,
+    on_error: str = "reject_all",
+    progress: Callable[[str, int, int], None] | None = None,
+) -> UpsertReport:
+    """Create or update SKUs by code, in one transaction with batched statements.
+
+    ``on_error="reject_all"`` writes nothing if any row fails;
+    ``"skip_failed"`` writes the good rows. ``dry_run`` writes nothing and
+    reports what would happen. The merchant's row is locked for the whole
+    read-compare-write, so two uploads of one merchant cannot interleave.
+    """
+    context = sku_rule_context()
+    report = UpsertReport(dry_run=dry_run, on_error=on_error, outcomes=[])
+    valid: list[tuple[RowOutcome, CleanSku]] = []
+    first_row_of: dict[str, int] = {}
+    report_progress = progress or (lambda stage, done, total: None)
+    for position, incoming in enumerate(rows, start=1):
+        if position % 1000 == 0:
+            report_progress("validating", position, len(rows))
+        verdict = check_sku_row(incoming.data, context)
+        errors = {k: list(v) for k, v in verdict.errors.items()}
+        for key, messages in incoming.parse_errors.items():
+            errors.setdefault(key, []).extend(messages)
+        code = verdict.sku.sku if verdict.sku else _raw_code(incoming.data)
+        if code and code in first_row_of:
+            errors.setdefault("sku", []).append(
+                f"Appears again: first at row {first_row_of[code]}."
+            )
+        elif code:
+            first_row_of[code] = incoming.row
+        outcome = RowOutcome(incoming.row, code, "failed", errors, dict(verdict.warnings))
+        report.outcomes.append(outcome)
+        if not errors and verdict.sku is not None:
+            valid.append((outcome, verdict.sku))
+
+    try:
+        if not dry_run:
+            _lock_merchant(merchant.merchant_id)
+        report_progress("validating", len(rows), len(rows))
+        planned = _plan(merchant, valid, context)
+        nothing_to_write = dry_run or not planned or (report.failed and on_error == "reject_all")
+        if nothing_to_write:
+            db.session.rollback()
+            return report
+        _write(merchant, planned)
+        db.session.commit()
+        report.written = True
+        report_progress("written", len(planned), len(planned))
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise Conflict(
+            "Another change to the same SKUs or products was committed at the same time; "
+            "nothing was written. Send the request again.",
+            code="concurrent_change",
+        ) from exc
+    except Exception:
+        db.session.rollback()
+        raise
+    return report
+
+
+def _raw_code(data: Mapping[str, Any]) -> str | None:
+    value = data.get("sku") if isinstance(data, Mapping) else None
+    return value.strip().upper() if isinstance(value, str) and value.strip() else None
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+def _plan(
+    merchant: MerchantPrincipal,
+    valid: list[tuple[RowOutcome, CleanSku]],
+    context: SkuRuleContext,
+) -> list[_Planned]:
+    """Compare each valid row with what is stored; fail rows that cannot apply."""
+    if not valid:
+        return []
+    codes = [clean.sku for _, clean in valid]
+    product_codes = sorted({clean.product_code for _, clean in valid})
+    existing: dict[str, tuple[Sku, int]] = {}
+    for chunk in _chunks(codes):
+        for sku, owner in db.session.execute(
+            select(Sku, Product.merchant_id)
+            .join(Product, Product.id == Sku.product_id)
+            .where(Sku.code.in_(chunk))
+        ):
+            existing[sku.code] = (sku, owner)
+    products: dict[str, Product] = {}
+    for chunk in _chunks(product_codes):
+        for product in db.session.scalars(
+            select(Product).where(
+                Product.merchant_id == merchant.merchant_id, Product.code.in_(chunk)
+            )
+        ):
+            products[product.code] = product
+    stock: dict[int, dict[int, StockLevel]] = {}
+    known_ids = [sku.id for sku, owner in existing.values() if owner == merchant.merchant_id]
+    for chunk in _chunks(known_ids):
+        for level in db.session.scalars(select(StockLevel).where(StockLevel.sku_id.in_(chunk))):
+            stock.setdefault(level.sku_id, {})[level.node_id] = level
+    category_ids = dict(db.session.execute(select(Category.slug, Category.id)).all())
+    node_ids = dict(db.session.execute(select(Node.code, Node.id)).all())
+    # A price in a currency no rate reaches could not be shown to any shopper.
+    priced_in = load_rate_table().currencies()
+
+    planned: list[_Planned] = []
+    product_rows: dict[str, tuple[int, dict[str, Any]]] = {}
+    for outcome, clean in valid:
+        product_values = _product_values(clean, category_ids)
+        first = product_rows.get(clean.product_code)
+        if first and first[1] != product_values:
+            outcome.errors["product_code"] = [
+                f"Product fields (category, names, descriptions, origin, HS code) differ from "
+                f"row {first[0]} of the same product."
+            ]
+            continue
+        product_rows.setdefault(clean.product_code, (outcome.row, product_values))
+
+        if clean.price.currency not in priced_in:
+            outcome.errors["price.currency"] = [
+                f"No exchange rate for {clean.price.currency} yet; ask the operator to add one."
+            ]
+            continue
+        found = existing.get(clean.sku)
+        if found and found[1] != merchant.merchant_id:
+            outcome.errors["sku"] = ["This SKU code is already in use."]
+            continue
+        item = _Planned(outcome, clean, clean.product_code)
+        product = products.get(clean.product_code)
+        item.product_id = product.id if product else None
+        sku = found[0] if found else None
+        item.sku_id = sku.id if sku else None
+        item.sku_values = _sku_values(clean)
+        if sku is None:
+            outcome.action = "created"
+        else:
+            before = {name: _comparable(getattr(sku, name)) for name in SKU_FIELDS}
+            after = {**before, **{k: _comparable(v) for k, v in item.sku_values.items()}}
+            if product is None or sku.product_id != product.id:
+                after["product_id"] = "(new product)" if product is None else product.id
+            item.changes = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
+        if product is not None:
+            for name, value in product_values.items():
+                if _comparable(getattr(product, name)) != _comparable(value):
+                    item.changes[name] = [_comparable(getattr(product, name)), value]
+        if clean.stock is not None:
+            levels = stock.get(item.sku_id or -1, {})
+            for node_code, quantity in sorted(clean.stock.items()):
+                node_id = node_ids[node_code]
+                level = levels.get(node_id)
+                if level and quantity < level.reserved:
+                    outcome.errors[f"stock.{node_code}"] = [
+                        f"{level.reserved} units are reserved by orders at {node_code}; "
+                        f"on hand cannot go below that."
+                    ]
+                if level is None or level.on_hand != quantity:
+                    item.stock.append((node_id, quantity, level.id if level else None))
+                    before = level.on_hand if level else None
+                    item.changes[f"stock.{node_code}"] = [before, quantity]
+        if outcome.errors:
+            outcome.action = "failed"
+            continue
+        if outcome.action != "created":
+            outcome.action = "updated" if item.changes else "unchanged"
+        planned.append(item)
+    return planned
+
+
+def _product_values(clean: CleanSku, category_ids: Mapping[str, int]) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "category_id": category_ids[clean.category],
+        "origin_country": clean.origin_country,
+        "hs_code": clean.hs_code,
+    }
+    for lang in LANGS:
+        values[f"name_{lang}"] = clean.name.get(lang)
+        values[f"description_{lang}"] = clean.description.get(lang)
+    values["description_en"] = values["description_en"] or ""
+    return values
+
+
+def _sku_values(clean: CleanSku) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "price_amount": clean.price.amount,
+        "price_currency": clean.price.currency,
+        "weight_g": clean.weight_g,
+        "shelf_life_days": clean.shelf_life_days,
+        "deleted_at": None,
+    }
+    if clean.active is not None:
+        values["is_active"] = clean.active
+    for lang in LANGS:
+        values[f"label_{lang}"] = clean.label.get(lang)
+    return values
+
+
+def _comparable(value: Any) -> Any:
+    """Values as the audit stores and compares them (Decimals as normalized strings)."""
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _write(merchant: MerchantPrincipal, planned: list[_Planned]) -> None:
+    """The batched writes: a handful of statements whatever the number of rows."""
+    touched = [p for p in planned if p.outcome.action in ("created", "updated")]
+    if not touched:
+        return
+    now = utcnow()
+    category_ids = dict(db.session.execute(select(Category.slug, Category.id)).all())
+
+    # Products: new ones inserted (ids back in parameter order), changed ones updated.
+    product_ids: dict[str, int] = {p.product_key: p.product_id for p in planned if p.product_id}
+    sku_codes = _sku_codes_by_product(planned, product_ids)
+    new_products: dict[str, dict[str, Any]] = {}
+    changed_products: dict[int, dict[str, Any]] = {}
+    for item in touched:
+        values = _product_values(item.clean, category_ids)
+        values["search_text"] = build_search_text(
+            [item.clean.product_code, *item.clean.name.values(),
+             *item.clean.description.values(), *sorted(sku_codes[item.product_key])]
+        )  # fmt: skip
+        values["is_active"] = True
+        if item.product_key in product_ids:
+            changed_products[product_ids[item.product_key]] = {
+                "id": product_ids[item.product_key], **values, "updated_at": now,
+            }  # fmt: skip
+        else:
+            new_products.setdefault(
+                item.product_key,
+                {"merchant_id": merchant.merchant_id, "code": item.product_key, **values},
+            )
+    if new_products:
+        inserted = db.session.execute(
+            insert(Product).returning(Product.id, Product.code, sort_by_parameter_order=True),
+            list(new_products.values()),
+        ).all()
+        product_ids.update({code: product_id for product_id, code in inserted})
+    if changed_products:
+        db.session.execute(update(Product), list(changed_products.values()))
+
+    # SKUs, then their stock and the audit.
+    new_skus = [p for p in touched if p.sku_id is None]
+    if new_skus:
+        inserted = db.session.execute(
+            insert(Sku).returning(Sku.id, sort_by_parameter_order=True),
+            [
+                {"code": p.clean.sku, "product_id": product_ids[p.product_key], **p.sku_values}
+                for p in new_skus
+            ],
+        ).all()
+        for item, (sku_id,) in zip(new_skus, inserted, strict=True):
+            item.sku_id = sku_id
+    old_products: set[int] = set()
+    updates = []
+    for item in touched:
+        if item.outcome.action == "updated":
+            if "product_id" in item.changes and isinstance(item.changes["product_id"][0], int):
+                old_products.add(item.changes["product_id"][0])
+            updates.append(
+                {"id": item.sku_id, "product_id": product_ids[item.product_key],
+                 **item.sku_values, "updated_at": now}
+            )  # fmt: skip
+    if updates:
+        db.session.execute(update(Sku), updates)
+    set_on_hand(
+        [
+            OnHandChange(item.sku_id, node_id, quantity, level_id)
+            for item in touched
+            for node_id, quantity, level_id in item.stock
+        ],
+        reason="merchant update",
+        actor=merchant.actor,
+    )
+    db.session.execute(
+        insert(SkuChange),
+        [
+            {
+                "sku_id": item.sku_id,
+                "merchant_id": merchant.merchant_id,
+                "token_id": merchant.token_id,
+                "actor": merchant.actor,
+                "action": item.outcome.action,
+                "changes": item.changes if item.outcome.action == "updated" else _created(item),
+                "changed_at": now,
+            }
+            for item in touched
+        ],
+    )
+    _hide_products_without_live_skus(old_products)
+
+
+def _created(item: _Planned) -> dict[str, list[Any]]:
+    values = {k: _comparable(v) for k, v in item.sku_values.items() if v is not None}
+    return {k: [None, v] for k, v in values.items()} | item.changes
+
+
+def _sku_codes_by_product(planned: list[_Planned], product_ids: Mapping[str, int]):
+    """Every live SKU code of each product in the upload: products are found by them."""
+    codes: dict[str, set[str]] = {}
+    for item in planned:
+        codes.setdefault(item.product_key, set()).add(item.clean.sku)
+    key_of = {product_id: key for key, product_id in product_ids.items()}
+    for chunk in _chunks(list(key_of)):
+        for product_id, code in db.session.execute(
+            select(Sku.product_id, Sku.code).where(
+                Sku.product_id.in_(chunk), Sku.deleted_at.is_(None)
+            )
+        ):
+            codes[key_of[product_id]].add(code)
+    return codes
+
+
+# ------------------------------------------------------------------ orders
+
+
+def list_merchant_orders(
+    merchant: MerchantPrincipal,
+    *,
+    status: str | None = None,
+    created_since: datetime | None = None,
+    created_until: datetime | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> dict[str, Any]:
+    """Orders holding the merchant's SKUs, with only the merchant's own lines."""
+    orders = (
+        select(Order)
+        .where(
+            Order.id.in_(
+                select(OrderLine.order_id).where(OrderLine.merchant_id == merchant.merchant_id)
+            )
+        )
+        .order_by(Order.created_at.desc(), Order.id.desc())
+    )
+    if status:
+        orders = orders.where(Order.status == status)
+    if created_since:
+        orders = orders.where(Order.created_at >= as_utc(created_since))
+    if created_until:
+        orders = orders.where(Order.created_at < as_utc(created_until))
+    total = db.session.scalar(select(func.count()).select_from(orders.order_by(None).subquery()))
+    page_rows = db.session.scalars(orders.limit(per_page).offset((page - 1) * per_page)).all()
+    lines: dict[int, list[dict[str, Any]]] = {}
+    if page_rows:
+        for line in db.session.scalars(
+            select(OrderLine)
+            .where(
+                OrderLine.order_id.in_([o.id for o in page_rows]),
+                OrderLine.merchant_id == merchant.merchant_id,
+            )
+            .order_by(OrderLine.id)
+        ):
+            lines.setdefault(line.order_id, []).append(
+                {
+                    "sku": line.sku_code,
+                    "name": line.product_name,
+                    "quantity": line.quantity,
+                    "unit_price": Money(
+                        Decimal(line.unit_price_amount), line.unit_price_currency
+                    ).as_json(),
+                }
+            )
+    return {
+        "items": [
+            {
+                "number": order.number,
+                "status": order.status,
+                "destination_country": order.destination_country,
+                "created_at": iso_utc(order.created_at),
+                "lines": lines.get(order.id, []),
+            }
+            for order in page_rows
+        ],
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+        "pages": -(-total // per_page),
+    }
+
+
+# ------------------------------------------------------------------ operator import
+
+
+def import_file_for_merchant(
+    path: str,
+    merchant_id: int,
+    *,
+    dry_run: bool = False,
+    on_error: str = "reject_all",
+    progress=None,
+) -> dict[str, Any]:
+    """The bulk upload, run by an operator from a file (CSV, or JSON by extension)."""
+    import json as jsonlib
+    from pathlib import Path
+
+    from catalog.sku_csv import MAX_ROWS, CsvProblem, parse_sku_csv
+
+    if db.session.get(Merchant, merchant_id) is None:
+        raise NotFound(f"No merchant {merchant_id}.")
+    body = Path(path).read_bytes()
+    if path.lower().endswith(".json"):
+        try:
+            items = jsonlib.loads(body.decode("utf-8-sig"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ValidationFailed(f"{path} is not a JSON file: {exc}") from None
+        if not isinstance(items, list) or not items or len(items) > MAX_ROWS:
+            raise ValidationFailed(f"{path} must hold a list of 1 to {MAX_ROWS:,} SKU objects.")
+        rows = [IncomingRow(n, item) for n, item in enumerate(items, start=1)]
+    else:
+        try:
+            rows = [IncomingRow(r.line, r.data, r.errors) for r in parse_sku_csv(body)]
+        except CsvProblem as problem:
+            raise ValidationFailed(problem.detail, code=problem.code) from None
+    principal = MerchantPrincipal(merchant_id, None, "cli")
+    report = upsert_skus(principal, rows, dry_run=dry_run, on_error=on_error, progress=progress)
+    return report.as_json()
