@@ -127,6 +127,11 @@ class Unauthorized(DomainError):
     code = "unauthorized"
     title = "Unauthorized"
 
+    def __init__(self, detail: str | None = None, **kwargs):
+        super().__init__(detail, **kwargs)
+        # RFC 6750: tell the client which scheme to use.
+        self.extra.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="sco-pavilion"'})
+
 
 class Forbidden(DomainError):
     status = 403

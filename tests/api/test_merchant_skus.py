@@ -265,6 +265,7 @@ def test_every_merchant_endpoint_refuses_missing_bad_and_staff_tokens(shop, meth
     anonymous = shop.call(method, path, who=None, json={})
     assert anonymous.status_code == 401
     assert anonymous.mimetype == PROBLEM
+    assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
     bad = shop.client.open(
         f"/api/v1/merchant{path}", method=method, headers={"Authorization": "Bearer pvm_nope"}
     )
