@@ -374,7 +374,8 @@ class _Planned:
     product_id: int | None = None
     sku_values: dict[str, Any] = field(default_factory=dict)
     changes: dict[str, list[Any]] = field(default_factory=dict)
-    stock: list[tuple[int, int, int | None]] = field(default_factory=list)  # node, count, row
+    # (node id, new on hand, stock level id or None, on hand seen)
+    stock: list[tuple[int, int, int | None, int]] = field(default_factory=list)
 
 
 def upsert_skus(
@@ -539,7 +540,14 @@ def _plan(
                         f"on hand cannot go below that."
                     ]
                 if level is None or level.on_hand != quantity:
-                    item.stock.append((node_id, quantity, level.id if level else None))
+                    item.stock.append(
+                        (
+                            node_id,
+                            quantity,
+                            level.id if level else None,
+                            level.on_hand if level else 0,
+                        )
+                    )
                     before = level.on_hand if level else None
                     item.changes[f"stock.{node_code}"] = [before, quantity]
         if outcome.errors:
@@ -652,9 +660,9 @@ def _write(merchant: MerchantPrincipal, planned: list[_Planned]) -> None:
         db.session.execute(update(Sku), updates)
     set_on_hand(
         [
-            OnHandChange(item.sku_id, node_id, quantity, level_id)
+            OnHandChange(item.sku_id, node_id, quantity, level_id, previous)
             for item in touched
-            for node_id, quantity, level_id in item.stock
+            for node_id, quantity, level_id, previous in item.stock
         ],
         reason="merchant update",
         actor=merchant.actor,

@@ -18,7 +18,7 @@ from shop.extensions import db
 
 # Until one of these, an order still needs its goods: its SKUs stay.
 UNSHIPPED_STATUSES = ("pending_payment", "paid", "picking", "packed")
-STATUSES = (*UNSHIPPED_STATUSES, "shipped", "delivered", "cancelled", "refunded")
+STATUSES = (*UNSHIPPED_STATUSES, "shipped", "delivered", "cancelled", "refunded", "expired")
 
 
 class Order(db.Model):
@@ -29,6 +29,10 @@ class Order(db.Model):
     status: Mapped[str] = mapped_column(String(20), default="pending_payment", index=True)
     currency: Mapped[str] = mapped_column(String(3))
     destination_country: Mapped[str] = mapped_column(String(2))
+    # Unpaid orders hold stock until then; the expiry job releases it.
+    reservation_expires_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
     )

@@ -20,7 +20,8 @@ from catalog.models import Category, ExchangeRate, Merchant, Product, Sku
 from catalog.search import build_search_text
 from shop.auth import hash_password, issue_token, new_password, revoke_tokens
 from shop.extensions import db
-from warehouse.models import Node, Staff, StockLevel
+from warehouse.models import Node, Staff
+from warehouse.services import OnHandChange, set_on_hand
 
 DEMO_TOKEN_LABEL = "demo"  # noqa: S105 - a label, not a secret
 
@@ -210,10 +211,15 @@ def _seed_catalog(
             db.session.add(sku)
             db.session.flush()
             report.count("SKUs")
-            for node_code, quantity in (sku_row.get("stock") or {}).items():
-                db.session.add(
-                    StockLevel(sku_id=sku.id, node_id=nodes[node_code].id, on_hand=quantity)
-                )
+            set_on_hand(
+                [
+                    OnHandChange(sku.id, nodes[node_code].id, quantity)
+                    for node_code, quantity in (sku_row.get("stock") or {}).items()
+                    if quantity
+                ],
+                reason="receipt",
+                actor="seed",
+            )
 
 
 def product_search_text(product: Product, sku_codes: list[str]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import (
     JSON,
@@ -10,7 +11,9 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
+    Numeric,
     String,
     UniqueConstraint,
 )
@@ -81,3 +84,113 @@ class Staff(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     node: Mapped[Node | None] = relationship()
+
+
+class StockMovement(db.Model):
+    """The stock ledger: every change of on-hand or reserved, with why and who.
+
+    A stock level always equals the sum of its movements; rows are only added.
+    """
+
+    __tablename__ = "stock_movements"
+    __table_args__ = (
+        Index("ix_stock_movements_sku_node", "sku_id", "node_id"),
+        CheckConstraint(
+            "reason IN ('receipt', 'merchant update', 'reservation', 'release', 'expiry', "
+            "'shipment', 'adjustment', 'return', 'reroute')",
+            name="reason_known",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
+    delta_on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    delta_reserved: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(80))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    shipment_id: Mapped[int | None] = mapped_column(ForeignKey("shipments.id"))
+    reference: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Lane(db.Model):
+    """From a node to destination countries (optionally some regions), through legs.
+
+    Data, not code: operators change lanes with `flask lanes set`; the
+    routing engine reads them as they are.
+    """
+
+    __tablename__ = "lanes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), index=True)
+    countries: Mapped[list[str]] = mapped_column(JSON, default=list)
+    regions: Mapped[list[str]] = mapped_column(JSON, default=list)  # empty: whole countries
+    cutoff_time: Mapped[str] = mapped_column(String(5), default="16:00")  # HH:MM, local
+    timezone: Mapped[str] = mapped_column(String(40))
+    refuses_categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    refuses_hs_prefixes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    requires_cbec_positive_list: Mapped[bool] = mapped_column(Boolean, default=False)
+    max_parcel_value_amount: Mapped[Decimal | None] = mapped_column(Numeric(19, 4))
+    max_parcel_value_currency: Mapped[str | None] = mapped_column(String(3))
+    max_parcel_weight_g: Mapped[int | None] = mapped_column(Integer)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    node: Mapped[Node] = relationship()
+    legs: Mapped[list[LaneLeg]] = relationship(
+        order_by="LaneLeg.position", cascade="all, delete-orphan"
+    )
+
+
+class LaneLeg(db.Model):
+    __tablename__ = "lane_legs"
+    __table_args__ = (UniqueConstraint("lane_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lane_id: Mapped[int] = mapped_column(ForeignKey("lanes.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    carrier: Mapped[str] = mapped_column(String(40))
+    service: Mapped[str] = mapped_column(String(80))
+    transit_days_min: Mapped[int] = mapped_column(Integer)
+    transit_days_max: Mapped[int] = mapped_column(Integer)
+    cost_base: Mapped[Decimal] = mapped_column(Numeric(19, 4))
+    cost_per_kg: Mapped[Decimal] = mapped_column(Numeric(19, 4))
+    cost_currency: Mapped[str] = mapped_column(String(3))
+    crossing: Mapped[str | None] = mapped_column(String(80))
+    customs_mode: Mapped[str | None] = mapped_column(String(10))
+
+
+class Shipment(db.Model):
+    """The part of an order one node ships, by one lane."""
+
+    __tablename__ = "shipments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), index=True)
+    lane_code: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), default="reserved", index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    node: Mapped[Node] = relationship()
+    lines: Mapped[list[ShipmentLine]] = relationship(order_by="ShipmentLine.id")
+
+
+class ShipmentLine(db.Model):
+    """Units of one SKU in a shipment, and the reservation that holds them."""
+
+    __tablename__ = "shipment_lines"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id"), index=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    # held -> consumed (shipped) | released (cancelled) | expired (unpaid in time)
+    reservation: Mapped[str] = mapped_column(String(10), default="held")

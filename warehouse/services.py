@@ -1,16 +1,19 @@
-"""Warehouse use cases. Staff accounts for now; stock and routing arrive with their issue."""
+"""Warehouse use cases: staff accounts, and stock (the ledger, holds, releases, expiry)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import update as sql_update
 
+from catalog.models import utcnow
 from shop.auth import hash_password, issue_token, new_password
-from shop.errors import Conflict, ValidationFailed
+from shop.errors import Conflict, DomainError, ValidationFailed
 from shop.extensions import db
-from warehouse.models import Node, Staff
+from warehouse.models import Node, Staff, StockLevel, StockMovement
 
 ROLES = ("picker", "operator")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -68,6 +71,10 @@ def create_staff(email: str, node_code: str | None, role: str = "picker") -> New
 
 
 # ------------------------------------------------------------------ stock
+# Every change of a stock level goes through this section and leaves a row
+# in the ledger (StockMovement), so that on hand and reserved always equal
+# the ledger's sums. Stock rows are always touched in (sku_id, node_id)
+# order, so two transactions never wait on each other in a cycle.
 
 
 @dataclass(frozen=True)
@@ -78,30 +85,235 @@ class OnHandChange:
     node_id: int
     on_hand: int
     stock_level_id: int | None = None
+    previous: int = 0  # the count the caller saw; the ledger records the difference
 
 
 def set_on_hand(changes: list[OnHandChange], *, reason: str, actor: str) -> None:
-    """Write on-hand counts in the caller's transaction, in two batched statements.
+    """Write on-hand counts in the caller's transaction, in a few batched statements.
 
-    The one door through which merchants' stock figures enter: the stock
-    ledger (a later issue) records ``reason`` and ``actor`` here, for every
-    caller at once. Reserved units are never touched, and the
+    Existing rows move by the difference to what the caller saw (so a
+    concurrent receipt is not lost); reserved units are never touched, and the
     ``reserved <= on_hand`` constraint refuses a count below what orders hold.
     """
-    from sqlalchemy import insert
-    from sqlalchemy import update as sql_update
-
-    from warehouse.models import StockLevel
-
-    updates = [{"id": c.stock_level_id, "on_hand": c.on_hand} for c in changes if c.stock_level_id]
-    inserts = [
-        {"sku_id": c.sku_id, "node_id": c.node_id, "on_hand": c.on_hand, "reserved": 0}
-        for c in changes
-        if not c.stock_level_id
-    ]
+    changes = sorted(changes, key=lambda c: (c.sku_id, c.node_id))
+    updates = [c for c in changes if c.stock_level_id and c.on_hand != c.previous]
+    inserts = [c for c in changes if not c.stock_level_id]
     if updates:
-        db.session.execute(sql_update(StockLevel), updates)
+        levels = StockLevel.__table__  # Core: an executemany with a WHERE, not an ORM bulk update
+        db.session.execute(
+            sql_update(levels)
+            .where(levels.c.id == bindparam("level_id"))
+            .values(on_hand=levels.c.on_hand + bindparam("delta"), updated_at=utcnow()),
+            [{"level_id": c.stock_level_id, "delta": c.on_hand - c.previous} for c in updates],
+        )
     if inserts:
-        db.session.execute(insert(StockLevel), inserts)
-    # `reason` and `actor` are part of the signature now so that no caller
-    # changes when the stock ledger starts recording them.
+        db.session.execute(
+            insert(StockLevel),
+            [{"sku_id": c.sku_id, "node_id": c.node_id, "on_hand": c.on_hand, "reserved": 0}
+             for c in inserts],
+        )  # fmt: skip
+    _record(
+        [(c.sku_id, c.node_id, c.on_hand - (c.previous if c.stock_level_id else 0), 0)
+         for c in changes if c.on_hand != (c.previous if c.stock_level_id else 0)],
+        reason=reason,
+        actor=actor,
+    )  # fmt: skip
+
+
+def _record(
+    deltas: list[tuple[int, int, int, int]],
+    *,
+    reason: str,
+    actor: str,
+    order_id: int | None = None,
+    shipment_id: int | None = None,
+    reference: str = "",
+) -> None:
+    """Ledger rows for (sku_id, node_id, delta on hand, delta reserved)."""
+    if not deltas:
+        return
+    now = utcnow()
+    db.session.execute(
+        insert(StockMovement),
+        [
+            {
+                "sku_id": sku_id,
+                "node_id": node_id,
+                "delta_on_hand": on_hand,
+                "delta_reserved": reserved,
+                "reason": reason,
+                "actor": actor,
+                "order_id": order_id,
+                "shipment_id": shipment_id,
+                "reference": reference,
+                "created_at": now,
+            }
+            for sku_id, node_id, on_hand, reserved in deltas
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """Units of a SKU to hold at a node for a shipment line."""
+
+    sku_id: int
+    node_id: int
+    quantity: int
+    shipment_id: int | None = None
+    sku_code: str = ""
+
+
+class StockShortage(DomainError):
+    """Between routing and reserving, someone else took the last units."""
+
+    status = 409
+    code = "insufficient_stock"
+    title = "Not enough stock"
+
+
+def reserve_stock(allocations: list[Allocation], *, order_id: int, actor: str) -> None:
+    """Hold units for an order, in the caller's transaction, never beyond what is available.
+
+    Each hold is one conditional UPDATE (``on_hand - reserved >= quantity``),
+    which PostgreSQL applies under the row's lock and SQLite under its write
+    lock: two buyers of the last unit cannot both succeed. Raises
+    ``StockShortage`` naming every short line; the caller rolls back.
+    """
+    merged: dict[tuple[int, int], list[Allocation]] = {}
+    for allocation in allocations:
+        merged.setdefault((allocation.sku_id, allocation.node_id), []).append(allocation)
+    short = []
+    for (sku_id, node_id), parts in sorted(merged.items()):
+        quantity = sum(p.quantity for p in parts)
+        held = db.session.execute(
+            sql_update(StockLevel)
+            .where(
+                StockLevel.sku_id == sku_id,
+                StockLevel.node_id == node_id,
+                StockLevel.on_hand - StockLevel.reserved >= quantity,
+            )
+            .values(reserved=StockLevel.reserved + quantity, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if held.rowcount != 1:
+            short.append(
+                {"sku": parts[0].sku_code or sku_id, "node_id": node_id, "wanted": quantity}
+            )
+    if short:
+        raise StockShortage(
+            "Not enough stock left for: "
+            + ", ".join(f"{s['sku']} ({s['wanted']} wanted)" for s in short)
+            + ".",
+            lines=short,
+        )
+    for allocation in allocations:
+        _record(
+            [(allocation.sku_id, allocation.node_id, 0, allocation.quantity)],
+            reason="reservation",
+            actor=actor,
+            order_id=order_id,
+            shipment_id=allocation.shipment_id,
+        )
+
+
+def release_order_stock(order_id: int, *, reason: str, actor: str, new_state: str) -> int:
+    """Give back every unit an order still holds (cancel, expiry); returns units released.
+
+    In the caller's transaction; idempotent, since only ``held`` lines move.
+    """
+    from warehouse.models import Shipment, ShipmentLine
+
+    lines = db.session.execute(
+        select(ShipmentLine, Shipment.node_id)
+        .join(Shipment, Shipment.id == ShipmentLine.shipment_id)
+        .where(Shipment.order_id == order_id, ShipmentLine.reservation == "held")
+        .order_by(ShipmentLine.sku_id, Shipment.node_id)
+    ).all()
+    released = 0
+    for line, node_id in lines:
+        db.session.execute(
+            sql_update(StockLevel)
+            .where(StockLevel.sku_id == line.sku_id, StockLevel.node_id == node_id)
+            .values(reserved=StockLevel.reserved - line.quantity, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        line.reservation = new_state
+        _record(
+            [(line.sku_id, node_id, 0, -line.quantity)],
+            reason=reason,
+            actor=actor,
+            order_id=order_id,
+            shipment_id=line.shipment_id,
+        )
+        released += line.quantity
+    return released
+
+
+def expire_reservations(now: datetime | None = None, *, batch: int = 200) -> int:
+    """Release the stock of unpaid orders whose hold ran out; returns orders expired.
+
+    Safe when two runs overlap: each order is claimed by a conditional
+    status change (pending_payment -> expired), which only one run can win,
+    and each order is its own short transaction.
+    """
+    from orders.models import Order
+
+    now = now or utcnow()
+    due = db.session.scalars(
+        select(Order.id)
+        .where(Order.status == "pending_payment", Order.reservation_expires_at < now)
+        .order_by(Order.id)
+        .limit(batch)
+    ).all()
+    db.session.rollback()
+    expired = 0
+    for order_id in due:
+        try:
+            claimed = db.session.execute(
+                sql_update(Order)
+                .where(Order.id == order_id, Order.status == "pending_payment")
+                .values(status="expired", updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount == 1:
+                release_order_stock(
+                    order_id, reason="expiry", actor="expiry job", new_state="expired"
+                )
+                expired += 1
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+    return expired
+
+
+def ledger_mismatches() -> list[dict[str, int]]:
+    """Stock levels that differ from the sums of their ledger rows (should be none)."""
+    sums = (
+        select(
+            StockMovement.sku_id,
+            StockMovement.node_id,
+            func.sum(StockMovement.delta_on_hand).label("on_hand"),
+            func.sum(StockMovement.delta_reserved).label("reserved"),
+        )
+        .group_by(StockMovement.sku_id, StockMovement.node_id)
+        .subquery()
+    )
+    same_level = (sums.c.sku_id == StockLevel.sku_id) & (sums.c.node_id == StockLevel.node_id)
+    rows = db.session.execute(
+        select(
+            StockLevel.sku_id,
+            StockLevel.node_id,
+            StockLevel.on_hand,
+            StockLevel.reserved,
+            func.coalesce(sums.c.on_hand, 0),
+            func.coalesce(sums.c.reserved, 0),
+        ).outerjoin(sums, same_level)
+    ).all()
+    return [
+        {"sku_id": r[0], "node_id": r[1], "on_hand": r[2], "reserved": r[3],
+         "ledger_on_hand": r[4], "ledger_reserved": r[5]}
+        for r in rows
+        if (r[2], r[3]) != (r[4], r[5])
+    ]  # fmt: skip
