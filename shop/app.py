@@ -67,6 +67,10 @@ def _register_blueprints(app: Flask) -> None:
     api.register_blueprint(categories_blp)
     api.register_blueprint(products_blp)
     api.register_blueprint(merchant_blp)
+
+    from warehouse.api import warehouse_blp
+
+    api.register_blueprint(warehouse_blp)
     app.register_blueprint(docs_bp)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "merchant or staff token"}

@@ -185,7 +185,56 @@ def merchant_required(view):
         kwargs["merchant"] = authenticate_merchant()
         return view(*args, **kwargs)
 
-    wrapper._apidoc = getattr(view, "_apidoc", {})  # type: ignore[attr-defined]
+    return wrapper
+
+
+@dataclass(frozen=True)
+class StaffPrincipal:
+    """A staff member calling the staff API: pickers are scoped to their node."""
+
+    staff_id: int
+    node_id: int | None
+    node_code: str | None
+    role: str  # picker | operator
+    token_id: int | None
+    actor: str
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == "operator"
+
+
+def authenticate_staff() -> StaffPrincipal:
+    """The staff member behind the request's bearer token, or 401/403."""
+    from warehouse.models import Node, Staff
+
+    token = find_active_token(_bearer_token())
+    if token is None:
+        raise Unauthorized("The token is unknown or revoked.")
+    if token.staff_id is None:
+        raise Forbidden("This endpoint takes a staff token.")
+    found = db.session.execute(
+        select(Staff, Node.code)
+        .outerjoin(Node, Node.id == Staff.node_id)
+        .where(Staff.id == token.staff_id)
+    ).first()
+    if found is None or not found[0].is_active:
+        raise Unauthorized("The staff account is disabled.")
+    staff, node_code = found
+    _touch(token)
+    return StaffPrincipal(
+        staff.id, staff.node_id, node_code, staff.role, token.id, f"staff:{staff.id}"
+    )
+
+
+def staff_required(view):
+    """Pass the calling staff member to the view as ``staff`` (401 without a valid token)."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        kwargs["staff"] = authenticate_staff()
+        return view(*args, **kwargs)
+
     return wrapper
 
 

@@ -150,6 +150,102 @@ def register_cli(app: Flask) -> None:
         if counts["failed"] and not report["status"] == "written":
             raise SystemExit(1)
 
+    lanes = click.Group("lanes", help="Shipping lanes: which node ships where, how.")
+    app.cli.add_command(lanes)
+
+    @lanes.command("list")
+    @click.option("--node", help="only this node's lanes")
+    def list_lanes_command(node):
+        """One line per lane: node, destinations, transit days, cut-off, state."""
+        from warehouse.services import list_lanes
+
+        for lane in list_lanes(node.upper() if node else None):
+            where = ",".join(lane["countries"]) + (
+                f" ({len(lane['regions'])} regions)" if lane["regions"] else ""
+            )
+            days = "{min}-{max} days".format(**lane["transit_days"])
+            state = "active" if lane["active"] else "inactive"
+            click.echo(
+                f"{lane['code']:<12} {lane['node']:<7} -> {where:<22} {days:<10}"
+                f"  cut-off {lane['cutoff_time']} {lane['timezone']:<17} {state}"
+            )
+
+    @lanes.command("show")
+    @click.argument("code")
+    def show_lane_command(code):
+        """A lane in full, legs and limits included (JSON)."""
+        import json
+
+        from warehouse.services import get_lane
+
+        try:
+            click.echo(json.dumps(get_lane(code), ensure_ascii=False, indent=2))
+        except DomainError as error:
+            _fail(error)
+
+    @lanes.command("set")
+    @click.argument("code")
+    @click.option("--cutoff", "cutoff_time", help="HH:MM in the lane's time zone")
+    @click.option("--timezone", help="IANA time zone, e.g. Asia/Vladivostok")
+    @click.option("--active/--inactive", default=None)
+    @click.option("--countries", help="comma-separated ISO codes, e.g. RU,BY")
+    @click.option("--regions", help="comma-separated ISO 3166-2 codes; empty for whole countries")
+    @click.option("--refuse-categories", help="comma-separated category slugs; empty for none")
+    @click.option("--refuse-hs", help="comma-separated HS prefixes; empty for none")
+    @click.option(
+        "--requires-cbec/--no-requires-cbec",
+        default=None,
+        help="refuse goods outside China's CBEC positive list",
+    )
+    @click.option("--max-weight-g", type=int)
+    @click.option("--max-value", help="AMOUNT:CURRENCY, e.g. 5000:CNY")
+    def set_lane_command(
+        code,
+        cutoff_time,
+        timezone,
+        active,
+        countries,
+        regions,
+        refuse_categories,
+        refuse_hs,
+        requires_cbec,
+        max_weight_g,
+        max_value,
+    ):
+        """Change a lane; the next order is routed with the new values."""
+        import json
+
+        from catalog.money import Money
+        from warehouse.services import LaneChange, update_lane
+
+        def split(value):
+            return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+        money = None
+        if max_value:
+            amount, _, currency = max_value.partition(":")
+            try:
+                money = Money.parse(amount, currency or "CNY")
+            except ValueError as exc:
+                raise click.ClickException(f"--max-value: {exc}") from None
+        change = LaneChange(
+            cutoff_time=cutoff_time,
+            timezone=timezone,
+            active=active,
+            countries=split(countries),
+            regions=split(regions),
+            refuses_categories=split(refuse_categories),
+            refuses_hs_prefixes=split(refuse_hs),
+            requires_cbec_positive_list=requires_cbec,
+            max_parcel_weight_g=max_weight_g,
+            max_parcel_value=money,
+        )
+        try:
+            lane = update_lane(code, change, actor="cli")
+        except DomainError as error:
+            _fail(error)
+        click.echo(json.dumps(lane, ensure_ascii=False, indent=2))
+
     staff = click.Group("staff", help="Manage warehouse staff and operators.")
     app.cli.add_command(staff)
 
@@ -173,6 +269,16 @@ def register_cli(app: Flask) -> None:
         )
         click.echo(f"password (shown once): {member.password}")
         click.echo(f"API token (shown once): {member.token}")
+
+    stock = click.Group("stock", help="Stock holds.")
+    app.cli.add_command(stock)
+
+    @stock.command("expire-reservations")
+    def expire_reservations_command():
+        """Release the stock of unpaid orders whose hold ran out (safe to run twice at once)."""
+        from warehouse.services import expire_reservations
+
+        click.echo(f"expired {expire_reservations()} order(s)")
 
     @app.cli.command("serve")
     @click.option(

@@ -20,7 +20,7 @@ from catalog.models import Category, ExchangeRate, Merchant, Product, Sku
 from catalog.search import build_search_text
 from shop.auth import hash_password, issue_token, new_password, revoke_tokens
 from shop.extensions import db
-from warehouse.models import Node, Staff
+from warehouse.models import Lane, LaneLeg, Node, Staff
 from warehouse.services import OnHandChange, set_on_hand
 
 DEMO_TOKEN_LABEL = "demo"  # noqa: S105 - a label, not a secret
@@ -50,6 +50,7 @@ def seed_demo_pavilion() -> SeedReport:
         categories = _seed_categories(report)
         nodes = _seed_nodes(report)
         _seed_rates(report)
+        _seed_lanes(report, nodes)
         _seed_catalog(report, categories, nodes)
         _seed_staff(report, nodes)
         db.session.commit()
@@ -64,8 +65,9 @@ def seed_reference_data() -> SeedReport:
     report = SeedReport()
     try:
         _seed_categories(report)
-        _seed_nodes(report)
+        nodes = _seed_nodes(report)
         _seed_rates(report)
+        _seed_lanes(report, nodes)
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -113,6 +115,45 @@ def _seed_nodes(report: SeedReport) -> dict[str, Node]:
         report.count("nodes")
     db.session.flush()
     return existing
+
+
+def _seed_lanes(report: SeedReport, nodes: dict[str, Node]) -> None:
+    existing = set(db.session.scalars(select(Lane.code)))
+    for row in _load("warehouse", "lanes.json")["lanes"]:
+        if row["code"] in existing:
+            continue
+        amount = row.get("max_parcel_value_amount")
+        lane = Lane(
+            code=row["code"],
+            node_id=nodes[row["node"]].id,
+            countries=row["countries"],
+            regions=row.get("regions", []),
+            cutoff_time=row["cutoff_time"],
+            timezone=row["timezone"],
+            refuses_categories=row.get("refuses_categories", []),
+            refuses_hs_prefixes=row.get("refuses_hs_prefixes", []),
+            requires_cbec_positive_list=row["requires_cbec_positive_list"],
+            max_parcel_value_amount=Decimal(amount) if amount else None,
+            max_parcel_value_currency=row.get("max_parcel_value_currency"),
+            max_parcel_weight_g=row.get("max_parcel_weight_g"),
+            legs=[
+                LaneLeg(
+                    position=position,
+                    carrier=leg["carrier"],
+                    service=leg["service"],
+                    transit_days_min=leg["transit_days_min"],
+                    transit_days_max=leg["transit_days_max"],
+                    cost_base=Decimal(leg["cost_base"]),
+                    cost_per_kg=Decimal(leg["cost_per_kg"]),
+                    cost_currency=leg["cost_currency"],
+                    crossing=leg.get("crossing"),
+                    customs_mode=leg.get("customs_mode"),
+                )
+                for position, leg in enumerate(row["legs"], start=1)
+            ],
+        )
+        db.session.add(lane)
+        report.count("lanes")
 
 
 def _seed_rates(report: SeedReport) -> None:
