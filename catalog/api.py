@@ -24,12 +24,14 @@ from catalog.schemas import (
     SkuPatchSchema,
     UpsertReportSchema,
 )
-from catalog.sku_csv import MAX_ROWS, CsvProblem, parse_sku_csv
+from catalog.sku_csv import CSV_PROBLEM_DESCRIPTIONS, MAX_ROWS, CsvProblem, parse_sku_csv
 from shop.api_base import Blueprint, json_body, shaped_json
 from shop.auth import merchant_required
-from shop.errors import PayloadTooLarge, ValidationFailed
+from shop.errors import PayloadTooLarge, ValidationFailed, register_problem_types
 from shop.http_caching import public_cache
 from shop.i18n import choose_language
+
+register_problem_types(CSV_PROBLEM_DESCRIPTIONS)
 
 categories_blp = Blueprint(
     "categories",

@@ -65,6 +65,11 @@ PROBLEM_DESCRIPTIONS = {
 }
 
 
+def register_problem_types(descriptions: dict[str, str]) -> None:
+    """Let a domain package describe its own problem codes at /problems/<code>."""
+    PROBLEM_DESCRIPTIONS.update(descriptions)
+
+
 class DomainError(Exception):
     """Base of the errors the services raise; each carries its HTTP meaning."""
 
