@@ -31,6 +31,12 @@ from warehouse.models import Node, StockLevel
 from warehouse.services import OnHandChange, set_on_hand
 
 LANGS = ("en", "ru", "zh")
+PRODUCT_FIELDS = (
+    "category_id",
+    "origin_country",
+    "hs_code",
+    *(f"{part}_{lang}" for part in ("name", "description") for lang in LANGS),
+)
 SKU_FIELDS = (
     "product_id",
     "price_amount",
@@ -463,26 +469,32 @@ def _plan(
         return []
     codes = [clean.sku for _, clean in valid]
     product_codes = sorted({clean.product_code for _, clean in valid})
-    existing: dict[str, tuple[Sku, int]] = {}
+    # Plain rows, not ORM objects: 10,000 identity-mapped instances cost more
+    # than the queries that load them.
+    sku_columns = [Sku.id, Sku.code, *(getattr(Sku, name) for name in SKU_FIELDS)]
+    existing: dict[str, tuple[Any, int]] = {}
     for chunk in _chunks(codes):
-        for sku, owner in db.session.execute(
-            select(Sku, Product.merchant_id)
+        for row in db.session.execute(
+            select(*sku_columns, Product.merchant_id.label("owner"))
             .join(Product, Product.id == Sku.product_id)
             .where(Sku.code.in_(chunk))
         ):
-            existing[sku.code] = (sku, owner)
-    products: dict[str, Product] = {}
+            existing[row.code] = (row, row.owner)
+    product_columns = [Product.id, Product.code, *(getattr(Product, n) for n in PRODUCT_FIELDS)]
+    products: dict[str, Any] = {}
     for chunk in _chunks(product_codes):
-        for product in db.session.scalars(
-            select(Product).where(
+        for row in db.session.execute(
+            select(*product_columns).where(
                 Product.merchant_id == merchant.merchant_id, Product.code.in_(chunk)
             )
         ):
-            products[product.code] = product
-    stock: dict[int, dict[int, StockLevel]] = {}
+            products[row.code] = row
+    stock: dict[int, dict[int, Any]] = {}
     known_ids = [sku.id for sku, owner in existing.values() if owner == merchant.merchant_id]
+    levels = StockLevel
+    level_columns = [levels.id, levels.sku_id, levels.node_id, levels.on_hand, levels.reserved]
     for chunk in _chunks(known_ids):
-        for level in db.session.scalars(select(StockLevel).where(StockLevel.sku_id.in_(chunk))):
+        for level in db.session.execute(select(*level_columns).where(StockLevel.sku_id.in_(chunk))):
             stock.setdefault(level.sku_id, {})[level.node_id] = level
     category_ids = dict(db.session.execute(select(Category.slug, Category.id)).all())
     node_ids = dict(db.session.execute(select(Node.code, Node.id)).all())
