@@ -1,0 +1,492 @@
+"""The planning core: run the filters on every node, search the ways to ship, rank them.
+
+The search, in order, stopping at the first step that finds a way:
+
+1. whole lines, by node combinations of growing size (one node first);
+   each line goes whole to one node of the combination, every node of the
+   combination ships something, and each node packs its lines into one parcel
+   by the lane the rankers like best;
+2. only if no combination ships whole lines (a line is larger than any one
+   node's stock, or a parcel limit bites): the same with lines split across
+   the nodes of a combination, one greedy allocation per combination: a line
+   goes whole to the first node with the units and the parcel room (weight,
+   value) for it, else in pieces from the nodes with the most room first.
+
+With ``FewestShipments`` as the first ranker (the default), a combination
+size that works ends the search: no larger one could rank above it.
+Combinations of two or more nodes use the ``MAX_SPLIT_NODES`` nodes closest to
+the destination (same country first, then priority, then code). Within a
+combination every assignment of lines to nodes is tried up to
+``MAX_ASSIGNMENTS``; past that, each line goes to the first node (in that same
+order) able to ship it, and a node left empty takes a line it can ship. At most
+``MAX_ASSIGNMENTS_PER_PLAN`` assignments are tried in one plan, combinations
+in the order above.
+
+Everything is ordered by codes and line numbers, never by hash or chance, so
+the same request gives the same plan.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal
+
+from catalog.money import Money, round_to_currency
+from warehouse.routing.errors import (
+    CorridorRefuses,
+    InsufficientStock,
+    NoLaneToDestination,
+    RefusedLine,
+    ShortLine,
+)
+from warehouse.routing.model import (
+    CandidateReport,
+    Explanation,
+    Lane,
+    OrderLine,
+    Plan,
+    RankedOption,
+    RankingKey,
+    RoutingRequest,
+    Shipment,
+    ShipmentLine,
+    chargeable_kg,
+)
+from warehouse.routing.rules import (
+    Candidate,
+    FilterRule,
+    Parcel,
+    PlanOption,
+    RankingRule,
+)
+
+MAX_SPLIT_NODES = 8
+MAX_ASSIGNMENTS = 256
+MAX_ASSIGNMENTS_PER_PLAN = 4096  # bounds the search when a strategy ranks all combination sizes
+OPTIONS_SHOWN = 5  # in the explanation; the count of all options considered is kept too
+
+Items = tuple[tuple[OrderLine, int], ...]
+
+
+def plan_order(
+    request: RoutingRequest,
+    filters: Sequence[FilterRule],
+    rankers: Sequence[RankingRule],
+    *,
+    strategy: str = "default",
+) -> Plan:
+    """The plan for ``request``, or a ``RoutingError`` saying which lines cannot go and why."""
+    return _Planner(request, filters, rankers, strategy).plan()
+
+
+class _Planner:
+    """One planning run; holds the caches that make repeated parcels cheap."""
+
+    def __init__(self, request, filters, rankers, strategy):
+        self.request = request
+        self.filters = tuple(filters)
+        self.rankers = tuple(rankers)
+        self.strategy = strategy
+        self.lines: tuple[OrderLine, ...] = request.lines  # by index: the request sorts them
+        self._tariffs: dict[tuple[str, int], tuple[Money, int, int]] = {}
+        self._parcel_refusals: dict[int, list[str]] = {}
+        self._quotes = {(q.lane, q.leg): q for q in request.quotes}
+        self._usable: list[Candidate] = []
+        self._whole: dict[str, frozenset[int]] = {}  # per usable node: lines it ships whole
+        self._budget = MAX_ASSIGNMENTS_PER_PLAN
+        # Only the filters that judge whole parcels are asked about each parcel.
+        self._parcel_rules = tuple(
+            rule for rule in self.filters if type(rule).check_parcel is not FilterRule.check_parcel
+        )
+        self._lane_facts: dict[str, tuple] = {}
+
+    # -- filters ---------------------------------------------------------------
+
+    def evaluate(self) -> tuple[list[Candidate], list[CandidateReport]]:
+        lanes_by_node: dict[str, list[Lane]] = {}
+        for lane in self.request.lanes:  # nodes and lanes come sorted by code
+            lanes_by_node.setdefault(lane.node, []).append(lane)
+        candidates, reports = [], []
+        for node in self.request.nodes:
+            candidate = Candidate.start(node, lanes_by_node.get(node.code, ()), self.lines)
+            verdicts = []
+            for rule in self.filters:
+                candidate, verdict = rule.apply(candidate, self.request)
+                verdicts.append(verdict)
+            shippable = {line.index: candidate.shippable(line) for line in self.lines}
+            usable = any(shippable.values())
+            whole = frozenset(
+                line.index for line in self.lines if shippable[line.index] == line.quantity
+            )
+            if usable:
+                self._usable.append(candidate)
+                self._whole[candidate.code] = whole
+            candidates.append(candidate)
+            reports.append(
+                CandidateReport(
+                    node=node.code,
+                    verdicts=tuple(verdicts),
+                    usable=usable,
+                    ships_whole_order=len(whole) == len(self.lines)
+                    and self.within_stock(candidate, tuple((ln, ln.quantity) for ln in self.lines))
+                    and bool(candidate.lanes_carrying(whole)),
+                )
+            )
+        return candidates, reports
+
+    # -- the plan --------------------------------------------------------------
+
+    def plan(self) -> Plan:
+        candidates, reports = self.evaluate()
+        destination = self.request.destination
+        usable = sorted(
+            self._usable,
+            key=lambda c: (c.node.country != destination.country, c.node.priority, c.code),
+        )
+        options = self.search(usable)
+        explanation = Explanation(
+            strategy=self.strategy,
+            destination=destination,
+            compare_in=self.request.compare_in,
+            planned_at=self.request.now,
+            candidates=tuple(reports),
+            rankers=tuple(rule.name for rule in self.rankers),
+        )
+        if not options:
+            raise self.failure(candidates, explanation)
+        ranked = sorted(options, key=self.rank_key)
+        chosen = ranked[0]
+        shown = tuple(
+            RankedOption(
+                shipments=tuple(s.describe() for s in option.shipments),
+                keys=tuple(
+                    RankingKey(rule.name, rule.describe(option, self.request))
+                    for rule in self.rankers
+                ),
+                chosen=option is chosen,
+            )
+            for option in ranked[:OPTIONS_SHOWN]
+        )
+        explanation = replace(
+            explanation,
+            options_considered=len(ranked),
+            options=shown,
+            decision=self.decision(ranked),
+        )
+        return Plan(strategy=self.strategy, shipments=chosen.shipments, explanation=explanation)
+
+    def rank_key(self, option: PlanOption) -> tuple:
+        return (*(rule.key(option, self.request) for rule in self.rankers), option.identity)
+
+    def search(self, usable: list[Candidate]) -> list[PlanOption]:
+        stop_early = bool(self.rankers) and self.rankers[0].narrows_to_fewest_shipments
+        near = usable[:MAX_SPLIT_NODES]
+        for make in (self.whole_line_options, self.split_line_options):
+            options: list[PlanOption] = []
+            for size in range(1, len(near) + 1):
+                combos = [(c,) for c in usable] if size == 1 else itertools.combinations(near, size)
+                for combo in combos:
+                    options.extend(make(combo))
+                if options and stop_early:
+                    return options
+            if options:
+                return options
+        return []
+
+    # -- ways to ship with a given set of nodes -------------------------------
+
+    def whole_line_options(self, combo: Sequence[Candidate]) -> Iterator[PlanOption]:
+        choices = []
+        for line in self.lines:
+            able = [c for c in combo if line.index in self._whole[c.code]]
+            if not able:
+                return
+            choices.append(able)
+        if math.prod(len(able) for able in choices) <= MAX_ASSIGNMENTS:
+            assignments: Iterator[tuple[Candidate, ...]] = itertools.product(*choices)
+        else:
+            assignments = iter([self.greedy_assignment(combo, choices)])
+        for assignment in assignments:
+            if self._budget <= 0:
+                return
+            self._budget -= 1
+            groups: dict[str, list[tuple[OrderLine, int]]] = {c.code: [] for c in combo}
+            for line, candidate in zip(self.lines, assignment, strict=True):
+                groups[candidate.code].append((line, line.quantity))
+            option = self.option(combo, groups, split_lines=0)
+            if option is not None:
+                yield option
+
+    @staticmethod
+    def greedy_assignment(
+        combo: Sequence[Candidate], choices: list[list[Candidate]]
+    ) -> tuple[Candidate, ...]:
+        """Each line to its first able node; then each node still empty takes the last
+        line it can ship from a node that keeps at least one other line."""
+        assignment = [able[0] for able in choices]
+        for candidate in combo:
+            codes = [c.code for c in assignment]
+            if candidate.code in codes:
+                continue
+            for position in reversed(range(len(assignment))):
+                able = [c.code for c in choices[position]]
+                if candidate.code in able and codes.count(codes[position]) > 1:
+                    assignment[position] = candidate
+                    break
+        return tuple(assignment)
+
+    def split_line_options(self, combo: Sequence[Candidate]) -> Iterator[PlanOption]:
+        """Lines whole where a node of ``combo`` has the units and parcel room, else in
+        pieces from the nodes with most room first. One greedy allocation per combination."""
+        if len(combo) < 2:
+            return
+        left = {c.code: {line.sku: c.units_of(line.sku) for line in self.lines} for c in combo}
+        room = {c.code: self.parcel_room(c) for c in combo}
+        groups: dict[str, list[tuple[OrderLine, int]]] = {c.code: [] for c in combo}
+        split_lines = 0
+
+        def fits(c: Candidate, line: OrderLine) -> float:
+            weight_room, value_room = room[c.code]
+            units = left[c.code][line.sku]
+            if line.weight_g:
+                units = min(units, weight_room // line.weight_g)
+            value = self.request.convert(line.unit_value, self.request.compare_in).amount
+            if value:
+                units = min(units, value_room // value)
+            return units
+
+        def take(c: Candidate, line: OrderLine, units: int) -> None:
+            groups[c.code].append((line, units))
+            left[c.code][line.sku] -= units
+            weight_room, value_room = room[c.code]
+            value = self.request.convert(line.unit_value, self.request.compare_in).amount
+            room[c.code] = (weight_room - line.weight_g * units, value_room - value * units)
+
+        for line in self.lines:
+            carriers = [c for c in combo if c.carries(line.index)]
+            whole = [c for c in carriers if fits(c, line) >= line.quantity]
+            if whole:
+                take(whole[0], line, line.quantity)
+                continue
+            needed, pieces = line.quantity, 0
+            for c in sorted(carriers, key=lambda c: -fits(c, line)):
+                units = int(min(needed, fits(c, line)))
+                if units <= 0:
+                    break
+                take(c, line, units)
+                needed -= units
+                pieces += 1
+                if not needed:
+                    break
+            if needed:
+                return
+            split_lines += pieces > 1
+        option = self.option(combo, groups, split_lines)
+        if option is not None:
+            yield option
+
+    def parcel_room(self, candidate: Candidate) -> tuple[float, Decimal]:
+        """The most weight (g) and value (in ``compare_in``) one parcel from this node may
+        hold, by its most generous lane; infinite when no lane limits it."""
+        weight: float = 0
+        value = Decimal(0)
+        for lane in candidate.lanes:
+            weight = max(weight, lane.max_parcel_weight_g or math.inf)
+            limit = lane.max_parcel_value
+            converted = (
+                self.request.convert(limit, self.request.compare_in).amount
+                if limit
+                else Decimal("Infinity")
+            )
+            value = max(value, converted)
+        return weight, value
+
+    def option(self, combo, groups, split_lines: int) -> PlanOption | None:
+        """One shipment per node of ``combo``, or None if any node gets nothing or cannot pack."""
+        shipments = []
+        for candidate in combo:
+            items = tuple(groups[candidate.code])
+            if not items or not self.within_stock(candidate, items):
+                return None
+            shipment = self.best_shipment(candidate, items)
+            if shipment is None:
+                return None
+            shipments.append((shipment, candidate.node))
+        shipments.sort(key=lambda pair: (pair[0].lines[0].line, pair[0].node))
+        return PlanOption(
+            shipments=tuple(s for s, _ in shipments),
+            nodes=tuple(n for _, n in shipments),
+            split_lines=split_lines,
+        )
+
+    @staticmethod
+    def within_stock(candidate: Candidate, items: Items) -> bool:
+        wanted: dict[str, int] = {}
+        for line, units in items:
+            wanted[line.sku] = wanted.get(line.sku, 0) + units
+        return all(units <= candidate.units_of(sku) for sku, units in wanted.items())
+
+    def best_shipment(self, candidate: Candidate, items: Items) -> Shipment | None:
+        """The parcel by the lane the rankers prefer among those that carry every item."""
+        lanes = candidate.lanes_carrying(line.index for line, _ in items)
+        if not lanes:
+            return None
+        merged: dict[int, int] = {}
+        skus: dict[int, str] = {}
+        for line, units in items:
+            merged[line.index] = merged.get(line.index, 0) + units
+            skus[line.index] = line.sku
+        packed = tuple(ShipmentLine(i, skus[i], merged[i]) for i in sorted(merged))
+        if len(lanes) == 1:
+            return self.shipment(candidate, lanes[0], items, packed)
+        best, best_key = None, None
+        for lane in lanes:
+            shipment = self.shipment(candidate, lane, items, packed)
+            if shipment is None:
+                continue
+            key = self.rank_key(PlanOption((shipment,), (candidate.node,)))
+            if best_key is None or key < best_key:
+                best, best_key = shipment, key
+        return best
+
+    def shipment(
+        self, candidate: Candidate, lane: Lane, items: Items, packed: tuple[ShipmentLine, ...]
+    ) -> Shipment | None:
+        parcel = Parcel(candidate.node, lane, items)
+        for rule in self._parcel_rules:
+            why = rule.check_parcel(parcel, self.request)
+            if why:
+                for line, _ in items:
+                    self._parcel_refusals.setdefault(line.index, []).append(why)
+                return None
+        weight = parcel.weight_g
+        cost, days_min, days_max = self.tariff(lane, weight)
+        facts = self._lane_facts.get(lane.code)
+        if facts is None:
+            facts = (lane.ship_by(self.request.now), lane.customs_modes, lane.crossings)
+            self._lane_facts[lane.code] = facts
+        ship_by, customs_modes, crossings = facts
+        return Shipment(
+            node=candidate.code,
+            lane=lane.code,
+            lines=packed,
+            weight_g=weight,
+            cost=cost,
+            transit_days_min=days_min,
+            transit_days_max=days_max,
+            ship_by=ship_by,
+            deliver_from=ship_by + timedelta(days=days_min),
+            deliver_by=ship_by + timedelta(days=days_max),
+            customs_modes=customs_modes,
+            crossings=crossings,
+        )
+
+    def tariff(self, lane: Lane, weight_g: int) -> tuple[Money, int, int]:
+        """Cost (in ``compare_in``, rounded) and transit days of a parcel, quotes first."""
+        kg = chargeable_kg(weight_g)
+        cached = self._tariffs.get((lane.code, kg))
+        if cached:
+            return cached
+        convert, currency = self.request.convert, self.request.compare_in
+        whole = self._quotes.get((lane.code, None))
+        total, days_min, days_max = Decimal(0), 0, 0
+        for position, leg in enumerate(lane.legs):
+            quote = self._quotes.get((lane.code, position))
+            cost = quote.cost if quote and quote.cost else leg.cost_for(kg)
+            total += convert(cost, currency).amount
+            days_min += (
+                quote.transit_days_min
+                if quote and quote.transit_days_min is not None
+                else (leg.transit_days_min)
+            )
+            days_max += (
+                quote.transit_days_max
+                if quote and quote.transit_days_max is not None
+                else (leg.transit_days_max)
+            )
+        if whole is not None:
+            if whole.cost is not None:
+                total = convert(whole.cost, currency).amount
+            if whole.transit_days_min is not None:
+                days_min = whole.transit_days_min
+            if whole.transit_days_max is not None:
+                days_max = whole.transit_days_max
+        result = (Money(round_to_currency(total, currency), currency), days_min, days_max)
+        self._tariffs[(lane.code, kg)] = result
+        return result
+
+    # -- telling why -----------------------------------------------------------
+
+    def decision(self, ranked: list[PlanOption]) -> str:
+        chosen = ranked[0]
+        if len(chosen.shipments) == 1:
+            s = chosen.shipments[0]
+            text = f"{s.node} ships the whole order by lane {s.lane}"
+        else:
+            parts = "; ".join(s.describe() for s in chosen.shipments)
+            text = f"no single node ships every line: {len(chosen.shipments)} shipments ({parts})"
+        if len(ranked) == 1:
+            return f"{text}; it is the only way."
+        runner_up = ranked[1]
+        other = " + ".join(s.node for s in runner_up.shipments)
+        for rule in self.rankers:
+            if rule.key(chosen, self.request) != rule.key(runner_up, self.request):
+                return (
+                    f"{text}; preferred to {other} on {rule.name}: "
+                    f"{rule.describe(chosen, self.request)} against "
+                    f"{rule.describe(runner_up, self.request)}."
+                )
+        return f"{text}; preferred to {other} by node, lane and line order (all rules tie)."
+
+    def failure(self, candidates: list[Candidate], explanation: Explanation) -> Exception:
+        destination = self.request.destination
+        serving = [c for c in candidates if not c.ruled_out and c.lanes]
+        if not serving:
+            return NoLaneToDestination(
+                destination.country, destination.region, explanation=explanation
+            )
+        # Units reachable per SKU, allotted to its lines in line order: a line is
+        # short when what is left for it is less than it wants.
+        left: dict[str, float] = {}
+        short = []
+        for line in self.lines:
+            if line.sku not in left:
+                left[line.sku] = sum(c.units_of(line.sku) for c in serving if c.carries(line.index))
+            available = min(line.quantity, left[line.sku])
+            left[line.sku] -= available
+            if available < line.quantity:
+                short.append(ShortLine(line.index, line.sku, line.quantity, int(available)))
+        # A line no lane carries, or a short line whose units sit where the corridor
+        # refuses them, is a corridor problem: more stock would not help.
+        short_lines = {s.line for s in short}
+        refused = []
+        for line in self.lines:
+            blocked = [c for c in serving if not c.carries(line.index)]
+            if len(blocked) < len(serving):  # some node's lane carries it
+                if line.index not in short_lines:
+                    continue
+                blocked = [c for c in blocked if c.units_of(line.sku) > 0]
+                if not blocked:
+                    continue
+            reasons = [why for c in blocked for why in c.refusals.get(line.index, ())]
+            refused.append(RefusedLine(line.index, line.sku, tuple(reasons)))
+        if refused:
+            return CorridorRefuses(refused, explanation=explanation)
+        if short:
+            return InsufficientStock(short, explanation=explanation)
+        # Every line can go somewhere and the stock is there: parcel limits stopped it.
+        return CorridorRefuses(
+            [
+                RefusedLine(
+                    line.index,
+                    line.sku,
+                    tuple(dict.fromkeys(self._parcel_refusals.get(line.index, ()))),
+                )
+                for line in self.lines
+            ],
+            explanation=explanation,
+        )

@@ -1,0 +1,98 @@
+"""Why an order cannot be routed, as domain errors that carry their data.
+
+The extras (``lines``, ``country``, ``region``) appear as members of the
+problem+json body; ``explanation`` stays on the exception for logs and staff,
+since it names stock per node.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from shop.errors import DomainError
+
+if TYPE_CHECKING:
+    from warehouse.routing.model import Explanation
+
+
+@dataclass(frozen=True)
+class ShortLine:
+    """A line no combination of nodes can fill: ``available`` counts every unit the
+    nodes able to ship it to the destination hold together."""
+
+    line: int
+    sku: str
+    wanted: int
+    available: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "line": self.line,
+            "sku": self.sku,
+            "wanted": self.wanted,
+            "available": self.available,
+        }
+
+
+@dataclass(frozen=True)
+class RefusedLine:
+    """A line (or a parcel holding it) that no lane to the destination will carry."""
+
+    line: int
+    sku: str
+    reasons: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"line": self.line, "sku": self.sku, "reasons": list(self.reasons)}
+
+
+class RoutingError(DomainError):
+    """Base of the errors that say an order cannot be routed."""
+
+    explanation: Explanation | None = None
+
+
+class InsufficientStock(RoutingError):
+    status = 409
+    code = "insufficient_stock"
+    title = "Not enough stock"
+
+    def __init__(self, lines: list[ShortLine], *, explanation: Explanation | None = None):
+        self.lines = tuple(lines)
+        self.explanation = explanation
+        detail = "; ".join(
+            f"line {s.line} ({s.sku}): {s.wanted} wanted, {s.available} available"
+            for s in self.lines
+        )
+        super().__init__(f"Not enough stock: {detail}.", lines=[s.as_json() for s in self.lines])
+
+
+class NoLaneToDestination(RoutingError):
+    status = 422
+    code = "no_lane_to_destination"
+    title = "No delivery to this destination"
+
+    def __init__(
+        self, country: str, region: str | None = None, *, explanation: Explanation | None = None
+    ):
+        self.country = country
+        self.region = region
+        self.explanation = explanation
+        where = f"{country} ({region})" if region else country
+        super().__init__(f"No node ships to {where}.", country=country, region=region)
+
+
+class CorridorRefuses(RoutingError):
+    status = 422
+    code = "corridor_refuses"
+    title = "The goods cannot be sent there"
+
+    def __init__(self, lines: list[RefusedLine], *, explanation: Explanation | None = None):
+        self.lines = tuple(lines)
+        self.explanation = explanation
+        detail = "; ".join(f"line {r.line} ({r.sku}): {', '.join(r.reasons)}" for r in self.lines)
+        super().__init__(
+            f"No lane to the destination carries: {detail}.",
+            lines=[r.as_json() for r in self.lines],
+        )
