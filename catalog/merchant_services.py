@@ -122,7 +122,8 @@ class SkuCodeTaken(Conflict):
 
 
 @lru_cache(maxsize=1)
-def _cbec_rules():
+def cbec_rules():
+    """China's CBEC positive-list heuristics (dated data, read once per process)."""
     return load_cbec_rules()
 
 
@@ -133,7 +134,7 @@ def sku_rule_context() -> SkuRuleContext:
         for slug, chapters in db.session.execute(select(Category.slug, Category.hs_chapters))
     }
     nodes = frozenset(db.session.scalars(select(Node.code)))
-    return SkuRuleContext(categories=categories, node_codes=nodes, cbec=_cbec_rules())
+    return SkuRuleContext(categories=categories, node_codes=nodes, cbec=cbec_rules())
 
 
 # ------------------------------------------------------------------ reads

@@ -190,9 +190,36 @@ class ProductPageSchema(ma.Schema):
     currency = fields.String(required=True)
 
 
+class DaysRangeSchema(ma.Schema):
+    min = fields.Integer(required=True)
+    max = fields.Integer(required=True)
+
+
+class DateWindowSchema(ma.Schema):
+    from_ = fields.String(required=True, data_key="from")
+    by = fields.String(required=True)
+
+
 class DestinationSchema(ma.Schema):
+    """Can it be delivered to this country, and how (planned by the routing engine)."""
+
     country = fields.String(required=True)
-    nodes = fields.List(fields.String(), required=True, metadata={"description": "node codes"})
+    deliverable = fields.Boolean(required=True)
+    nodes = fields.List(
+        fields.String(), required=True, metadata={"description": "nodes able to ship it there"}
+    )
+    node = fields.String(metadata={"description": "the node the plan picks"})
+    lane = fields.String()
+    transit_days = fields.Nested(DaysRangeSchema)
+    delivery = fields.Nested(DateWindowSchema, metadata={"description": "if ordered now"})
+    shipping = fields.Nested(MoneySchema)
+    reason = fields.String(metadata={"description": "why not: a problem code"})
+
+
+class ProductDestinationSchema(ma.Schema):
+    country = fields.String(required=True)
+    deliverable = fields.Boolean(required=True)
+    nodes = fields.List(fields.String(), required=True)
 
 
 class SkuSchema(ma.Schema):
@@ -228,7 +255,7 @@ class ProductDetailSchema(ma.Schema):
     price = fields.Nested(MoneySchema, required=True)
     in_stock = fields.Boolean(required=True)
     skus = fields.List(fields.Nested(SkuSchema), required=True)
-    availability = fields.List(fields.Nested(DestinationSchema), required=True)
+    availability = fields.List(fields.Nested(ProductDestinationSchema), required=True)
     exchange_rates = fields.List(fields.Nested(ExchangeRateSchema), required=True)
     lang = fields.String(required=True)
     currency = fields.String(required=True)

@@ -372,7 +372,7 @@ def get_product(product_id: int, lang: str, currency: str | None, destination: s
     product, category, merchant = found
 
     stock_rows = db.session.execute(
-        select(Sku, Node.code, Node.ships_to, StockLevel.on_hand - StockLevel.reserved)
+        select(Sku, Node.code, StockLevel.on_hand - StockLevel.reserved)
         .outerjoin(StockLevel, StockLevel.sku_id == Sku.id)
         .outerjoin(Node, and_(Node.id == StockLevel.node_id, Node.is_active.is_(True)))
         .where(Sku.product_id == product.id, Sku.is_active.is_(True))
@@ -382,13 +382,16 @@ def get_product(product_id: int, lang: str, currency: str | None, destination: s
         raise NotFound(f"No product {product_id}.")
 
     skus: dict[int, dict[str, Any]] = {}
+    sku_rows: dict[int, Sku] = {}
+    stock: dict[tuple[str, str], int] = {}
     quotes_used: dict[tuple[str, str], ExchangeRateQuote] = {}
-    for sku, node_code, ships_to, available in stock_rows:
+    for sku, node_code, available in stock_rows:
         entry = skus.get(sku.id)
         if entry is None:
             conversion = rates.conversion(sku.price_currency, currency)
             for quote in conversion.quotes:
                 quotes_used[(quote.base, quote.quote)] = quote
+            sku_rows[sku.id] = sku
             entry = skus[sku.id] = {
                 "sku": sku.code,
                 "label": sku.localized("label", lang),
@@ -397,21 +400,24 @@ def get_product(product_id: int, lang: str, currency: str | None, destination: s
                 "weight_g": sku.weight_g,
                 "shelf_life_days": sku.shelf_life_days,
                 "available": 0,
-                "_nodes": [],
             }
         if node_code and available and available > 0:
             entry["available"] += available
-            entry["_nodes"].append((node_code, ships_to or []))
+            stock[(node_code, sku.code)] = available
 
-    product_destinations: dict[str, set[str]] = {}
-    for entry in skus.values():
+    product_destinations: dict[str, dict[str, Any]] = {}
+    for sku_id, entry in skus.items():
         entry["in_stock"] = entry["available"] > 0
-        by_country = _destinations(entry.pop("_nodes"), destination)
-        entry["availability"] = [
-            {"country": country, "nodes": nodes} for country, nodes in sorted(by_country.items())
-        ]
-        for country, nodes in by_country.items():
-            product_destinations.setdefault(country, set()).update(nodes)
+        entry["availability"] = delivery_by_country(
+            product, category.slug, sku_rows[sku_id], stock, rates, currency, destination
+        )
+        for option in entry["availability"]:
+            summary = product_destinations.setdefault(
+                option["country"],
+                {"country": option["country"], "deliverable": False, "nodes": set()},
+            )
+            summary["deliverable"] = summary["deliverable"] or option["deliverable"]
+            summary["nodes"].update(option["nodes"])
 
     sku_list = list(skus.values())
     cheapest = min(sku_list, key=lambda s: Decimal(s["price"]["amount"]))
@@ -432,8 +438,8 @@ def get_product(product_id: int, lang: str, currency: str | None, destination: s
         "in_stock": any(s["in_stock"] for s in sku_list),
         "skus": sku_list,
         "availability": [
-            {"country": country, "nodes": sorted(nodes)}
-            for country, nodes in sorted(product_destinations.items())
+            {**summary, "nodes": sorted(summary["nodes"])}
+            for _, summary in sorted(product_destinations.items())
         ],
         "exchange_rates": [q.as_json() for _, q in sorted(quotes_used.items())],
         "lang": lang,
@@ -441,14 +447,77 @@ def get_product(product_id: int, lang: str, currency: str | None, destination: s
     }
 
 
-def _destinations(nodes: list[tuple[str, list[str]]], only: str | None) -> dict[str, list[str]]:
-    by_country: dict[str, list[str]] = {}
-    for node_code, ships_to in nodes:
-        for country in ships_to:
-            if only and country != only:
-                continue
-            by_country.setdefault(country, []).append(node_code)
-    return by_country
+def delivery_by_country(
+    product: Product,
+    category_slug: str,
+    sku: Sku,
+    stock: dict[tuple[str, str], int],
+    rates: RateTable,
+    currency: str,
+    only: str | None = None,
+) -> list[dict[str, Any]]:
+    """For each destination a lane serves: can one unit of ``sku`` get there, from
+    which node, when and at what shipping cost — planned by the routing engine
+    itself, so the product page and checkout never disagree."""
+    from catalog.merchant_services import cbec_rules
+    from warehouse import routing
+    from warehouse.services import routing_strategy, routing_world
+
+    world = routing_world()
+    strategy = routing_strategy()
+    line = routing.OrderLine(
+        index=1,
+        sku=sku.code,
+        quantity=1,
+        category=category_slug,
+        hs_code=product.hs_code,
+        weight_g=sku.weight_g,
+        unit_value=sku.price,
+        outside_cbec_positive_list=cbec_rules().is_likely_outside_positive_list(product.hs_code),
+    )
+    now = datetime.now(UTC)
+    options = []
+    for country in world.destinations:
+        if only and country != only:
+            continue
+        request = routing.RoutingRequest(
+            lines=(line,),
+            destination=routing.Destination(country),
+            nodes=world.nodes,
+            lanes=world.lanes,
+            stock=stock,
+            now=now,
+            rates=rates,
+            compare_in=currency,
+        )
+        try:
+            plan = strategy.plan(request)
+        except routing.RoutingError as refusal:
+            options.append(
+                {"country": country, "deliverable": False, "nodes": [], "reason": refusal.code}
+            )
+            continue
+        shipment = plan.shipments[0]
+        usable = sorted(c.node for c in plan.explanation.candidates if c.usable)
+        options.append(
+            {
+                "country": country,
+                "deliverable": True,
+                "nodes": usable,
+                "node": shipment.node,
+                "lane": shipment.lane,
+                "transit_days": {
+                    "min": shipment.transit_days_min,
+                    "max": shipment.transit_days_max,
+                },
+                "delivery": {
+                    "from": shipment.deliver_from.isoformat(),
+                    "by": shipment.deliver_by.isoformat(),
+                },
+                "shipping": shipment.cost.as_json(),
+            }
+        )
+    return options
 
 
 # ---------------------------------------------------------------- merchants

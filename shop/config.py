@@ -87,6 +87,7 @@ def load_config(
         # Bulk uploads of 10,000 SKU rows fit well inside 10 MiB of CSV.
         "MAX_CONTENT_LENGTH": int(env.get("PAVILION_MAX_BODY_BYTES", str(10 * 1024 * 1024))),
         "CATALOG_CACHE_SECONDS": int(env.get("PAVILION_CATALOG_CACHE_SECONDS", "60")),
+        "ROUTING_STRATEGY": env.get("PAVILION_ROUTING_STRATEGY", "default"),
         "RATES_CACHE_SECONDS": int(env.get("PAVILION_RATES_CACHE_SECONDS", "30")),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
         "SESSION_COOKIE_HTTPONLY": True,

@@ -107,7 +107,6 @@ def _seed_nodes(report: SeedReport) -> dict[str, Node]:
             name_en=row["name"]["en"],
             name_ru=row["name"]["ru"],
             name_zh=row["name"]["zh"],
-            ships_to=row["ships_to"],
             priority=row["priority"],
         )
         db.session.add(node)

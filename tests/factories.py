@@ -8,7 +8,7 @@ from decimal import Decimal
 from catalog.models import Category, ExchangeRate, Merchant, Product, Sku
 from shop.extensions import db
 from shop.seed import product_search_text
-from warehouse.models import Node, StockLevel
+from warehouse.models import Lane, LaneLeg, Node, StockLevel
 
 
 def category(
@@ -20,7 +20,8 @@ def category(
     return row
 
 
-def node(code="RU-WH", ships_to=("RU", "KZ"), country="RU", priority=10, active=True):
+def node(code="RU-WH", ships_to=("RU", "KZ"), country="RU", priority=10, active=True, days=(2, 5)):
+    """A node and one lane from it to ``ships_to`` (one leg, priced in CNY)."""
     row = Node(
         code=code,
         kind="warehouse",
@@ -29,12 +30,28 @@ def node(code="RU-WH", ships_to=("RU", "KZ"), country="RU", priority=10, active=
         name_en=code,
         name_ru=code,
         name_zh=code,
-        ships_to=list(ships_to),
         priority=priority,
         is_active=active,
     )
     db.session.add(row)
     db.session.flush()
+    if ships_to:
+        db.session.add(
+            Lane(
+                code=f"{code}-LANE",
+                node_id=row.id,
+                countries=list(ships_to),
+                timezone="Asia/Shanghai",
+                legs=[
+                    LaneLeg(
+                        position=1, carrier="manual", service="test", transit_days_min=days[0],
+                        transit_days_max=days[1], cost_base=Decimal(10), cost_per_kg=Decimal(2),
+                        cost_currency="CNY",
+                    )
+                ],
+            )
+        )  # fmt: skip
+        db.session.flush()
     return row
 
 

@@ -36,10 +36,6 @@ class Node(Localized, db.Model):
     name_en: Mapped[str] = mapped_column(String(120))
     name_ru: Mapped[str] = mapped_column(String(120))
     name_zh: Mapped[str] = mapped_column(String(120))
-    # Destination countries this node serves by default. The routing issue
-    # replaces this list by lanes (legs, carriers, limits); until then it is
-    # what "which nodes could ship it there" reads.
-    ships_to: Mapped[list[str]] = mapped_column(JSON, default=list)
     priority: Mapped[int] = mapped_column(Integer, default=100)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
 

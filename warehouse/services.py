@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from decimal import Decimal
+from time import monotonic
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import joinedload, selectinload
@@ -18,6 +20,7 @@ from catalog.money import Money
 from shop.auth import hash_password, issue_token, new_password
 from shop.errors import Conflict, DomainError, NotFound, ValidationFailed
 from shop.extensions import db
+from warehouse import routing
 from warehouse.models import Lane, Node, Staff, StockLevel, StockMovement
 
 log = logging.getLogger(__name__)
@@ -474,3 +477,81 @@ def update_lane(code: str, change: LaneChange, *, actor: str) -> dict[str, Any]:
     changed = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
     log.info("lane %s changed by %s: %s", lane.code, actor, changed)
     return after
+
+
+# ------------------------------------------------------------------ routing data
+
+
+@dataclass(frozen=True)
+class RoutingWorld:
+    """Nodes and lanes as the routing engine reads them (plain data, no rows)."""
+
+    nodes: tuple[routing.Node, ...]
+    lanes: tuple[routing.Lane, ...]
+
+    @property
+    def destinations(self) -> tuple[str, ...]:
+        """Every country an active lane serves, sorted."""
+        return tuple(sorted({c for lane in self.lanes if lane.active for c in lane.countries}))
+
+
+def load_routing_world() -> RoutingWorld:
+    nodes = tuple(
+        routing.Node(node.code, node.country, node.priority, node.is_active)
+        for node in db.session.scalars(select(Node).order_by(Node.code))
+    )
+    lanes = []
+    for lane in db.session.scalars(_lanes_query()).unique():
+        max_value = None
+        if lane.max_parcel_value_amount is not None:
+            max_value = Money(
+                Decimal(lane.max_parcel_value_amount), lane.max_parcel_value_currency or "CNY"
+            )
+        lanes.append(
+            routing.Lane(
+                code=lane.code,
+                node=lane.node.code,
+                countries=tuple(lane.countries),
+                regions=tuple(lane.regions or ()),
+                legs=tuple(
+                    routing.Leg(
+                        carrier=leg.carrier,
+                        service=leg.service,
+                        transit_days_min=leg.transit_days_min,
+                        transit_days_max=leg.transit_days_max,
+                        cost_base=Decimal(leg.cost_base),
+                        cost_per_kg=Decimal(leg.cost_per_kg),
+                        cost_currency=leg.cost_currency,
+                        crossing=leg.crossing,
+                        customs_mode=leg.customs_mode,
+                    )
+                    for leg in lane.legs
+                ),
+                cutoff=time.fromisoformat(lane.cutoff_time),
+                timezone=lane.timezone,
+                refuses_categories=tuple(lane.refuses_categories or ()),
+                refuses_hs_prefixes=tuple(lane.refuses_hs_prefixes or ()),
+                requires_cbec_positive_list=lane.requires_cbec_positive_list,
+                max_parcel_value=max_value,
+                max_parcel_weight_g=lane.max_parcel_weight_g,
+                active=lane.is_active,
+            )
+        )
+    return RoutingWorld(nodes, tuple(lanes))
+
+
+def routing_world() -> RoutingWorld:
+    """The routing data, kept per app for PAVILION_RATES_CACHE_SECONDS like the rates:
+    every product page plans deliveries, and lanes change rarely."""
+    cache = current_app.extensions.setdefault("pavilion.routing_world", {})
+    ttl = current_app.config.get("RATES_CACHE_SECONDS", 0)
+    now = monotonic()
+    cached = cache.get("world")
+    if cached is None or now - cached[0] >= ttl:
+        cached = cache["world"] = (now, load_routing_world())
+    return cached[1]
+
+
+def routing_strategy() -> routing.RoutingStrategy:
+    """The strategy the ROUTING_STRATEGY setting names (an installed entry point)."""
+    return routing.load_strategy(current_app.config["ROUTING_STRATEGY"])

@@ -208,13 +208,19 @@ def test_product_detail_has_skus_converted_prices_and_availability(client, catal
     assert first["sku"] == "RU-ALENKA-100"
     assert first["merchant_price"] == {"amount": "125.00", "currency": "RUB"}
     assert first["available"] == 520
-    assert first["availability"] == [
-        {"country": "CN", "nodes": ["CN-SFH"]},
-        {"country": "KZ", "nodes": ["RU-WH"]},
-        {"country": "RU", "nodes": ["RU-WH"]},
-    ]
+    by_country = {option["country"]: option for option in first["availability"]}
+    assert set(by_country) == {"CN", "KZ", "RU"}
+    assert by_country["CN"]["node"] == "CN-SFH"
+    assert by_country["RU"]["node"] == by_country["KZ"]["node"] == "RU-WH"
+    china = by_country["CN"]
+    assert china["deliverable"] is True
+    assert china["lane"] == "CN-SFH-LANE"
+    assert china["transit_days"] == {"min": 2, "max": 5}
+    # one leg of 10 CNY + 2 CNY per started kg, for a 100 g bar
+    assert china["shipping"] == {"amount": "12.00", "currency": "CNY"}
+    assert china["delivery"]["from"] <= china["delivery"]["by"]
     assert second["price"] == {"amount": "20.24", "currency": "CNY"}
-    assert body["availability"][0] == {"country": "CN", "nodes": ["CN-SFH"]}
+    assert body["availability"][0] == {"country": "CN", "deliverable": True, "nodes": ["CN-SFH"]}
     assert body["exchange_rates"] == [
         {
             "base": "RUB",
@@ -229,7 +235,11 @@ def test_product_detail_has_skus_converted_prices_and_availability(client, catal
 def test_product_detail_for_one_destination(client, catalog):
     product_id = client.get("/api/v1/products?q=honey").get_json()["items"][0]["id"]
     body = client.get(f"/api/v1/products/{product_id}?destination=RU").get_json()
-    assert body["availability"] == []  # honey sits in Suifenhe only, which ships to CN
+    # honey sits in Suifenhe only, whose lane goes to China
+    assert body["availability"] == [{"country": "RU", "deliverable": False, "nodes": []}]
+    assert body["skus"][0]["availability"] == [
+        {"country": "RU", "deliverable": False, "nodes": [], "reason": "insufficient_stock"}
+    ]
     assert body["in_stock"] is True
 
 

@@ -98,6 +98,7 @@ def test_a_catalog_page_costs_the_same_few_statements_whatever_its_size(seeded_a
 def test_a_product_page_costs_three_statements(seeded_app):
     client = seeded_app.test_client()
     product_id = client.get("/api/v1/products?per_page=1").get_json()["items"][0]["id"]
+    client.get(f"/api/v1/products/{product_id}")  # the first read loads rates and lanes
     with count_statements(seeded_app) as statements:
         assert client.get(f"/api/v1/products/{product_id}").status_code == 200
     assert len(statements) <= 3, statements
@@ -116,3 +117,18 @@ def test_catalog_bodies_match_their_documented_schemas(seeded_client):
         for item in page["items"][:10]:
             detail = seeded_client.get(f"/api/v1/products/{item['id']}?{locale}").get_json()
             ProductDetailSchema().load(detail)
+
+
+def _product(client, query):
+    item = client.get("/api/v1/products", query_string={"q": query}).get_json()["items"][0]
+    return client.get(f"/api/v1/products/{item['id']}?currency=CNY").get_json()
+
+
+def test_delivery_follows_the_lanes_a_planner_would_pick(seeded_client):
+    alenka = _product(seeded_client, "RU-ALENKA-100")
+    by_country = {o["country"]: o for o in alenka["skus"][0]["availability"]}
+    assert by_country["CN"]["node"] == "CN-SFH"  # bonded stock inside China wins
+    assert by_country["RU"]["node"] == "RU-WH"
+    assert by_country["KZ"]["lane"] == "RU-WH-EAEU"
+    assert by_country["CN"]["shipping"]["currency"] == "CNY"
+    assert all(o["deliverable"] for o in by_country.values() if o["country"] in ("CN", "RU"))
