@@ -15,7 +15,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from catalog.models import Category, Merchant, Product, Sku, SkuChange, as_utc, iso_utc, utcnow
@@ -25,6 +25,7 @@ from catalog.services import load_rate_table
 from catalog.sku_rules import CleanSku, SkuRuleContext, check_sku_row, load_cbec_rules
 from orders.models import UNSHIPPED_STATUSES, Order, OrderLine
 from shop.auth import MerchantPrincipal
+from shop.bulk_insert import insert_rows, insert_rows_returning_ids
 from shop.errors import Conflict, NotFound, ValidationFailed
 from shop.extensions import db
 from warehouse.models import Node, StockLevel
@@ -436,6 +437,7 @@ def upsert_skus(
         _write(merchant, planned)
         db.session.commit()
         report.written = True
+        _refresh_statistics_after_a_large_load(report.count("created"))
         report_progress("written", len(planned), len(planned))
     except IntegrityError as exc:
         db.session.rollback()
@@ -448,6 +450,22 @@ def upsert_skus(
         db.session.rollback()
         raise
     return report
+
+
+LARGE_LOAD = 1000
+
+
+def _refresh_statistics_after_a_large_load(created: int) -> None:
+    """ANALYZE the tables a large upload grew (PostgreSQL's advice after bulk loads).
+
+    Until autovacuum gets to them, the planner believes the tables are as
+    small as before the upload and picks plans that make the next upload's
+    lookups by code 30 times slower.
+    """
+    if created < LARGE_LOAD or db.session.connection().dialect.name != "postgresql":
+        return
+    db.session.execute(text("ANALYZE products, skus, stock_levels"))
+    db.session.commit()
 
 
 def _raw_code(data: Mapping[str, Any]) -> str | None:
@@ -639,25 +657,30 @@ def _write(merchant: MerchantPrincipal, planned: list[_Planned]) -> None:
                 {"merchant_id": merchant.merchant_id, "code": item.product_key, **values},
             )
     if new_products:
-        inserted = db.session.execute(
-            insert(Product).returning(Product.id, Product.code, sort_by_parameter_order=True),
-            list(new_products.values()),
-        ).all()
-        product_ids.update({code: product_id for product_id, code in inserted})
+        new_rows = [{**row, "created_at": now, "updated_at": now} for row in new_products.values()]
+        new_ids = insert_rows_returning_ids(Product.__table__, new_rows)
+        product_ids.update(zip(new_products, new_ids, strict=True))
     if changed_products:
         db.session.execute(update(Product), list(changed_products.values()))
 
     # SKUs, then their stock and the audit.
     new_skus = [p for p in touched if p.sku_id is None]
     if new_skus:
-        inserted = db.session.execute(
-            insert(Sku).returning(Sku.id, sort_by_parameter_order=True),
+        new_ids = insert_rows_returning_ids(
+            Sku.__table__,
             [
-                {"code": p.clean.sku, "product_id": product_ids[p.product_key], **p.sku_values}
+                {
+                    "code": p.clean.sku,
+                    "product_id": product_ids[p.product_key],
+                    **p.sku_values,
+                    "is_active": p.sku_values.get("is_active", True),
+                    "created_at": now,
+                    "updated_at": now,
+                }
                 for p in new_skus
             ],
-        ).all()
-        for item, (sku_id,) in zip(new_skus, inserted, strict=True):
+        )
+        for item, sku_id in zip(new_skus, new_ids, strict=True):
             item.sku_id = sku_id
     old_products: set[int] = set()
     updates = []
@@ -680,8 +703,8 @@ def _write(merchant: MerchantPrincipal, planned: list[_Planned]) -> None:
         reason="merchant update",
         actor=merchant.actor,
     )
-    db.session.execute(
-        insert(SkuChange),
+    insert_rows(
+        SkuChange.__table__,
         [
             {
                 "sku_id": item.sku_id,

@@ -11,13 +11,14 @@ from time import monotonic
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import joinedload, selectinload
 
 from catalog.models import utcnow
 from catalog.money import Money
 from shop.auth import hash_password, issue_token, new_password
+from shop.bulk_insert import insert_rows
 from shop.errors import Conflict, DomainError, NotFound, ValidationFailed
 from shop.extensions import db
 from warehouse import routing
@@ -117,10 +118,11 @@ def set_on_hand(changes: list[OnHandChange], *, reason: str, actor: str) -> None
             [{"level_id": c.stock_level_id, "delta": c.on_hand - c.previous} for c in updates],
         )
     if inserts:
-        db.session.execute(
-            insert(StockLevel),
-            [{"sku_id": c.sku_id, "node_id": c.node_id, "on_hand": c.on_hand, "reserved": 0}
-             for c in inserts],
+        now = utcnow()
+        insert_rows(
+            StockLevel.__table__,
+            [{"sku_id": c.sku_id, "node_id": c.node_id, "on_hand": c.on_hand, "reserved": 0,
+              "updated_at": now} for c in inserts],
         )  # fmt: skip
     _record(
         [(c.sku_id, c.node_id, c.on_hand - (c.previous if c.stock_level_id else 0), 0)
@@ -143,8 +145,8 @@ def _record(
     if not deltas:
         return
     now = utcnow()
-    db.session.execute(
-        insert(StockMovement),
+    insert_rows(
+        StockMovement.__table__,
         [
             {
                 "sku_id": sku_id,
