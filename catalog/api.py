@@ -25,7 +25,7 @@ from catalog.schemas import (
     UpsertReportSchema,
 )
 from catalog.sku_csv import CSV_PROBLEM_DESCRIPTIONS, MAX_ROWS, CsvProblem, parse_sku_csv
-from shop.api_base import Blueprint, json_body, shaped_json
+from shop.api_base import Blueprint, bearer_protected, json_body, shaped_json
 from shop.auth import merchant_required
 from shop.errors import PayloadTooLarge, ValidationFailed, register_problem_types
 from shop.http_caching import public_cache
@@ -117,12 +117,7 @@ merchant_blp = Blueprint(
 SKU_CODE = "<string(maxlength=64):code>"
 
 
-def merchant_only(view):
-    """Authenticate first (401 before any 422), and say so in the OpenAPI document."""
-    view = merchant_blp.alt_response(401, description="Missing, unknown or revoked token")(view)
-    view = merchant_blp.alt_response(403, description="Not a merchant token")(view)
-    view = merchant_blp.doc(security=[{"bearerAuth": []}])(view)
-    return merchant_required(view)
+merchant_only = bearer_protected(merchant_blp, merchant_required, who="merchant")
 
 
 @merchant_blp.route("/skus")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from shop.api_base import Blueprint, shaped_json
+from shop.api_base import Blueprint, bearer_protected, shaped_json
 from shop.auth import staff_required
 from warehouse import services
 from warehouse.schemas import LaneListSchema, LaneQuerySchema
@@ -17,12 +17,7 @@ warehouse_blp = Blueprint(
 )
 
 
-def staff_only(view):
-    """Authenticate first (401 before any 422), and say so in the OpenAPI document."""
-    view = warehouse_blp.alt_response(401, description="Missing, unknown or revoked token")(view)
-    view = warehouse_blp.alt_response(403, description="Not a staff token")(view)
-    view = warehouse_blp.doc(security=[{"bearerAuth": []}])(view)
-    return staff_required(view)
+staff_only = bearer_protected(warehouse_blp, staff_required, who="staff")
 
 
 @warehouse_blp.route("/lanes")
