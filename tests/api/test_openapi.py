@@ -42,3 +42,20 @@ def test_errors_are_documented_as_problem_json(client):
     products = document["paths"]["/api/v1/products"]["get"]["responses"]
     assert "422" in products
     assert "304" in products
+
+
+def test_protected_operations_declare_their_bearer_token_and_refusals(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    for path, method in [
+        ("/api/v1/merchant/skus", "get"),
+        ("/api/v1/merchant/skus", "post"),
+        ("/api/v1/merchant/skus/{code}", "patch"),
+        ("/api/v1/merchant/skus/bulk", "post"),
+        ("/api/v1/merchant/orders", "get"),
+        ("/api/v1/warehouse/lanes", "get"),
+    ]:
+        operation = document["paths"][path][method]
+        assert operation["security"] == [{"bearerAuth": []}], (path, method)
+        assert {"401", "403"} <= set(operation["responses"]), (path, method)
+    assert "security" not in document["paths"]["/api/v1/products"]["get"]
