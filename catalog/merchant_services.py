@@ -641,21 +641,29 @@ def _write(merchant: MerchantPrincipal, planned: list[_Planned]) -> None:
     new_products: dict[str, dict[str, Any]] = {}
     changed_products: dict[int, dict[str, Any]] = {}
     for item in touched:
+        key = item.product_key
+        if key in new_products or product_ids.get(key) in changed_products:
+            continue  # one row per product: its rows agree (checked in _plan)
+        existing_id = product_ids.get(key)
+        # A price or stock change leaves the product as it is; new product
+        # texts, a new or revived SKU (its code is searchable) or a move rewrite it.
+        rewrites_product = (
+            existing_id is None
+            or item.outcome.action == "created"
+            or any(name in item.changes for name in (*PRODUCT_FIELDS, "product_id", "deleted_at"))
+        )
+        if not rewrites_product:
+            continue
         values = _product_values(item.clean, category_ids)
         values["search_text"] = build_search_text(
             [item.clean.product_code, *item.clean.name.values(),
-             *item.clean.description.values(), *sorted(sku_codes[item.product_key])]
+             *item.clean.description.values(), *sorted(sku_codes[key])]
         )  # fmt: skip
         values["is_active"] = True
-        if item.product_key in product_ids:
-            changed_products[product_ids[item.product_key]] = {
-                "id": product_ids[item.product_key], **values, "updated_at": now,
-            }  # fmt: skip
+        if existing_id is not None:
+            changed_products[existing_id] = {"id": existing_id, **values, "updated_at": now}
         else:
-            new_products.setdefault(
-                item.product_key,
-                {"merchant_id": merchant.merchant_id, "code": item.product_key, **values},
-            )
+            new_products[key] = {"merchant_id": merchant.merchant_id, "code": key, **values}
     if new_products:
         new_rows = [{**row, "created_at": now, "updated_at": now} for row in new_products.values()]
         new_ids = insert_rows_returning_ids(Product.__table__, new_rows)
