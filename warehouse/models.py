@@ -190,3 +190,20 @@ class ShipmentLine(db.Model):
     quantity: Mapped[int] = mapped_column(Integer)
     # held -> consumed (shipped) | released (cancelled) | expired (unpaid in time)
     reservation: Mapped[str] = mapped_column(String(10), default="held")
+
+
+class RoutingDecision(db.Model):
+    """Why an order's shipments go where they go: the plan at checkout and every
+    re-route after it, with the engine's explanation, who and why."""
+
+    __tablename__ = "routing_decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    shipment_id: Mapped[int | None] = mapped_column(ForeignKey("shipments.id"))
+    kind: Mapped[str] = mapped_column(String(10))  # plan | reroute
+    strategy: Mapped[str] = mapped_column(String(40))
+    explanation: Mapped[dict] = mapped_column(JSON, default=dict)
+    actor: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -56,3 +56,15 @@ class LaneListSchema(ma.Schema):
 
 class LaneQuerySchema(StrictSchema):
     node = Text(metadata={"description": "only this node's lanes (operators)"})
+
+
+class RerouteSchema(StrictSchema):
+    reason = Text(required=True, validate=ma.validate.Length(min=1, max=500))
+
+
+class RerouteResultSchema(ma.Schema):
+    rerouted = fields.Integer(required=True, metadata={"description": "the old shipment's id"})
+    from_node = fields.String(required=True)
+    reason = fields.String(required=True)
+    shipments = fields.List(fields.Dict(), required=True, metadata={"description": "new shipments"})
+    explanation = fields.Dict(required=True, metadata={"description": "the engine's reasons"})

@@ -17,12 +17,21 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from catalog.models import utcnow
 from catalog.money import Money
-from shop.auth import hash_password, issue_token, new_password
+from shop.auth import StaffPrincipal, hash_password, issue_token, new_password
 from shop.bulk_insert import insert_rows
 from shop.errors import Conflict, DomainError, NotFound, ValidationFailed
 from shop.extensions import db
 from warehouse import routing
-from warehouse.models import Lane, Node, Staff, StockLevel, StockMovement
+from warehouse.models import (
+    Lane,
+    Node,
+    RoutingDecision,
+    Shipment,
+    ShipmentLine,
+    Staff,
+    StockLevel,
+    StockMovement,
+)
 
 log = logging.getLogger(__name__)
 
@@ -234,8 +243,6 @@ def release_order_stock(order_id: int, *, reason: str, actor: str, new_state: st
 
     In the caller's transaction; idempotent, since only ``held`` lines move.
     """
-    from warehouse.models import Shipment, ShipmentLine
-
     lines = db.session.execute(
         select(ShipmentLine, Shipment.node_id)
         .join(Shipment, Shipment.id == ShipmentLine.shipment_id)
@@ -557,3 +564,158 @@ def routing_world() -> RoutingWorld:
 def routing_strategy() -> routing.RoutingStrategy:
     """The strategy the ROUTING_STRATEGY setting names (an installed entry point)."""
     return routing.load_strategy(current_app.config["ROUTING_STRATEGY"])
+
+
+# ------------------------------------------------------------------ re-route
+
+REROUTABLE = ("reserved", "ready_to_pick")
+
+
+def reroute_shipment(staff: StaffPrincipal, shipment_id: int, reason: str) -> dict[str, Any]:
+    """Move a shipment a node cannot fulfil to the node(s) the engine picks without it.
+
+    One transaction: the old holds are released, the new ones taken (never
+    beyond what is available), the old shipment marked ``rerouted``, and the
+    decision kept with the engine's explanation. Pickers may re-route only
+    their node's shipments (another node's is a 404); operators any.
+    """
+    from catalog.merchant_services import cbec_rules
+    from catalog.models import Category, Product, Sku
+    from catalog.services import load_rate_table
+    from orders.models import Order
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(errors={"reason": ["Say why the node cannot ship it."]})
+    found = db.session.execute(
+        select(Shipment, Order, Node.code)
+        .join(Order, Order.id == Shipment.order_id)
+        .join(Node, Node.id == Shipment.node_id)
+        .where(Shipment.id == shipment_id)
+    ).first()
+    if found is None or not (staff.is_operator or found[0].node_id == staff.node_id):
+        raise NotFound(f"No shipment {shipment_id}.")
+    shipment, order, node_code = found
+    if shipment.status not in REROUTABLE:
+        raise Conflict(
+            f"Shipment {shipment_id} is {shipment.status}; only a shipment not yet picked "
+            "can be re-routed.",
+            code="shipment_not_reroutable",
+        )
+    held = db.session.execute(
+        select(ShipmentLine, Sku, Product.hs_code, Category.slug)
+        .join(Sku, Sku.id == ShipmentLine.sku_id)
+        .join(Product, Product.id == Sku.product_id)
+        .join(Category, Category.id == Product.category_id)
+        .where(ShipmentLine.shipment_id == shipment.id, ShipmentLine.reservation == "held")
+        .order_by(ShipmentLine.id)
+    ).all()
+    lines = [
+        routing.OrderLine(
+            index=position,
+            sku=sku.code,
+            quantity=line.quantity,
+            category=category,
+            hs_code=hs_code,
+            weight_g=sku.weight_g,
+            unit_value=sku.price,
+            outside_cbec_positive_list=cbec_rules().is_likely_outside_positive_list(hs_code),
+        )
+        for position, (line, sku, hs_code, category) in enumerate(held, start=1)
+    ]
+    sku_ids = {sku.code: sku.id for _, sku, _, _ in held}
+    world = load_routing_world()
+    node_ids = dict(db.session.execute(select(Node.code, Node.id)).all())
+    stock = {
+        (code, sku_code): available
+        for code, sku_code, available in db.session.execute(
+            select(Node.code, Sku.code, StockLevel.on_hand - StockLevel.reserved)
+            .join(Node, Node.id == StockLevel.node_id)
+            .join(Sku, Sku.id == StockLevel.sku_id)
+            .where(StockLevel.sku_id.in_(list(sku_ids.values())))
+        )
+    }
+    strategy = routing_strategy()
+    request = routing.RoutingRequest(
+        lines=tuple(lines),
+        destination=routing.Destination(order.destination_country),
+        nodes=world.nodes,
+        lanes=world.lanes,
+        stock=stock,
+        now=utcnow(),
+        rates=load_rate_table(),
+        compare_in=order.currency,
+        excluded_nodes={node_code: reason},
+    )
+    plan = strategy.plan(request)  # RoutingError -> 409/422 problem, nothing changed
+
+    try:
+        release_shipment_stock(shipment, reason="reroute", actor=staff.actor)
+        shipment.status = "rerouted"
+        created = []
+        for planned in plan.shipments:
+            new = Shipment(
+                order_id=order.id, node_id=node_ids[planned.node], lane_code=planned.lane,
+                status="reserved",
+            )  # fmt: skip
+            db.session.add(new)
+            db.session.flush()
+            allocations = []
+            for item in planned.lines:
+                db.session.add(
+                    ShipmentLine(
+                        shipment_id=new.id, sku_id=sku_ids[item.sku], quantity=item.quantity
+                    )
+                )
+                allocations.append(
+                    Allocation(sku_ids[item.sku], node_ids[planned.node], item.quantity, new.id,
+                               item.sku)
+                )  # fmt: skip
+            reserve_stock(allocations, order_id=order.id, actor=staff.actor)
+            created.append({"id": new.id, **planned.as_json()})
+        db.session.add(
+            RoutingDecision(
+                order_id=order.id,
+                shipment_id=shipment.id,
+                kind="reroute",
+                strategy=plan.strategy,
+                explanation=plan.as_json(),
+                actor=staff.actor,
+                reason=reason[:500],
+            )
+        )
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return {
+        "rerouted": shipment.id,
+        "from_node": node_code,
+        "reason": reason,
+        "shipments": created,
+        "explanation": plan.explanation.as_json(),
+    }
+
+
+def release_shipment_stock(shipment: Shipment, *, reason: str, actor: str) -> None:
+    """Give back the units one shipment holds (its lines become ``released``)."""
+    lines = db.session.scalars(
+        select(ShipmentLine)
+        .where(ShipmentLine.shipment_id == shipment.id, ShipmentLine.reservation == "held")
+        .order_by(ShipmentLine.sku_id)
+    ).all()
+    for line in lines:
+        db.session.execute(
+            sql_update(StockLevel)
+            .where(StockLevel.sku_id == line.sku_id, StockLevel.node_id == shipment.node_id)
+            .values(reserved=StockLevel.reserved - line.quantity, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        line.reservation = "released"
+    _record(
+        [(line.sku_id, shipment.node_id, 0, -line.quantity) for line in lines],
+        reason=reason,
+        actor=actor,
+        order_id=shipment.order_id,
+        shipment_id=shipment.id,
+    )
