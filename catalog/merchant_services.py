@@ -28,6 +28,7 @@ from shop.auth import MerchantPrincipal
 from shop.bulk_insert import insert_rows, insert_rows_returning_ids
 from shop.errors import Conflict, NotFound, ValidationFailed
 from shop.extensions import db
+from shop.transactions import retry_on_conflict
 from warehouse.models import Node, StockLevel
 from warehouse.services import OnHandChange, set_on_hand
 
@@ -307,6 +308,7 @@ def _write_one(merchant: MerchantPrincipal, data: Mapping[str, Any]) -> dict[str
     return document
 
 
+@retry_on_conflict()
 def delete_sku(merchant: MerchantPrincipal, code: str) -> None:
     """Delete a SKU, unless an unshipped order still needs it (409: deactivate it instead).
 
@@ -386,6 +388,7 @@ class _Planned:
     stock: list[tuple[int, int, int | None, int]] = field(default_factory=list)
 
 
+@retry_on_conflict()
 def upsert_skus(
     merchant: MerchantPrincipal,
     rows: Sequence[IncomingRow],

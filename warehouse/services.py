@@ -21,6 +21,7 @@ from shop.auth import StaffPrincipal, hash_password, issue_token, new_password
 from shop.bulk_insert import insert_rows
 from shop.errors import Conflict, DomainError, NotFound, ValidationFailed
 from shop.extensions import db
+from shop.transactions import retry_on_conflict
 from warehouse import routing
 from warehouse.models import (
     Lane,
@@ -571,6 +572,7 @@ def routing_strategy() -> routing.RoutingStrategy:
 REROUTABLE = ("reserved", "ready_to_pick")
 
 
+@retry_on_conflict()
 def reroute_shipment(staff: StaffPrincipal, shipment_id: int, reason: str) -> dict[str, Any]:
     """Move a shipment a node cannot fulfil to the node(s) the engine picks without it.
 
