@@ -15,6 +15,7 @@ passing it to ``DefaultStrategy(filters=[...], rankers=[...])``.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -202,13 +203,14 @@ class PlanOption:
 # Rule interfaces
 
 
-class FilterRule:
+class FilterRule(ABC):
     """Narrows one candidate node and says why. Subclasses set ``name`` and ``apply``."""
 
     name: ClassVar[str] = "filter"
 
+    @abstractmethod
     def apply(self, candidate: Candidate, request: RoutingRequest) -> tuple[Candidate, Verdict]:
-        raise NotImplementedError
+        """The candidate, possibly narrowed, and this rule's verdict on it."""
 
     def check_parcel(self, parcel: Parcel, request: RoutingRequest) -> str | None:
         """Why this parcel cannot go as packed, or ``None`` if it can."""
@@ -218,7 +220,7 @@ class FilterRule:
         return Verdict(self.name, candidate.code, ok, tuple(reasons))
 
 
-class RankingRule:
+class RankingRule(ABC):
     """Orders plan options: a lower ``key`` is better. ``describe`` says what it saw."""
 
     name: ClassVar[str] = "ranker"
@@ -226,11 +228,13 @@ class RankingRule:
     # the engine may then stop searching larger node combinations early.
     narrows_to_fewest_shipments: ClassVar[bool] = False
 
+    @abstractmethod
     def key(self, option: PlanOption, request: RoutingRequest) -> Any:
-        raise NotImplementedError
+        """A sortable value; lower ranks first."""
 
+    @abstractmethod
     def describe(self, option: PlanOption, request: RoutingRequest) -> str:
-        raise NotImplementedError
+        """What the rule saw in this option, for the explanation."""
 
 
 # ---------------------------------------------------------------------------
