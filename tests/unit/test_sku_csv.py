@@ -7,7 +7,6 @@ case here rather than an API test.
 import csv
 import io
 import random
-import time
 
 import pytest
 
@@ -524,17 +523,15 @@ def test_an_undoubled_quote_inside_a_multiline_value_names_its_own_line():
     assert "Line 4 has a quote inside a quoted value (which starts on line 3)" in raised.detail
 
 
-def test_a_quote_left_open_before_a_huge_unquoted_tail_is_found_quickly():
+def test_a_quote_left_open_before_a_huge_unquoted_tail_is_found():
     tail = [
         csv_line(sku=f"S{i}", description_en="plain", description_ru="plain") for i in range(5_000)
     ]
     body = upload(GOOD, GOOD.replace(",RU,", ',"RU,').replace('"Milk', "Milk"), *tail)
-    started = time.perf_counter()
     raised = problem(body)
 
     assert raised.code == "unterminated_quote"
     assert raised.line == 3
-    assert time.perf_counter() - started < 1.0
 
 
 def test_problem_reads_as_its_detail():
@@ -555,18 +552,13 @@ def test_max_rows_is_ten_thousand():
     assert MAX_ROWS == 10_000
 
 
-def test_ten_thousand_rows_parse_quickly():
-    body = many_rows(MAX_ROWS)
-    started = time.perf_counter()
-    rows = parse_sku_csv(body)
-    elapsed = time.perf_counter() - started
+def test_ten_thousand_rows_are_all_read_with_their_line_numbers():
+    # Speed is measured by bench/bulk_upload.py, never asserted here.
+    rows = parse_sku_csv(many_rows(MAX_ROWS))
 
     assert len(rows) == MAX_ROWS
     assert rows[-1].line == MAX_ROWS + 1
     assert rows[-1].data["sku"] == f"RU-ALENKA-{MAX_ROWS - 1}"
-    # The target is well under 0.1 s (see the module docstring); this bound
-    # only catches an accidental slowdown by an order of magnitude on a busy CI.
-    assert elapsed < 1.0
 
 
 def test_ten_thousand_and_one_rows_are_refused():
