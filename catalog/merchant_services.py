@@ -70,6 +70,7 @@ class RowOutcome:
     action: str  # created | updated | unchanged | failed
     errors: dict[str, list[str]] = field(default_factory=dict)
     warnings: dict[str, list[str]] = field(default_factory=dict)
+    code_taken: bool = False  # the SKU code belongs to another merchant
 
 
 @dataclass
@@ -300,7 +301,7 @@ def _write_one(merchant: MerchantPrincipal, data: Mapping[str, Any]) -> dict[str
     report = upsert_skus(merchant, [IncomingRow(1, data)])
     outcome = report.outcomes[0]
     if outcome.action == "failed":
-        if "sku" in outcome.errors and any("in use" in m for m in outcome.errors["sku"]):
+        if outcome.code_taken:
             raise SkuCodeTaken(outcome.errors["sku"][0])
         raise ValidationFailed(errors=outcome.errors, warnings=outcome.warnings or None)
     document = get_merchant_sku(merchant, outcome.sku or "")
@@ -382,6 +383,7 @@ class _Planned:
     product_key: str
     sku_id: int | None = None
     product_id: int | None = None
+    product_values: dict[str, Any] = field(default_factory=dict)
     sku_values: dict[str, Any] = field(default_factory=dict)
     changes: dict[str, list[Any]] = field(default_factory=dict)
     # (node id, new on hand, stock level id or None, on hand seen)
@@ -544,8 +546,9 @@ def _plan(
         found = existing.get(clean.sku)
         if found and found[1] != merchant.merchant_id:
             outcome.errors["sku"] = ["This SKU code is already in use."]
+            outcome.code_taken = True
             continue
-        item = _Planned(outcome, clean, clean.product_code)
+        item = _Planned(outcome, clean, clean.product_code, product_values=product_values)
         product = products.get(clean.product_code)
         item.product_id = product.id if product else None
         sku = found[0] if found else None
@@ -636,7 +639,6 @@ def _write(merchant: MerchantPrincipal, planned: list[_Planned]) -> None:
     if not touched:
         return
     now = utcnow()
-    category_ids = dict(db.session.execute(select(Category.slug, Category.id)).all())
 
     # Products: new ones inserted (ids back in parameter order), changed ones updated.
     product_ids: dict[str, int] = {p.product_key: p.product_id for p in planned if p.product_id}
@@ -657,7 +659,7 @@ def _write(merchant: MerchantPrincipal, planned: list[_Planned]) -> None:
         )
         if not rewrites_product:
             continue
-        values = _product_values(item.clean, category_ids)
+        values = dict(item.product_values)
         values["search_text"] = build_search_text(
             [item.clean.product_code, *item.clean.name.values(),
              *item.clean.description.values(), *sorted(sku_codes[key])]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from flask import Flask
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 
 def install(app: Flask) -> None:
@@ -30,6 +29,3 @@ def install(app: Flask) -> None:
         if ":memory:" not in app.config["SQLALCHEMY_DATABASE_URI"]:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
-
-
-__all__ = ["Engine", "install"]

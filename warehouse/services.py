@@ -244,14 +244,28 @@ def release_order_stock(order_id: int, *, reason: str, actor: str, new_state: st
 
     In the caller's transaction; idempotent, since only ``held`` lines move.
     """
+    return _release_held(
+        Shipment.order_id == order_id, reason=reason, actor=actor, new_state=new_state
+    )
+
+
+def release_shipment_stock(shipment: Shipment, *, reason: str, actor: str) -> int:
+    """Give back the units one shipment holds (its lines become ``released``)."""
+    return _release_held(
+        Shipment.id == shipment.id, reason=reason, actor=actor, new_state="released"
+    )
+
+
+def _release_held(which, *, reason: str, actor: str, new_state: str) -> int:
+    """Release the ``held`` shipment lines ``which`` selects, in (sku, node) lock order."""
     lines = db.session.execute(
-        select(ShipmentLine, Shipment.node_id)
+        select(ShipmentLine, Shipment.node_id, Shipment.order_id)
         .join(Shipment, Shipment.id == ShipmentLine.shipment_id)
-        .where(Shipment.order_id == order_id, ShipmentLine.reservation == "held")
+        .where(which, ShipmentLine.reservation == "held")
         .order_by(ShipmentLine.sku_id, Shipment.node_id)
     ).all()
     released = 0
-    for line, node_id in lines:
+    for line, node_id, order_id in lines:
         db.session.execute(
             sql_update(StockLevel)
             .where(StockLevel.sku_id == line.sku_id, StockLevel.node_id == node_id)
@@ -697,27 +711,3 @@ def reroute_shipment(staff: StaffPrincipal, shipment_id: int, reason: str) -> di
         "shipments": created,
         "explanation": plan.explanation.as_json(),
     }
-
-
-def release_shipment_stock(shipment: Shipment, *, reason: str, actor: str) -> None:
-    """Give back the units one shipment holds (its lines become ``released``)."""
-    lines = db.session.scalars(
-        select(ShipmentLine)
-        .where(ShipmentLine.shipment_id == shipment.id, ShipmentLine.reservation == "held")
-        .order_by(ShipmentLine.sku_id)
-    ).all()
-    for line in lines:
-        db.session.execute(
-            sql_update(StockLevel)
-            .where(StockLevel.sku_id == line.sku_id, StockLevel.node_id == shipment.node_id)
-            .values(reserved=StockLevel.reserved - line.quantity, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-        line.reservation = "released"
-    _record(
-        [(line.sku_id, shipment.node_id, 0, -line.quantity) for line in lines],
-        reason=reason,
-        actor=actor,
-        order_id=shipment.order_id,
-        shipment_id=shipment.id,
-    )

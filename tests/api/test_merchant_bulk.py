@@ -65,7 +65,7 @@ def test_csv_upload_creates_then_says_unchanged_then_updates_prices(shop):
     assert products["total"] == 20
 
 
-def test_json_upload_matches_csv(shop):
+def test_a_json_list_is_upserted_like_a_csv(shop):
     rows = [alenka(), alenka(sku="RU-ALENKA-200", weight_g=200)]
     response = (
         upload(shop, None, content_type=None)
