@@ -54,7 +54,8 @@ def _register_models() -> None:
     # Alembic autogenerate and the test fixtures read.
     import catalog.models  # noqa: F401
     import orders.models  # noqa: F401
-    import shop.auth  # noqa: F401
+    import shop.auth
+    import shop.idempotency  # noqa: F401
     import warehouse.models  # noqa: F401
 
 
@@ -68,7 +69,12 @@ def _register_blueprints(app: Flask) -> None:
     api.register_blueprint(products_blp)
     api.register_blueprint(merchant_blp)
 
+    from orders.api import carts_blp, orders_blp, payments_blp
     from warehouse.api import warehouse_blp
+
+    api.register_blueprint(carts_blp)
+    api.register_blueprint(orders_blp)
+    api.register_blueprint(payments_blp)
 
     api.register_blueprint(warehouse_blp)
     app.register_blueprint(docs_bp)

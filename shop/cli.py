@@ -280,6 +280,18 @@ def register_cli(app: Flask) -> None:
 
         click.echo(f"expired {expire_reservations()} order(s)")
 
+    orders = click.Group("orders", help="Orders after checkout.")
+    app.cli.add_command(orders)
+
+    @orders.command("sweep")
+    def sweep_command():
+        """Expire unpaid holds, resend refunds whose task was lost, forget day-old
+        Idempotency-Keys. Run it every minute (cron) until the Celery beat takes over."""
+        from orders.services import sweep
+
+        done = sweep()
+        click.echo(", ".join(f"{name.replace('_', ' ')}: {n}" for name, n in done.items()))
+
     @app.cli.command("serve")
     @click.option(
         "--workers", type=int, default=None, help="gunicorn workers (default: WEB_CONCURRENCY or 2)"

@@ -90,6 +90,21 @@ def load_config(
         "ROUTING_STRATEGY": env.get("PAVILION_ROUTING_STRATEGY", "default"),
         "RATES_CACHE_SECONDS": int(env.get("PAVILION_RATES_CACHE_SECONDS", "30")),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
+        # Unpaid orders hold their stock this long; then the sweeper gives it back.
+        "RESERVATION_TTL_MINUTES": int(env.get("PAVILION_RESERVATION_TTL_MINUTES", "30")),
+        "PAYMENT_ADAPTERS": _payment_adapters(env),
+        "STRIPE_API_KEY": env.get("STRIPE_API_KEY"),
+        "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET"),
+        "STRIPE_API_BASE": env.get("STRIPE_API_BASE"),
+        "STRIPE_PUBLISHABLE_KEY": env.get("STRIPE_PUBLISHABLE_KEY"),
+        # A shopper waits on the PaymentIntent at checkout: fail fast, the order survives.
+        "STRIPE_TIMEOUT_SECONDS": int(env.get("STRIPE_TIMEOUT_SECONDS", "10")),
+        "STRIPE_MAX_NETWORK_RETRIES": int(env.get("STRIPE_MAX_NETWORK_RETRIES", "1")),
+        "MANUAL_PAYMENT_INSTRUCTIONS": env.get("PAVILION_MANUAL_PAYMENT_INSTRUCTIONS"),
+        "SHOP_NAME": env.get("PAVILION_SHOP_NAME", "SCO Pavilion"),
+        "PAVILION_SMTP_URL": env.get("PAVILION_SMTP_URL"),
+        # How long a request waits for another one holding its Idempotency-Key.
+        "IDEMPOTENCY_WAIT_SECONDS": float(env.get("PAVILION_IDEMPOTENCY_WAIT_SECONDS", "10")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": pavilion_env == "production",
@@ -102,6 +117,15 @@ def load_config(
     }
     config.update(overrides)
     return config
+
+
+def _payment_adapters(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The payment adapters shoppers may choose: PAVILION_PAYMENT_ADAPTERS, else manual,
+    plus stripe when it has a key."""
+    listed = env.get("PAVILION_PAYMENT_ADAPTERS")
+    if listed is not None:
+        return tuple(name.strip() for name in listed.split(",") if name.strip())
+    return ("manual", "stripe") if env.get("STRIPE_API_KEY") else ("manual",)
 
 
 def _engine_options(database_url: str, env: Mapping[str, str]) -> dict[str, Any]:

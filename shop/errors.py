@@ -95,6 +95,16 @@ class DomainError(Exception):
             self.code = code
         self.extra = extra
 
+    def body(self) -> dict[str, Any]:
+        """The problem as data, for a response that reports it inside a larger document
+        (a cart that cannot ship to the asked destination)."""
+        body = {"type": f"/problems/{self.code}", "code": self.code, "title": self.title,
+                "status": self.status, "detail": self.detail or self.title}  # fmt: skip
+        if self.errors:
+            body["errors"] = self.errors
+        body.update({k: v for k, v in self.extra.items() if k != "headers"})
+        return body
+
 
 class NotFound(DomainError):
     status = 404

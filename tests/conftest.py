@@ -11,6 +11,7 @@ import os
 import uuid
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -74,10 +75,19 @@ def backend(request):
     return request.param
 
 
+class ClosingClient(FlaskClient):
+    """A test client that reads and closes each response, as a WSGI server does once the
+    body is sent: work queued to run after the response (refunds, emails) runs then."""
+
+    def open(self, *args, **kwargs):
+        kwargs.setdefault("buffered", True)
+        return super().open(*args, **kwargs)
+
+
 def make_test_app(database_url: str, **overrides):
-    return create_app(
-        {"PAVILION_ENV": "test", "SQLALCHEMY_DATABASE_URI": database_url, **overrides}
-    )
+    app = create_app({"PAVILION_ENV": "test", "SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+    app.test_client_class = ClosingClient
+    return app
 
 
 def _truncate_all(app) -> None:

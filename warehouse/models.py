@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -171,8 +172,23 @@ class Shipment(db.Model):
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), index=True)
     lane_code: Mapped[str | None] = mapped_column(String(40))
-    status: Mapped[str] = mapped_column(String(20), default="reserved", index=True)
+    # orders.lifecycle.SHIPMENT_STATUSES
+    status: Mapped[str] = mapped_column(String(20), default="awaiting_payment", index=True)
+    # What the shopper was charged for this parcel and what its customs will take,
+    # in the order's currency; the delivery window promised at checkout.
+    shipping_amount: Mapped[Decimal] = mapped_column(Numeric(19, 4), default=Decimal(0))
+    duties_amount: Mapped[Decimal | None] = mapped_column(Numeric(19, 4))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    customs_mode: Mapped[str | None] = mapped_column(String(10))
+    weight_g: Mapped[int] = mapped_column(Integer, default=0)
+    deliver_from: Mapped[date | None] = mapped_column(Date)
+    deliver_by: Mapped[date | None] = mapped_column(Date)
+    carrier: Mapped[str | None] = mapped_column(String(40))
+    tracking_number: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
 
     node: Mapped[Node] = relationship()
     lines: Mapped[list[ShipmentLine]] = relationship(order_by="ShipmentLine.id")

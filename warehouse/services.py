@@ -291,7 +291,7 @@ def expire_reservations(now: datetime | None = None, *, batch: int = 200) -> int
     status change (pending_payment -> expired), which only one run can win,
     and each order is its own short transaction.
     """
-    from orders.models import Order
+    from orders.models import Order, OrderEvent
 
     now = now or utcnow()
     due = db.session.scalars(
@@ -314,6 +314,17 @@ def expire_reservations(now: datetime | None = None, *, batch: int = 200) -> int
                 release_order_stock(
                     order_id, reason="expiry", actor="expiry job", new_state="expired"
                 )
+                db.session.execute(
+                    sql_update(Shipment)
+                    .where(Shipment.order_id == order_id, Shipment.status == "awaiting_payment")
+                    .values(status="cancelled", updated_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                db.session.add(
+                    OrderEvent(order_id=order_id, kind="status", from_status="pending_payment",
+                               to_status="expired", actor="expiry job",
+                               reason="not paid before the hold ran out")
+                )  # fmt: skip
                 expired += 1
             db.session.commit()
         except Exception:
@@ -583,7 +594,7 @@ def routing_strategy() -> routing.RoutingStrategy:
 
 # ------------------------------------------------------------------ re-route
 
-REROUTABLE = ("reserved", "ready_to_pick")
+REROUTABLE = ("awaiting_payment", "ready_to_pick")
 
 
 @retry_on_conflict()
@@ -672,7 +683,11 @@ def reroute_shipment(staff: StaffPrincipal, shipment_id: int, reason: str) -> di
         for planned in plan.shipments:
             new = Shipment(
                 order_id=order.id, node_id=node_ids[planned.node], lane_code=planned.lane,
-                status="reserved",
+                status=shipment.status,  # paid or not, the new parcel is where the old was
+                currency=shipment.currency, customs_mode=planned.customs_modes[0]
+                if planned.customs_modes else None, weight_g=planned.weight_g,
+                deliver_from=planned.deliver_from, deliver_by=planned.deliver_by,
+                shipping_amount=planned.cost.amount,
             )  # fmt: skip
             db.session.add(new)
             db.session.flush()

@@ -1,0 +1,318 @@
+"""Checkout: turn lines (or a cart) into an order, its shipments and its stock holds.
+
+The order of work matters:
+
+1. read and check everything (SKUs, address, customs identity, rates, the plan,
+   the duties and the CBEC limits) — no locks, nothing written;
+2. ask the payment adapter for the payment (an outside call: before any
+   transaction is open, keyed by the order number so a retry never makes a
+   second PaymentIntent). If the provider is down the order is still placed,
+   ``pending_payment`` with a payment the shopper can retry;
+3. one transaction writes the order, lines, shipments, holds (conditional
+   updates: never beyond what is available), the routing decision, the
+   history and the payment row. Any failure rolls all of it back.
+
+Nothing outside is called after the commit: the response is built from what
+was written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import delete, func, select
+
+from catalog.models import utcnow
+from catalog.services import current_rates
+from orders import payments_service
+from orders.carts import cart_lines_for_checkout
+from orders.customs import duties as customs
+from orders.customs import prc_id
+from orders.lifecycle import PAID_STATUSES
+from orders.models import Cart, CartLine, Order, OrderEvent, OrderLine, Payment
+from orders.pricing import Address, PricedLine, Quote, WantedLine, check_currency, load_lines, quote
+from shop import background
+from shop.errors import ValidationFailed
+from shop.extensions import db
+from shop.transactions import retry_on_conflict
+from warehouse.models import Node, RoutingDecision, Shipment, ShipmentLine
+from warehouse.services import Allocation, StockShortage, reserve_stock
+
+log = logging.getLogger(__name__)
+
+# Crockford's alphabet without I, L, O, U: read aloud or typed from a receipt without doubt.
+NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+PLAN_ATTEMPTS = 3  # re-plan when someone took the planned units between plan and hold
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    currency: str
+    email: str
+    shipping_address: dict[str, Any]
+    payment_adapter: str
+    lines: list[WantedLine] | None = None
+    cart_id: str | None = None
+    cart_token: str | None = None
+    customs_identity: dict[str, str] | None = None
+    lang: str = "en"
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    number: str
+    token: str  # shown once
+
+
+def new_order_number() -> str:
+    """``SCO-XXXX-XXXX``: 40 random bits, so numbers say nothing about volume or order."""
+    chars = "".join(secrets.choice(NUMBER_ALPHABET) for _ in range(8))
+    return f"SCO-{chars[:4]}-{chars[4:]}"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def place_order(checkout: CheckoutRequest, *, actor: str = "shopper") -> PlacedOrder:
+    config = current_app.config
+    now = utcnow()
+    rates = current_rates().table
+    currency = check_currency(checkout.currency, rates)
+    address = Address(
+        country=checkout.shipping_address["country"].upper(),
+        region=checkout.shipping_address.get("region"),
+        postal_code=checkout.shipping_address.get("postal_code"),
+    )
+    identity = _customs_identity(address.country, checkout.customs_identity, now)
+    adapter = payments_service.adapter(checkout.payment_adapter)
+    if checkout.cart_id:
+        wanted = cart_lines_for_checkout(checkout.cart_id, checkout.cart_token)
+        lines = load_lines(wanted, currency, rates, field_prefix="cart_id")
+    else:
+        lines = load_lines(checkout.lines or [], currency, rates)
+    annual_used = _cbec_year_used(identity, now) if identity else Decimal(0)
+
+    number = new_order_number()
+    token = secrets.token_urlsafe(24)
+    for attempt in range(1, PLAN_ATTEMPTS + 1):
+        priced = quote(lines, address, currency, rates=rates, now=now, annual_used_cny=annual_used)
+        db.session.rollback()  # end the read transaction before the outside call
+        if attempt == 1:
+            started = payments_service.start_payment(
+                adapter, number, priced.grand_total, checkout.email, idempotency_key=number
+            )
+        elif started.amount != priced.grand_total:
+            # A re-plan changed the price (another node, other shipping): the first
+            # payment no longer matches; it is cancelled and a new one made.
+            payments_service.abandon(adapter, started)
+            started = payments_service.start_payment(
+                adapter, number, priced.grand_total, checkout.email,
+                idempotency_key=f"{number}-{attempt}",
+            )  # fmt: skip
+        try:
+            _write_order(number, token, checkout, priced, identity, started, actor, config)
+            break
+        except StockShortage:
+            db.session.rollback()
+            if attempt == PLAN_ATTEMPTS:
+                payments_service.abandon(adapter, started)
+                raise
+            log.info("order %s: stock moved while checking out, planning again", number)
+        except BaseException:
+            db.session.rollback()
+            payments_service.abandon(adapter, started)
+            raise
+    background.enqueue("orders.notify", number=number, event="placed")
+    log.info(
+        "order %s placed: %s %s to %s, %d shipment(s), payment %s",
+        number, priced.grand_total.amount, currency, address.country,
+        len(priced.plan.shipments), started.status,
+    )  # fmt: skip
+    return PlacedOrder(number=number, token=token)
+
+
+def _customs_identity(country: str, given: dict[str, str] | None, now) -> dict[str, str] | None:
+    """China needs the buyer's real name and PRC ID number; elsewhere it is not kept."""
+    if not customs.requires_customs_identity(country, now.date()):
+        return None
+    given = given or {}
+    errors: dict[str, list[str]] = {}
+    name = (given.get("name") or "").strip()
+    if not name:
+        errors["customs_identity.name"] = [
+            "Chinese customs need the buyer's real name for cross-border orders."
+        ]
+    try:
+        id_number = prc_id.validate_prc_id(given.get("id_number") or "", now.date())
+    except prc_id.InvalidIdNumber as problem:
+        errors["customs_identity.id_number"] = [str(problem)]
+    if errors:
+        raise ValidationFailed(
+            "Orders to mainland China need the buyer's name and PRC resident ID number.",
+            errors=errors,
+        )
+    secret = current_app.config["SECRET_KEY"]
+    return {
+        "name": name[:120],
+        "masked": prc_id.mask_id(id_number),
+        "hash": prc_id.hash_id(id_number, secret),
+    }
+
+
+def _cbec_year_used(identity: dict[str, str], now) -> Decimal:
+    """What this person has bought through CBEC this calendar year (paid orders), in CNY."""
+    year_start = now.date().replace(month=1, day=1)
+    used = db.session.scalar(
+        select(func.coalesce(func.sum(Order.dutiable_value_cny), 0)).where(
+            Order.customs_id_hash == identity["hash"],
+            Order.placed_on >= year_start,
+            Order.status.in_(PAID_STATUSES),
+        )
+    )
+    return Decimal(used or 0)
+
+
+@retry_on_conflict()
+def _write_order(
+    number: str,
+    token: str,
+    checkout: CheckoutRequest,
+    priced: Quote,
+    identity: dict[str, str] | None,
+    started: payments_service.StartedPayment,
+    actor: str,
+    config,
+) -> None:
+    now = priced.quoted_at
+    currency = priced.currency
+    duties = priced.duties
+    order = Order(
+        number=number,
+        status="pending_payment",
+        currency=currency,
+        destination_country=priced.address.country,
+        token_hash=hash_token(token),
+        email=checkout.email,
+        shipping_address=dict(checkout.shipping_address),
+        customs_name=identity["name"] if identity else None,
+        customs_id_masked=identity["masked"] if identity else None,
+        customs_id_hash=identity["hash"] if identity else None,
+        goods_total=priced.goods_total.amount,
+        shipping_total=priced.shipping_total.amount,
+        duties_total=priced.duties_total.amount if priced.duties_total is not None else None,
+        duties_status=duties.status,
+        grand_total=priced.grand_total.amount,
+        dutiable_value_cny=_dutiable_value_cny(duties),
+        duties=duties.as_json(),
+        exchange_rates=priced.exchange_rates,
+        payment_adapter=started.adapter,
+        payment_status=started.status,
+        placed_on=now.date(),
+        reservation_expires_at=now
+        + timedelta(minutes=int(config.get("RESERVATION_TTL_MINUTES", 30))),
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(order)
+    db.session.flush()
+    db.session.add_all(_order_lines(order.id, priced.lines))
+    node_ids = dict(db.session.execute(select(Node.code, Node.id)).all())
+    by_sku = {line.sku.code: line for line in priced.lines}
+    allocations: list[Allocation] = []
+    for position, planned in enumerate(priced.plan.shipments):
+        duties_amount = priced.parcel_duties(position)
+        shipment = Shipment(
+            order_id=order.id,
+            node_id=node_ids[planned.node],
+            lane_code=planned.lane,
+            status="awaiting_payment",
+            shipping_amount=priced.shipping[position].amount,
+            duties_amount=duties_amount.amount if duties_amount is not None else None,
+            currency=currency,
+            customs_mode=planned.customs_modes[0] if planned.customs_modes else None,
+            weight_g=planned.weight_g,
+            deliver_from=planned.deliver_from,
+            deliver_by=planned.deliver_by,
+        )
+        shipment.lines = [
+            ShipmentLine(sku_id=by_sku[item.sku].sku.id, quantity=item.quantity)
+            for item in planned.lines
+        ]
+        db.session.add(shipment)
+        db.session.flush()
+        allocations.extend(
+            Allocation(by_sku[item.sku].sku.id, node_ids[planned.node], item.quantity,
+                       shipment.id, item.sku)
+            for item in planned.lines
+        )  # fmt: skip
+    reserve_stock(allocations, order_id=order.id, actor=f"checkout {number}")
+    db.session.add_all(
+        [
+            RoutingDecision(
+                order_id=order.id,
+                kind="plan",
+                strategy=priced.plan.strategy,
+                explanation=priced.plan.as_json(),
+                actor=actor,
+                reason="checkout",
+            ),
+            OrderEvent(
+                order_id=order.id,
+                kind="status",
+                from_status=None,
+                to_status="pending_payment",
+                actor=actor,
+                reason="order placed",
+                data={"payment": started.status, "grand_total": priced.grand_total.as_json()},
+            ),
+            Payment(
+                order_id=order.id,
+                adapter=started.adapter,
+                reference=started.reference,
+                amount=started.amount.amount,
+                currency=started.amount.currency,
+                status=started.status,
+                next_action=started.next_action,
+                last_error=started.error[:500],
+            ),
+        ]
+    )
+    if checkout.cart_id:
+        # The cart became this order: it goes in the same transaction.
+        db.session.execute(delete(CartLine).where(CartLine.cart_id == checkout.cart_id))
+        db.session.execute(delete(Cart).where(Cart.id == checkout.cart_id))
+    db.session.commit()
+
+
+def _order_lines(order_id: int, lines: tuple[PricedLine, ...]) -> list[OrderLine]:
+    return [
+        OrderLine(
+            order_id=order_id,
+            sku_id=line.sku.id,
+            merchant_id=line.product.merchant_id,
+            sku_code=line.sku.code,
+            product_name=line.name("en")[:300],
+            quantity=line.quantity,
+            unit_price_amount=line.unit_price.amount,
+            unit_price_currency=line.unit_price.currency,
+            hs_code=line.product.hs_code,
+            origin_country=line.product.origin_country,
+            weight_g=line.sku.weight_g,
+        )
+        for line in lines
+    ]
+
+
+def _dutiable_value_cny(duties: customs.DutyAssessment) -> Decimal | None:
+    value = duties.as_json().get("dutiable_value_cny")
+    if value is None:
+        return None
+    return Decimal(value["amount"] if isinstance(value, dict) else str(value))

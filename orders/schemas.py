@@ -1,0 +1,249 @@
+"""Marshmallow schemas of the cart, order and payment endpoints.
+
+Request schemas refuse unknown fields (a mistyped ``customs_identity`` must
+not be dropped silently); response schemas document the shapes in DESIGN.md
+and tests load every response with them.
+"""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from catalog.schemas import MoneySchema, StrictSchema, Text, _iso_country, _known_language
+from orders.lifecycle import ORDER_STATUSES, SHIPMENT_STATUSES
+from orders.pricing import MAX_LINES, MAX_QUANTITY
+
+SKU_CODE = validate.Length(min=1, max=64)
+
+
+class LineInSchema(StrictSchema):
+    sku = Text(required=True, validate=SKU_CODE)
+    quantity = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_QUANTITY))
+
+
+class AddressSchema(StrictSchema):
+    country = Text(required=True, validate=_iso_country, metadata={"example": "CN"})
+    region = Text(validate=validate.Length(max=120), metadata={
+        "description": "Free text or an ISO 3166-2 code; lanes limited to regions "
+                       "(e.g. the Russian Far East) read it"})  # fmt: skip
+    city = Text(required=True, validate=validate.Length(min=1, max=120))
+    postal_code = Text(validate=validate.Length(max=20))
+    line1 = Text(required=True, validate=validate.Length(min=1, max=300))
+    line2 = Text(validate=validate.Length(max=300))
+    recipient = Text(required=True, validate=validate.Length(min=1, max=120))
+    phone = Text(required=True, validate=validate.Length(min=3, max=40))
+
+
+class CustomsIdentitySchema(StrictSchema):
+    name = Text(required=True, validate=validate.Length(min=1, max=120))
+    id_number = Text(
+        required=True,
+        validate=validate.Length(min=1, max=32),
+        load_only=True,
+        metadata={"description": "PRC resident ID (18 characters); stored only masked and "
+                                 "as a keyed hash"},
+    )  # fmt: skip
+
+
+class PaymentChoiceSchema(StrictSchema):
+    adapter = Text(required=True, metadata={"example": "manual"})
+
+
+class OrderInSchema(StrictSchema):
+    lines = fields.List(fields.Nested(LineInSchema), validate=validate.Length(min=1, max=MAX_LINES))
+    cart_id = Text(
+        validate=validate.Length(min=1, max=32),
+        metadata={
+            "description": "check out this cart (send its token as X-Cart-Token) instead of lines"
+        },
+    )
+    currency = Text(required=True, validate=validate.Length(equal=3), metadata={"example": "CNY"})
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    shipping_address = fields.Nested(AddressSchema, required=True)
+    customs_identity = fields.Nested(
+        CustomsIdentitySchema,
+        metadata={"description": "required for mainland China (CBEC real-name rule)"},
+    )
+    payment = fields.Nested(PaymentChoiceSchema, required=True)
+
+    @ma.validates_schema
+    def lines_or_cart(self, data, **kwargs):
+        if bool(data.get("lines")) == bool(data.get("cart_id")):
+            raise ma.ValidationError("Send either lines or cart_id.", field_name="lines")
+
+
+class TotalsSchema(ma.Schema):
+    goods = fields.Nested(MoneySchema, required=True)
+    shipping = fields.Nested(MoneySchema, required=True)
+    duties = fields.Nested(
+        MoneySchema,
+        allow_none=True,
+        metadata={
+            "description": "null when no customs policy covers the destination (see duties_status)"
+        },
+    )
+    duties_status = fields.String(required=True, metadata={"description": "estimated | unknown"})
+    grand_total = fields.Nested(MoneySchema, required=True)
+
+
+class DeliveryWindowSchema(ma.Schema):
+    from_ = fields.String(data_key="from", allow_none=True)
+    by = fields.String(allow_none=True)
+
+
+class ShipmentLineOutSchema(ma.Schema):
+    sku = fields.String(required=True)
+    quantity = fields.Integer(required=True)
+    reservation = fields.String()
+
+
+class TrackingSchema(ma.Schema):
+    carrier = fields.String(allow_none=True)
+    number = fields.String(allow_none=True)
+
+
+class ShipmentOutSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    node = fields.String(required=True)
+    lane = fields.String(allow_none=True)
+    status = fields.String(required=True, validate=validate.OneOf(SHIPMENT_STATUSES))
+    lines = fields.List(fields.Nested(ShipmentLineOutSchema), required=True)
+    shipping = fields.Nested(MoneySchema, required=True)
+    duties = fields.Nested(MoneySchema, allow_none=True)
+    customs_mode = fields.String(allow_none=True, metadata={"description": "9610 or 1210"})
+    weight_g = fields.Integer()
+    delivery = fields.Nested(DeliveryWindowSchema, required=True)
+    tracking = fields.Nested(TrackingSchema, allow_none=True)
+
+
+class PaymentOutSchema(ma.Schema):
+    adapter = fields.String(required=True)
+    status = fields.String(required=True)
+    next_action = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "what the client does next: Stripe client secret, bank details, retry"
+        },
+    )
+    paid = fields.Nested(MoneySchema, required=True)
+    refunded = fields.Nested(MoneySchema, required=True)
+
+
+class OrderLineOutSchema(ma.Schema):
+    sku = fields.String(required=True)
+    name = fields.String(required=True)
+    quantity = fields.Integer(required=True)
+    unit_price = fields.Nested(MoneySchema, required=True)
+    total = fields.Nested(MoneySchema, required=True)
+    hs_code = fields.String()
+    origin_country = fields.String()
+
+
+class DutiesOutSchema(ma.Schema):
+    status = fields.String(required=True)
+    notice = fields.String(allow_none=True)
+    policy = fields.String(allow_none=True)
+    policy_version = fields.String(allow_none=True)
+    assessment = fields.Dict(
+        metadata={"description": "every figure used: policy, rates, per-parcel and per-line values"}
+    )
+
+
+class OrderOutSchema(ma.Schema):
+    number = fields.String(required=True, metadata={"example": "SCO-7KQ2-M9XD"})
+    status = fields.String(required=True, validate=validate.OneOf(ORDER_STATUSES))
+    token = fields.String(metadata={"description": "the shopper's secret; only in the 201"})
+    created_at = fields.String(required=True)
+    currency = fields.String(required=True)
+    email = fields.String()
+    shipping_address = fields.Dict()
+    customs_identity = fields.Dict(
+        allow_none=True, metadata={"description": "name and the masked ID number"}
+    )
+    lines = fields.List(fields.Nested(OrderLineOutSchema), required=True)
+    totals = fields.Nested(TotalsSchema, required=True)
+    duties = fields.Nested(DutiesOutSchema, required=True)
+    exchange_rates = fields.List(fields.Dict())
+    shipments = fields.List(fields.Nested(ShipmentOutSchema), required=True)
+    payment = fields.Nested(PaymentOutSchema, required=True)
+    reservation_expires_at = fields.String(allow_none=True)
+    routing = fields.List(fields.Dict(), metadata={
+        "description": "staff only: the checkout plan and every re-route, with the engine's "
+                       "explanation"})  # fmt: skip
+    history = fields.List(fields.Dict(), metadata={"description": "staff only"})
+
+
+class OrderTokenQuerySchema(StrictSchema):
+    token = Text(metadata={"description": "the order token (or send X-Order-Token)"})
+    lang = Text(validate=_known_language)
+
+
+class CancelSchema(StrictSchema):
+    reason = Text(validate=validate.Length(max=500))
+
+
+class MarkPaidSchema(StrictSchema):
+    amount = Text(metadata={"description": "decimal string in the order currency; default "
+                                           "the grand total"})  # fmt: skip
+    reference = Text(validate=validate.Length(max=120))
+
+
+class WebhookAckSchema(ma.Schema):
+    received = fields.Boolean(required=True)
+    outcome = fields.String(required=True)
+
+
+# ------------------------------------------------------------------ carts
+
+
+class CartInSchema(StrictSchema):
+    currency = Text(validate=validate.Length(equal=3))
+    lines = fields.List(fields.Nested(LineInSchema), validate=validate.Length(max=MAX_LINES))
+
+
+class CartLinePatchSchema(StrictSchema):
+    quantity = fields.Integer(required=True, validate=validate.Range(min=0, max=MAX_QUANTITY))
+
+
+class CartQuerySchema(StrictSchema):
+    destination = Text(
+        validate=_iso_country, metadata={"description": "country to quote shipping and duties for"}
+    )
+    region = Text(validate=validate.Length(max=120))
+    postal_code = Text(validate=validate.Length(max=20))
+    currency = Text(validate=validate.Length(equal=3))
+    lang = Text(validate=_known_language)
+
+
+class CartLineOutSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    sku = fields.String(required=True)
+    name = fields.String()
+    quantity = fields.Integer()
+    unit_price = fields.Nested(MoneySchema)
+    total = fields.Nested(MoneySchema)
+    available = fields.Boolean(required=True)
+    problem = fields.String()
+
+
+class CartGoodsSchema(ma.Schema):
+    goods = fields.Nested(MoneySchema, required=True)
+
+
+class CartOutSchema(ma.Schema):
+    id = fields.String(required=True)
+    token = fields.String(metadata={"description": "only when the cart is made: send it as "
+                                                   "X-Cart-Token"})  # fmt: skip
+    currency = fields.String(required=True)
+    updated_at = fields.String(required=True)
+    lines = fields.List(fields.Nested(CartLineOutSchema), required=True)
+    totals = fields.Nested(CartGoodsSchema, required=True)
+    destination = fields.Dict()
+    quote = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "with ?destination=: deliverable, shipments (node, shipping, delivery "
+            "window), totals with duties, or the problem that stops delivery"
+        },
+    )

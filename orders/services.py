@@ -1,0 +1,677 @@
+"""Orders after checkout: reading one, cancelling, recording and applying payments, refunds.
+
+Each service owns its transaction and commits it before any outside call;
+outside calls (refunds, provider cancels, emails) are background tasks that
+read their work from rows (``refunds.status = requested``), so a lost task is
+picked up again by the sweeper.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from catalog.models import iso_utc, utcnow
+from catalog.money import Money
+from orders import lifecycle, payments_service
+from orders.checkout import hash_token
+from orders.models import Order, OrderEvent, Payment, ProviderEvent, Refund
+from orders.payments.base import PaymentEvent, PaymentUnavailable
+from shop import background
+from shop.auth import StaffPrincipal
+from shop.errors import Conflict, NotFound, ValidationFailed
+from shop.extensions import db
+from shop.transactions import retry_on_conflict
+from warehouse.models import Node, RoutingDecision, Shipment, ShipmentLine
+from warehouse.services import release_order_stock
+
+log = logging.getLogger(__name__)
+
+LIVE_PAYMENT = ("creating", "requires_action", "pending")
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who asks about an order: its shopper (by the order token) or staff."""
+
+    order_token: str | None = None
+    staff: StaffPrincipal | None = None
+
+    @property
+    def actor(self) -> str:
+        return self.staff.actor if self.staff else "shopper"
+
+    @property
+    def who(self) -> str:
+        return "staff" if self.staff else "shopper"
+
+
+# ------------------------------------------------------------------ reading
+
+
+def find_order(number: str, viewer: Viewer, *, for_update: bool = False) -> Order:
+    """The order if ``viewer`` may see it; else 404, the same answer as for no order.
+
+    A picker sees orders with a shipment at their node; operators all orders;
+    a shopper the order whose token they hold.
+    """
+    query = select(Order).where(Order.number == number)
+    if for_update:
+        query = query.with_for_update()
+    order = db.session.scalar(query)
+    if order is None or not _may_see(order, viewer):
+        raise NotFound(f"No order {number}.")
+    return order
+
+
+def _may_see(order: Order, viewer: Viewer) -> bool:
+    if viewer.staff is not None:
+        if viewer.staff.is_operator:
+            return True
+        return (
+            db.session.scalar(
+                select(Shipment.id).where(
+                    Shipment.order_id == order.id, Shipment.node_id == viewer.staff.node_id
+                )
+            )
+            is not None
+        )
+    if viewer.order_token:
+        return _same(hash_token(viewer.order_token), order.token_hash)
+    return False
+
+
+def _same(a: str, b: str) -> bool:
+    import hmac
+
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def order_document(order: Order, viewer: Viewer, lang: str = "en") -> dict[str, Any]:
+    """The order as its shopper or staff see it (staff also get routing and history)."""
+    currency = order.currency
+    money = lambda amount: Money(Decimal(amount), currency).as_json()  # noqa: E731
+    shipments = db.session.execute(
+        select(Shipment, Node.code).join(Node, Node.id == Shipment.node_id)
+        .where(Shipment.order_id == order.id).order_by(Shipment.id)
+    ).all()  # fmt: skip
+    shipment_lines: dict[int, list[dict[str, Any]]] = {}
+    sku_codes = {line.sku_id: line.sku_code for line in order.lines}
+    for line in db.session.scalars(
+        select(ShipmentLine)
+        .where(ShipmentLine.shipment_id.in_([s.id for s, _ in shipments]))
+        .order_by(ShipmentLine.id)
+    ):
+        shipment_lines.setdefault(line.shipment_id, []).append(
+            {"sku": sku_codes.get(line.sku_id), "quantity": line.quantity,
+             "reservation": line.reservation}
+        )  # fmt: skip
+    payment = db.session.scalar(
+        select(Payment).where(Payment.order_id == order.id).order_by(Payment.id.desc()).limit(1)
+    )
+    duties = order.duties or {}
+    document: dict[str, Any] = {
+        "number": order.number,
+        "status": order.status,
+        "created_at": iso_utc(order.created_at),
+        "currency": currency,
+        "email": order.email,
+        "shipping_address": order.shipping_address,
+        "customs_identity": (
+            {"name": order.customs_name, "id_number": order.customs_id_masked}
+            if order.customs_id_masked
+            else None
+        ),
+        "lines": [
+            {
+                "sku": line.sku_code,
+                "name": line.product_name,
+                "quantity": line.quantity,
+                "unit_price": money(line.unit_price_amount),
+                "total": money(Decimal(line.unit_price_amount) * line.quantity),
+                "hs_code": line.hs_code,
+                "origin_country": line.origin_country,
+            }
+            for line in order.lines
+        ],
+        "totals": {
+            "goods": money(order.goods_total),
+            "shipping": money(order.shipping_total),
+            "duties": money(order.duties_total) if order.duties_total is not None else None,
+            "duties_status": order.duties_status,
+            "grand_total": money(order.grand_total),
+        },
+        "duties": {
+            "status": order.duties_status,
+            "notice": duties.get("notice"),
+            "policy": duties.get("policy"),
+            "policy_version": duties.get("policy_version"),
+            "assessment": duties,
+        },
+        "exchange_rates": order.exchange_rates,
+        "shipments": [
+            {
+                "id": shipment.id,
+                "node": node,
+                "lane": shipment.lane_code,
+                "status": shipment.status,
+                "lines": shipment_lines.get(shipment.id, []),
+                "shipping": money(shipment.shipping_amount),
+                "duties": money(shipment.duties_amount)
+                if shipment.duties_amount is not None
+                else None,
+                "customs_mode": shipment.customs_mode,
+                "weight_g": shipment.weight_g,
+                "delivery": {
+                    "from": shipment.deliver_from.isoformat() if shipment.deliver_from else None,
+                    "by": shipment.deliver_by.isoformat() if shipment.deliver_by else None,
+                },
+                "tracking": {"carrier": shipment.carrier, "number": shipment.tracking_number}
+                if shipment.tracking_number
+                else None,
+            }
+            for shipment, node in shipments
+        ],
+        "payment": {
+            "adapter": order.payment_adapter,
+            "status": order.payment_status,
+            "next_action": (
+                payment.next_action
+                if payment is not None and order.status == "pending_payment"
+                else None
+            ),
+            "paid": money(order.paid_amount),
+            "refunded": money(order.refunded_amount),
+        },
+        "reservation_expires_at": (
+            iso_utc(order.reservation_expires_at)
+            if order.status == "pending_payment" and order.reservation_expires_at
+            else None
+        ),
+    }
+    if viewer.staff is not None:
+        document["routing"] = [
+            {
+                "kind": decision.kind,
+                "shipment_id": decision.shipment_id,
+                "strategy": decision.strategy,
+                "actor": decision.actor,
+                "reason": decision.reason,
+                "at": iso_utc(decision.created_at),
+                "plan": decision.explanation,
+            }
+            for decision in db.session.scalars(
+                select(RoutingDecision)
+                .where(RoutingDecision.order_id == order.id)
+                .order_by(RoutingDecision.id)
+            )
+        ]
+        document["history"] = [
+            {
+                "kind": event.kind,
+                "from": event.from_status,
+                "to": event.to_status,
+                "actor": event.actor,
+                "reason": event.reason,
+                "data": event.data,
+                "at": iso_utc(event.created_at),
+            }
+            for event in db.session.scalars(
+                select(OrderEvent).where(OrderEvent.order_id == order.id).order_by(OrderEvent.id)
+            )
+        ]
+    return document
+
+
+def get_order(number: str, viewer: Viewer, lang: str = "en") -> dict[str, Any]:
+    order = find_order(number, viewer)
+    document = order_document(order, viewer, lang)
+    db.session.rollback()
+    return document
+
+
+# ------------------------------------------------------------------ status changes
+
+
+def _record(order: Order, to_status: str | None, actor: str, reason: str, kind="status", **data):
+    db.session.add(
+        OrderEvent(
+            order_id=order.id,
+            kind=kind,
+            from_status=order.status if to_status else None,
+            to_status=to_status,
+            actor=actor,
+            reason=reason[:500],
+            data=data,
+        )
+    )
+    if to_status:
+        order.status = to_status
+
+
+def _set_shipments(order_id: int, from_statuses: tuple[str, ...], to_status: str) -> None:
+    db.session.execute(
+        update(Shipment)
+        .where(Shipment.order_id == order_id, Shipment.status.in_(from_statuses))
+        .values(status=to_status, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _mark_paid(order: Order, amount: Money, actor: str, reason: str, **data) -> None:
+    """pending_payment -> paid: holds stay (until shipped), the expiry no longer applies,
+    and the node sees the shipments as ready to pick."""
+    lifecycle.order_transition(order.status, "paid")
+    _record(order, "paid", actor, reason, amount=amount.as_json(), **data)
+    order.paid_amount = Decimal(order.paid_amount) + amount.amount
+    order.payment_status = "succeeded"
+    order.reservation_expires_at = None
+    _set_shipments(order.id, ("awaiting_payment",), "ready_to_pick")
+
+
+def _owed_back(order: Order) -> Decimal:
+    return Decimal(order.paid_amount) - Decimal(order.refunded_amount)
+
+
+@retry_on_conflict()
+def cancel_order(number: str, viewer: Viewer, reason: str) -> dict[str, Any]:
+    """Cancel: stock back, unshipped parcels cancelled, and what was paid refunded in full
+    (the refund is written here and sent to the provider after commit)."""
+    reason = (reason or "").strip() or f"cancelled by the {viewer.who}"
+    order = find_order(number, viewer, for_update=True)
+    lifecycle.cancel_transition(order.status, viewer.who)
+    release_order_stock(order.id, reason="release", actor=viewer.actor, new_state="released")
+    _set_shipments(order.id, ("awaiting_payment", "ready_to_pick", "picking", "packed"),
+                   "cancelled")  # fmt: skip
+    _record(order, "cancelled", viewer.actor, reason)
+    order.reservation_expires_at = None
+    refund = _refund_all(order, reason)
+    live = _live_payments(order.id)
+    for payment in live:
+        payment.status = "canceling"
+    if order.payment_status in LIVE_PAYMENT:
+        order.payment_status = "canceled"
+    db.session.commit()
+    if refund is not None:
+        background.enqueue("orders.send_refund", refund_id=refund.id)
+    for payment in live:
+        background.enqueue("orders.cancel_payment", payment_id=payment.id)
+    return get_order(number, viewer)
+
+
+def _refund_all(order: Order, reason: str) -> Refund | None:
+    owed = _owed_back(order)
+    if owed <= 0:
+        return None
+    paid = db.session.scalar(
+        select(Payment)
+        .where(Payment.order_id == order.id, Payment.status == "succeeded")
+        .order_by(Payment.id.desc())
+        .limit(1)
+    )
+    if paid is None:
+        return None
+    refund = Refund(
+        order_id=order.id, payment_id=paid.id, amount=owed, currency=order.currency,
+        status="requested", reason=reason[:500],
+    )  # fmt: skip
+    db.session.add(refund)
+    order.payment_status = "refund_pending"
+    db.session.flush()
+    _record(order, None, "shop", reason, kind="refund",
+            refund_id=refund.id, amount=Money(owed, order.currency).as_json())  # fmt: skip
+    return refund
+
+
+def _live_payments(order_id: int) -> list[Payment]:
+    return list(
+        db.session.scalars(
+            select(Payment).where(
+                Payment.order_id == order_id,
+                Payment.status.in_(("requires_action", "pending")),
+                Payment.reference.is_not(None),
+            )
+        )
+    )
+
+
+def parse_amount(value: Any, currency: str, field: str = "amount") -> Money:
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise ValidationFailed(errors={field: ['A decimal amount, e.g. "120.50".']}) from None
+    if not amount.is_finite() or amount <= 0:
+        raise ValidationFailed(errors={field: ["A positive amount."]})
+    money = Money(amount, currency)
+    if money.rounded().amount != amount:
+        raise ValidationFailed(errors={field: [f"More decimals than {currency} has."]})
+    return money
+
+
+@retry_on_conflict()
+def mark_paid(
+    number: str, staff: StaffPrincipal, amount: Any = None, reference: str = ""
+) -> dict[str, Any]:
+    """An operator records money received outside the shop (bank transfer, cash).
+
+    Idempotent: marking a paid order paid again with the same reference changes
+    nothing; an expired or cancelled order cannot be paid (its stock is gone).
+    """
+    viewer = Viewer(staff=staff)
+    order = find_order(number, viewer, for_update=True)
+    received = (
+        parse_amount(amount, order.currency)
+        if amount is not None
+        else Money(Decimal(order.grand_total), order.currency)
+    )
+    reference = (reference or "").strip()[:120]
+    manual = db.session.scalar(
+        select(Payment)
+        .where(Payment.order_id == order.id, Payment.adapter == "manual")
+        .order_by(Payment.id.desc())
+        .limit(1)
+    )
+    if order.status in lifecycle.PAID_STATUSES and manual is not None:
+        if manual.status == "succeeded" and reference in ("", manual.received_reference):
+            db.session.rollback()
+            return get_order(number, viewer)  # the same payment, recorded again: no change
+        raise Conflict(
+            f"Order {number} is already paid (reference {manual.received_reference or 'none'}).",
+            code="already_paid",
+        )
+    if order.status != "pending_payment":
+        raise Conflict(
+            f"Order {number} is {order.status.replace('_', ' ')}; only an order waiting for "
+            "payment can be marked paid.",
+            code="illegal_transition",
+            status_now=order.status,
+        )
+    if received.amount < Decimal(order.grand_total):
+        raise ValidationFailed(
+            f"{received.amount} {order.currency} is less than the order's total of "
+            f"{Money(Decimal(order.grand_total), order.currency).rounded().amount}.",
+            errors={"amount": ["Less than the grand total."]},
+        )
+    if manual is None:
+        manual = Payment(order_id=order.id, adapter="manual", reference=f"manual:{number}",
+                         currency=order.currency)  # fmt: skip
+        db.session.add(manual)
+    manual.amount = received.amount
+    manual.status = "succeeded"
+    manual.received_reference = reference
+    manual.next_action = {}
+    _mark_paid(order, received, staff.actor, "payment received (manual)", reference=reference)
+    order.payment_adapter = "manual"
+    db.session.commit()
+    background.enqueue("orders.notify", number=number, event="paid")
+    return get_order(number, viewer)
+
+
+def retry_payment(number: str, viewer: Viewer) -> dict[str, Any]:
+    """A shopper pays again after the provider was down or the card declined.
+
+    A payment still in progress is returned as it is (no second PaymentIntent);
+    otherwise a new one is started outside any transaction and then recorded.
+    """
+    order = find_order(number, viewer)
+    if order.status != "pending_payment":
+        raise Conflict(
+            f"Order {number} is {order.status.replace('_', ' ')}; there is nothing to pay.",
+            code="illegal_transition",
+            status_now=order.status,
+        )
+    attempts = db.session.scalar(
+        select(Payment).where(Payment.order_id == order.id).order_by(Payment.id.desc()).limit(1)
+    )
+    if attempts is not None and attempts.status in ("requires_action", "pending"):
+        document = order_document(order, viewer)
+        db.session.rollback()
+        return document
+    count = db.session.query(Payment).filter(Payment.order_id == order.id).count()
+    adapter = payments_service.adapter(order.payment_adapter)
+    amount = Money(Decimal(order.grand_total), order.currency)
+    email = order.email
+    db.session.rollback()  # no transaction open during the outside call
+    started = payments_service.start_payment(
+        adapter, number, amount, email, idempotency_key=f"{number}-pay-{count + 1}"
+    )
+    order = find_order(number, viewer, for_update=True)
+    if order.status != "pending_payment":
+        db.session.rollback()
+        payments_service.abandon(adapter, started)
+        raise Conflict(f"Order {number} changed while paying.", code="illegal_transition")
+    db.session.add(
+        Payment(
+            order_id=order.id, adapter=started.adapter, reference=started.reference,
+            amount=amount.amount, currency=amount.currency, status=started.status,
+            next_action=started.next_action, last_error=started.error[:500],
+        )
+    )  # fmt: skip
+    order.payment_status = started.status
+    _record(order, None, viewer.actor, "payment retried", kind="payment", status=started.status)
+    db.session.commit()
+    return get_order(number, viewer)
+
+
+# ------------------------------------------------------------------ provider events
+
+
+def apply_payment_event(adapter_name: str, event: PaymentEvent) -> str:
+    """Apply a verified provider event once, whatever order events arrive in.
+
+    Returns what happened (for the log and the webhook's answer). A replayed
+    event id is ignored; a late ``failed`` never un-pays an order; money that
+    arrives for an order already cancelled or expired is refunded.
+    """
+    try:
+        db.session.add(
+            ProviderEvent(adapter=adapter_name, event_id=event.id, kind=event.kind or "")
+        )
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        return "duplicate"
+    payment = None
+    if event.reference:
+        payment = db.session.scalar(
+            select(Payment).where(Payment.adapter == adapter_name,
+                                  Payment.reference == event.reference)
+            .with_for_update()
+        )  # fmt: skip
+    order = None
+    if payment is not None:
+        order = db.session.scalar(select(Order).where(Order.id == payment.order_id)
+                                  .with_for_update())  # fmt: skip
+    elif event.order_number:
+        order = db.session.scalar(
+            select(Order).where(Order.number == event.order_number).with_for_update()
+        )
+    record = db.session.scalar(
+        select(ProviderEvent).where(
+            ProviderEvent.adapter == adapter_name, ProviderEvent.event_id == event.id
+        )
+    )
+    if order is None:
+        record.outcome = "no such order"
+        db.session.commit()
+        return record.outcome
+    record.order_id = order.id
+    outcome, follow_up = _apply(order, payment, event, adapter_name)
+    record.outcome = outcome[:200]
+    db.session.commit()
+    for name, kwargs in follow_up:
+        background.enqueue(name, **kwargs)
+    log.info("order %s: %s event %s -> %s", order.number, adapter_name, event.id, outcome)
+    return outcome
+
+
+def _apply(order: Order, payment: Payment | None, event: PaymentEvent, adapter: str):
+    actor = f"{adapter} webhook"
+    follow_up: list[tuple[str, dict[str, Any]]] = []
+    if event.kind == "succeeded":
+        if payment is not None:
+            if payment.status == "succeeded":
+                return "already recorded", follow_up
+            payment.status = "succeeded"
+        amount = event.amount or Money(Decimal(order.grand_total), order.currency)
+        if order.status == "pending_payment":
+            _mark_paid(order, amount, actor, "payment succeeded", event=event.id)
+            follow_up.append(("orders.notify", {"number": order.number, "event": "paid"}))
+            return "paid", follow_up
+        if order.status in ("cancelled", "expired"):
+            # The shopper paid after the hold ran out or the order was cancelled: the goods
+            # are no longer held, so the money goes back.
+            order.paid_amount = Decimal(order.paid_amount) + amount.amount
+            refund = _refund_all(order, f"paid after the order was {order.status}")
+            if refund is not None:
+                follow_up.append(("orders.send_refund", {"refund_id": refund.id}))
+            return f"refunding: order was {order.status}", follow_up
+        return f"ignored: order is {order.status}", follow_up
+    if event.kind in ("failed", "canceled"):
+        if payment is not None and payment.status != "succeeded":
+            payment.status = event.kind
+        if order.status == "pending_payment" and order.payment_status != "succeeded":
+            order.payment_status = event.kind
+            _record(order, None, actor, f"payment {event.kind}", kind="payment", event=event.id)
+            return f"payment {event.kind}", follow_up
+        return f"ignored: order is {order.status}", follow_up
+    if event.kind == "refunded":
+        refunded = event.amount.amount if event.amount else _owed_back(order)
+        if refunded > Decimal(order.refunded_amount):
+            order.refunded_amount = refunded
+        for refund in db.session.scalars(
+            select(Refund).where(Refund.order_id == order.id, Refund.status == "requested")
+        ):
+            if Decimal(order.refunded_amount) >= Decimal(refund.amount):
+                refund.status = "succeeded"
+        full = Decimal(order.refunded_amount) >= Decimal(order.paid_amount) > 0
+        order.payment_status = "refunded" if full else "partially_refunded"
+        target = "refunded" if full else "partially_refunded"
+        if target in lifecycle.ORDER_TRANSITIONS[order.status]:
+            _record(order, target, actor, "refunded at the provider", event=event.id)
+        else:
+            _record(order, None, actor, "refund confirmed", kind="refund", event=event.id)
+        return f"refund recorded ({order.refunded_amount})", follow_up
+    return "ignored", follow_up
+
+
+# ------------------------------------------------------------------ background tasks
+
+
+@background.task("orders.send_refund")
+def send_refund(refund_id: int) -> str:
+    """Ask the provider to refund; idempotent by the refund's id (the provider's
+    idempotency key), so a retried task never refunds twice."""
+    refund = db.session.get(Refund, refund_id)
+    if refund is None or refund.status != "requested":
+        db.session.rollback()
+        return "nothing to do"
+    payment = db.session.get(Payment, refund.payment_id)
+    order = db.session.get(Order, refund.order_id)
+    adapter = payments_service.adapter(payment.adapter)
+    reference, amount = payment.reference, Money(Decimal(refund.amount), refund.currency)
+    db.session.rollback()
+    try:
+        result = adapter.refund(reference, amount, idempotency_key=f"refund-{refund_id}")
+    except PaymentUnavailable as outage:
+        db.session.execute(
+            update(Refund).where(Refund.id == refund_id)
+            .values(attempts=Refund.attempts + 1, last_error=str(outage)[:500])
+        )  # fmt: skip
+        db.session.commit()
+        raise
+    refund = db.session.get(Refund, refund_id, with_for_update=True)
+    order = db.session.get(Order, refund.order_id, with_for_update=True)
+    if refund.status != "requested":
+        db.session.rollback()
+        return refund.status
+    refund.status = result.status
+    refund.reference = result.reference
+    refund.attempts += 1
+    if result.status == "succeeded":
+        db.session.flush()
+        # The provider's refund webhook may have counted this refund already.
+        refunded = db.session.scalar(
+            select(func.sum(Refund.amount)).where(
+                Refund.order_id == order.id, Refund.status == "succeeded"
+            )
+        )
+        order.refunded_amount = max(Decimal(order.refunded_amount), Decimal(refunded or 0))
+        if Decimal(order.refunded_amount) >= Decimal(order.paid_amount):
+            order.payment_status = "refunded"
+    elif result.status == "pending":
+        order.payment_status = "refund_pending"
+    _record(order, None, adapter.name, f"refund {result.status}", kind="refund",
+            refund_id=refund_id, reference=result.reference)  # fmt: skip
+    db.session.commit()
+    return result.status
+
+
+@background.task("orders.cancel_payment")
+def cancel_payment(payment_id: int) -> None:
+    payment = db.session.get(Payment, payment_id)
+    if payment is None or payment.status != "canceling" or not payment.reference:
+        db.session.rollback()
+        return
+    adapter = payments_service.adapter(payment.adapter)
+    reference = payment.reference
+    db.session.rollback()
+    adapter.cancel(reference)
+    db.session.execute(
+        update(Payment).where(Payment.id == payment_id, Payment.status == "canceling")
+        .values(status="canceled")
+    )  # fmt: skip
+    db.session.commit()
+
+
+@background.task("orders.notify")
+def notify(number: str, event: str) -> None:
+    from shop.notify import Message, notifier_from_config
+
+    order = db.session.scalar(select(Order).where(Order.number == number))
+    if order is None or not order.email:
+        return
+    subjects = {
+        "placed": f"Your SCO Pavilion order {number}",
+        "paid": f"Payment received for order {number}",
+        "shipped": f"Order {number} is on its way",
+    }
+    total = Money(Decimal(order.grand_total), order.currency).rounded()
+    text = (
+        f"Order {number}: {order.status.replace('_', ' ')}.\n"
+        f"Total: {total.amount} {total.currency}.\n"
+    )
+    email = order.email
+    db.session.rollback()
+    notifier_from_config(current_app.config).send(Message(email, subjects[event], text))
+
+
+def sweep(now=None) -> dict[str, int]:
+    """What a lost task or a stopped clock left behind: expire unpaid holds, send refunds
+    whose task never ran, forget day-old idempotency keys."""
+    from shop.idempotency import purge_expired
+    from warehouse.services import expire_reservations
+
+    now = now or utcnow()
+    expired = expire_reservations(now)
+    stale = db.session.scalars(
+        select(Refund.id).where(
+            Refund.status == "requested", Refund.updated_at < now - timedelta(minutes=1)
+        )
+    ).all()
+    db.session.rollback()
+    sent = 0
+    for refund_id in stale:
+        try:
+            send_refund(refund_id)
+            sent += 1
+        except PaymentUnavailable:
+            db.session.rollback()
+    return {"expired": expired, "refunds_retried": sent, "keys_purged": purge_expired(now)}

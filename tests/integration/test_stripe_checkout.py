@@ -1,0 +1,225 @@
+"""Paying by Stripe end to end: the shop over real HTTP, the official SDK against
+localstripe on loopback, webhooks signed by localstripe (or by us, for the event types
+localstripe never sends), and refunds on cancel."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+
+import pytest
+import requests
+import stripe
+
+from shop.extensions import db
+from tests import localstripe_server
+from tests.checkout_world import build_world, order_body
+from tests.conftest import make_test_app
+from tests.live_server import live_server
+
+localstripe_url = localstripe_server.localstripe_url
+
+SECRET = "whsec_pavilion_test"
+API_KEY = "sk_test_pavilion"
+
+
+@pytest.fixture
+def stripe_shop(postgres, localstripe_url):
+    app = make_test_app(
+        postgres.create("stripe_checkout"),
+        PAYMENT_ADAPTERS=("manual", "stripe"),
+        STRIPE_API_KEY=API_KEY,
+        STRIPE_API_BASE=localstripe_url,
+        STRIPE_WEBHOOK_SECRET=SECRET,
+        STRIPE_PUBLISHABLE_KEY="pk_test_pavilion",
+        STRIPE_MAX_NETWORK_RETRIES=0,
+        STRIPE_TIMEOUT_SECONDS=3,
+    )
+    with app.app_context():
+        db.create_all()
+        build_world()
+    with live_server(app) as base_url:
+        localstripe_server.register_webhook(
+            localstripe_url, f"pavilion-{uuid.uuid4().hex[:8]}",
+            f"{base_url}/api/v1/payments/stripe/webhook", SECRET,
+        )  # fmt: skip
+        yield app, base_url
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def stripe_client(localstripe_url):
+    return stripe.StripeClient(API_KEY, base_addresses={"api": localstripe_url})
+
+
+def stripe_order(base_url, **extra):
+    body = order_body(payment={"adapter": "stripe"}, **extra)
+    response = requests.post(f"{base_url}/api/v1/orders", json=body, timeout=30)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def read(base_url, order):
+    response = requests.get(f"{base_url}/api/v1/orders/{order['number']}",
+                            headers={"X-Order-Token": order["token"]}, timeout=10)  # fmt: skip
+    assert response.status_code == 200
+    return response.json()
+
+
+def wait_until(base_url, order, check, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        document = read(base_url, order)
+        if check(document):
+            return document
+        if time.monotonic() > deadline:
+            raise AssertionError(f"order never got there: {json.dumps(document)[:800]}")
+        time.sleep(0.2)
+
+
+def signed_post(base_url, event: dict, secret: str = SECRET):
+    body = json.dumps(event).encode()
+    timestamp = int(time.time())
+    signature = hmac.new(secret.encode(), f"{timestamp}.".encode() + body,
+                         hashlib.sha256).hexdigest()  # fmt: skip
+    return requests.post(
+        f"{base_url}/api/v1/payments/stripe/webhook", data=body, timeout=10,
+        headers={"Stripe-Signature": f"t={timestamp},v1={signature}",
+                 "Content-Type": "application/json"},
+    )  # fmt: skip
+
+
+def event(kind: str, obj: dict) -> dict:
+    return {"id": f"evt_{uuid.uuid4().hex}", "object": "event", "type": kind,
+            "created": int(time.time()), "data": {"object": obj}}  # fmt: skip
+
+
+def test_a_card_payment_confirmed_at_stripe_makes_the_order_paid(stripe_shop, stripe_client):
+    _app, base_url = stripe_shop
+    order = stripe_order(base_url)
+    payment = order["payment"]
+    assert payment["adapter"] == "stripe"
+    assert payment["status"] == "requires_action"
+    action = payment["next_action"]
+    assert action["client_secret"]
+    assert action["publishable_key"] == "pk_test_pavilion"
+    intent = stripe_client.v1.payment_intents.retrieve(action["payment_intent"])
+    assert intent.amount == int(order["totals"]["grand_total"]["amount"].replace(".", ""))
+    assert intent.currency.upper() == "RUB"
+    assert intent.metadata["order_number"] == order["number"]
+
+    localstripe_server.confirm_with_test_card(stripe_client, action["payment_intent"])
+    paid = wait_until(base_url, order, lambda d: d["status"] == "paid")
+    assert paid["payment"]["status"] == "succeeded"
+    assert paid["payment"]["paid"] == order["totals"]["grand_total"]
+    assert paid["shipments"][0]["status"] == "ready_to_pick"
+
+    # A late failure for the same PaymentIntent never un-pays the order.
+    late = signed_post(base_url, event("payment_intent.payment_failed", {
+        "id": action["payment_intent"], "object": "payment_intent", "status":
+        "requires_payment_method", "amount": intent.amount, "currency": "rub",
+        "metadata": {"order_number": order["number"]}}))  # fmt: skip
+    assert late.status_code == 200
+    assert read(base_url, order)["status"] == "paid"
+
+
+def test_forged_and_replayed_webhooks(stripe_shop):
+    _app, base_url = stripe_shop
+    order = stripe_order(base_url)
+    intent_id = order["payment"]["next_action"]["payment_intent"]
+    succeeded = event("payment_intent.succeeded", {
+        "id": intent_id, "object": "payment_intent", "status": "succeeded",
+        "amount": int(order["totals"]["grand_total"]["amount"].replace(".", "")),
+        "currency": "rub", "metadata": {"order_number": order["number"]}})  # fmt: skip
+    forged = signed_post(base_url, succeeded, secret="whsec_somebody_else")
+    assert forged.status_code == 400
+    assert forged.headers["Content-Type"] == "application/problem+json"
+    unsigned = requests.post(f"{base_url}/api/v1/payments/stripe/webhook",
+                             data=json.dumps(succeeded), timeout=10)  # fmt: skip
+    assert unsigned.status_code == 400
+    assert read(base_url, order)["status"] == "pending_payment"
+
+    first = signed_post(base_url, succeeded)
+    assert first.status_code == 200
+    assert first.json()["outcome"] == "paid"
+    replay = signed_post(base_url, succeeded)
+    assert replay.status_code == 200
+    assert replay.json()["outcome"] == "duplicate"
+    assert read(base_url, order)["payment"]["paid"] == order["totals"]["grand_total"]
+
+
+def test_cancelling_a_paid_order_refunds_it_in_full_at_stripe(stripe_shop, stripe_client):
+    _app, base_url = stripe_shop
+    order = stripe_order(base_url)
+    intent_id = order["payment"]["next_action"]["payment_intent"]
+    localstripe_server.confirm_with_test_card(stripe_client, intent_id)
+    wait_until(base_url, order, lambda d: d["status"] == "paid")
+
+    cancelled = requests.post(
+        f"{base_url}/api/v1/orders/{order['number']}/cancel", json={"reason": "too slow"},
+        headers={"X-Order-Token": order["token"]}, timeout=30,
+    )  # fmt: skip
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    # The refund is sent after the response, in the background.
+    refunded = wait_until(base_url, order, lambda d: d["payment"]["status"] == "refunded")
+    assert refunded["payment"]["refunded"] == order["totals"]["grand_total"]
+    refunds = stripe_client.v1.refunds.list(params={"payment_intent": intent_id})
+    assert sum(r.amount for r in refunds.data) == int(
+        order["totals"]["grand_total"]["amount"].replace(".", "")
+    )
+    # Stripe's charge.refunded arriving afterwards changes nothing more.
+    late = signed_post(base_url, event("charge.refunded", {
+        "id": "ch_x", "object": "charge", "payment_intent": intent_id,
+        "amount": sum(r.amount for r in refunds.data),
+        "amount_refunded": sum(r.amount for r in refunds.data), "currency": "rub",
+        "refunded": True, "metadata": {"order_number": order["number"]}}))  # fmt: skip
+    assert late.status_code == 200
+    again = read(base_url, order)
+    assert again["payment"]["refunded"] == order["totals"]["grand_total"]
+    assert again["status"] == "cancelled"
+
+
+def test_a_stripe_outage_leaves_an_order_the_shopper_pays_later(stripe_shop, stripe_client):
+    app, base_url = stripe_shop
+    working_base = app.config["STRIPE_API_BASE"]
+    app.config["STRIPE_API_BASE"] = f"http://127.0.0.1:{localstripe_server.free_port()}"
+    try:
+        order = stripe_order(base_url)
+    finally:
+        app.config["STRIPE_API_BASE"] = working_base
+    assert order["status"] == "pending_payment"
+    assert order["payment"]["status"] == "unavailable"
+    assert order["payment"]["next_action"]["type"] == "retry"
+    assert order["shipments"][0]["lines"][0]["reservation"] == "held"
+
+    retried = requests.post(f"{base_url}/api/v1/orders/{order['number']}/pay",
+                            headers={"X-Order-Token": order["token"]}, timeout=30)  # fmt: skip
+    assert retried.status_code == 200, retried.text
+    payment = retried.json()["payment"]
+    assert payment["status"] == "requires_action"
+    localstripe_server.confirm_with_test_card(
+        stripe_client, payment["next_action"]["payment_intent"]
+    )
+    wait_until(base_url, order, lambda d: d["status"] == "paid")
+
+
+def test_money_for_an_expired_order_goes_back(stripe_shop, stripe_client):
+    from datetime import timedelta
+
+    from catalog.models import utcnow
+    from warehouse.services import expire_reservations
+
+    app, base_url = stripe_shop
+    order = stripe_order(base_url)
+    with app.app_context():
+        assert expire_reservations(utcnow() + timedelta(hours=1)) == 1
+    intent_id = order["payment"]["next_action"]["payment_intent"]
+    localstripe_server.confirm_with_test_card(stripe_client, intent_id)
+    document = wait_until(base_url, order, lambda d: d["payment"]["status"] == "refunded")
+    assert document["status"] == "expired"
