@@ -23,10 +23,10 @@ from catalog.money import Money
 from orders import lifecycle, payments_service
 from orders.checkout import hash_token
 from orders.models import Order, OrderEvent, Payment, ProviderEvent, Refund
-from orders.payments.base import PaymentEvent, PaymentUnavailable
+from orders.payments.base import PaymentError, PaymentEvent, PaymentUnavailable
 from shop import background
 from shop.auth import StaffPrincipal
-from shop.errors import Conflict, NotFound, ValidationFailed
+from shop.errors import Conflict, DomainError, NotFound, ValidationFailed
 from shop.extensions import db
 from shop.transactions import retry_on_conflict
 from warehouse.models import Node, RoutingDecision, Shipment, ShipmentLine
@@ -653,14 +653,60 @@ def notify(number: str, event: str) -> None:
     notifier_from_config(current_app.config).send(Message(email, subjects[event], text))
 
 
+def reconcile_payments(now=None, *, older_than: timedelta = timedelta(minutes=2)) -> int:
+    """Ask providers about payments still open after ``older_than``: a lost webhook must
+    not leave a paid order unpaid (and then expired). A payment that succeeded is applied
+    as its event would have been; one whose order can no longer be paid is cancelled.
+    Returns how many payments changed."""
+    now = now or utcnow()
+    open_payments = db.session.execute(
+        select(Payment.id, Payment.adapter, Payment.reference, Order.status)
+        .join(Order, Order.id == Payment.order_id)
+        .where(
+            Payment.status.in_(("requires_action", "pending")),
+            Payment.adapter != "manual",
+            Payment.reference.is_not(None),
+            Payment.created_at < now - older_than,
+        )
+        .order_by(Payment.id)
+    ).all()
+    db.session.rollback()
+    changed = 0
+    for payment_id, adapter_name, reference, order_status in open_payments:
+        try:
+            result = payments_service.adapter(adapter_name).status(reference)
+        except (NotImplementedError, PaymentError, DomainError) as problem:
+            log.warning("payment %s at %s: no status (%s)", reference, adapter_name, problem)
+            continue
+        if result.status == "succeeded":
+            event = PaymentEvent(
+                id=f"reconcile:{reference}", kind="succeeded", reference=reference,
+                order_number=None, amount=result.amount, provider_type="reconcile", raw={},
+            )  # fmt: skip
+            apply_payment_event(adapter_name, event)
+            changed += 1
+        elif order_status != "pending_payment":
+            db.session.execute(
+                update(Payment).where(Payment.id == payment_id).values(status="canceling")
+            )
+            db.session.commit()
+            cancel_payment(payment_id)
+            changed += 1
+    return changed
+
+
 def sweep(now=None) -> dict[str, int]:
-    """What a lost task or a stopped clock left behind: expire unpaid holds, send refunds
-    whose task never ran, forget day-old idempotency keys."""
+    """What a lost task, a lost webhook or a stopped clock left behind: payments settled
+    at the provider, unpaid holds past their time, refunds whose task never ran, and
+    day-old idempotency keys."""
     from shop.idempotency import purge_expired
     from warehouse.services import expire_reservations
 
     now = now or utcnow()
+    reconciled = reconcile_payments(now)  # before expiry: a paid order must not expire
     expired = expire_reservations(now)
+    if expired:
+        reconciled += reconcile_payments(now, older_than=timedelta(0))
     stale = db.session.scalars(
         select(Refund.id).where(
             Refund.status == "requested", Refund.updated_at < now - timedelta(minutes=1)
@@ -674,4 +720,9 @@ def sweep(now=None) -> dict[str, int]:
             sent += 1
         except PaymentUnavailable:
             db.session.rollback()
-    return {"expired": expired, "refunds_retried": sent, "keys_purged": purge_expired(now)}
+    return {
+        "payments_reconciled": reconciled,
+        "expired": expired,
+        "refunds_retried": sent,
+        "keys_purged": purge_expired(now),
+    }

@@ -187,11 +187,41 @@ class Allocation:
 
 
 class StockShortage(DomainError):
-    """Between routing and reserving, someone else took the last units."""
+    """Between routing and reserving, someone else took the last units.
+
+    Its ``lines`` have the routing engine's ``InsufficientStock`` shape (``sku``,
+    ``wanted``, ``available``), plus the node that ran short: a client handles
+    one ``insufficient_stock`` problem whichever step found it.
+    """
 
     status = 409
     code = "insufficient_stock"
     title = "Not enough stock"
+
+    @classmethod
+    def for_lines(cls, short: list[tuple[int, int, str, int]]) -> StockShortage:
+        """``short``: (sku id, node id, sku code, wanted) the holds could not take."""
+        levels = {
+            (sku_id, node_id): (code, available)
+            for sku_id, node_id, code, available in db.session.execute(
+                select(StockLevel.sku_id, StockLevel.node_id, Node.code,
+                       StockLevel.on_hand - StockLevel.reserved)
+                .join(Node, Node.id == StockLevel.node_id)
+                .where(StockLevel.sku_id.in_([s[0] for s in short]))
+            )
+        }  # fmt: skip
+        lines = []
+        for sku_id, node_id, sku_code, wanted in short:
+            node, available = levels.get((sku_id, node_id), (None, 0))
+            lines.append({"sku": sku_code or str(sku_id), "node": node, "wanted": wanted,
+                          "available": max(0, available)})  # fmt: skip
+        return cls(
+            "Not enough stock left for: "
+            + ", ".join(f"{line['sku']} ({line['wanted']} wanted, {line['available']} left)"
+                        for line in lines)
+            + ".",
+            lines=lines,
+        )  # fmt: skip
 
 
 def reserve_stock(allocations: list[Allocation], *, order_id: int, actor: str) -> None:
@@ -219,16 +249,9 @@ def reserve_stock(allocations: list[Allocation], *, order_id: int, actor: str) -
             .execution_options(synchronize_session=False)
         )
         if held.rowcount != 1:
-            short.append(
-                {"sku": parts[0].sku_code or sku_id, "node_id": node_id, "wanted": quantity}
-            )
+            short.append((sku_id, node_id, parts[0].sku_code, quantity))
     if short:
-        raise StockShortage(
-            "Not enough stock left for: "
-            + ", ".join(f"{s['sku']} ({s['wanted']} wanted)" for s in short)
-            + ".",
-            lines=short,
-        )
+        raise StockShortage.for_lines(short)
     for allocation in allocations:
         _record(
             [(allocation.sku_id, allocation.node_id, 0, allocation.quantity)],

@@ -157,6 +157,6 @@ def test_a_hold_larger_than_what_is_left_names_the_short_line(stock_app):
             )
         db.session.rollback()
     assert shortage.value.extra["lines"] == [
-        {"sku": "RU-ALENKA-100", "node_id": node_id, "wanted": 6}
+        {"sku": "RU-ALENKA-100", "node": "CN-SFH", "wanted": 6, "available": 5}
     ]
     assert stock(stock_app) == (20, 15)

@@ -223,3 +223,49 @@ def test_money_for_an_expired_order_goes_back(stripe_shop, stripe_client):
     localstripe_server.confirm_with_test_card(stripe_client, intent_id)
     document = wait_until(base_url, order, lambda d: d["payment"]["status"] == "refunded")
     assert document["status"] == "expired"
+
+
+@pytest.fixture
+def stripe_shop_without_webhook(postgres, localstripe_url):
+    """The shop as above, but Stripe's webhooks never reach it (lost, or misconfigured)."""
+    app = make_test_app(
+        postgres.create("stripe_lost_webhook"),
+        PAYMENT_ADAPTERS=("stripe",), STRIPE_API_KEY=API_KEY, STRIPE_API_BASE=localstripe_url,
+        STRIPE_WEBHOOK_SECRET=SECRET, STRIPE_MAX_NETWORK_RETRIES=0, STRIPE_TIMEOUT_SECONDS=3,
+    )  # fmt: skip
+    with app.app_context():
+        db.create_all()
+        build_world()
+    with live_server(app) as base_url:
+        yield app, base_url
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_the_sweeper_finds_a_payment_whose_webhook_was_lost(
+    stripe_shop_without_webhook, stripe_client
+):
+    from datetime import timedelta
+
+    from catalog.models import utcnow
+    from orders.services import sweep
+
+    app, base_url = stripe_shop_without_webhook
+    paid_order = stripe_order(base_url)
+    unpaid_order = stripe_order(base_url)
+    localstripe_server.confirm_with_test_card(
+        stripe_client, paid_order["payment"]["next_action"]["payment_intent"]
+    )
+    assert read(base_url, paid_order)["status"] == "pending_payment"  # no webhook came
+    with app.app_context():
+        # Past the hold's end: the paid order is found paid first, so it never expires;
+        # the unpaid one expires and its PaymentIntent is cancelled at Stripe.
+        done = sweep(utcnow() + timedelta(minutes=45))
+    assert done["expired"] == 1
+    assert read(base_url, paid_order)["status"] == "paid"
+    assert read(base_url, unpaid_order)["status"] == "expired"
+    intent = stripe_client.v1.payment_intents.retrieve(
+        unpaid_order["payment"]["next_action"]["payment_intent"]
+    )
+    assert intent.status == "canceled"
