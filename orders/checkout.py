@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 
 from catalog.models import utcnow
 from catalog.services import current_rates
@@ -42,8 +42,8 @@ from shop import background
 from shop.errors import ValidationFailed
 from shop.extensions import db
 from shop.transactions import retry_on_conflict
-from warehouse.models import Node, RoutingDecision, Shipment, ShipmentLine
-from warehouse.services import Allocation, StockShortage, reserve_stock
+from warehouse.models import RoutingDecision, Shipment, ShipmentLine
+from warehouse.services import Allocation, StockShortage, reserve_stock, routing_world
 
 log = logging.getLogger(__name__)
 
@@ -223,8 +223,9 @@ def _write_order(
     )
     db.session.add(order)
     db.session.flush()
-    db.session.add_all(_order_lines(order.id, priced.lines))
-    node_ids = dict(db.session.execute(select(Node.code, Node.id)).all())
+    # Lines need no ids back: Core executemany, one statement however many lines.
+    db.session.execute(insert(OrderLine), _order_lines(order.id, priced.lines))
+    node_ids = routing_world().node_ids
     by_sku = {line.sku.code: line for line in priced.lines}
     allocations: list[Allocation] = []
     for position, planned in enumerate(priced.plan.shipments):
@@ -242,12 +243,13 @@ def _write_order(
             deliver_from=planned.deliver_from,
             deliver_by=planned.deliver_by,
         )
-        shipment.lines = [
-            ShipmentLine(sku_id=by_sku[item.sku].sku.id, quantity=item.quantity)
-            for item in planned.lines
-        ]
         db.session.add(shipment)
         db.session.flush()
+        db.session.execute(
+            insert(ShipmentLine),
+            [{"shipment_id": shipment.id, "sku_id": by_sku[item.sku].sku.id,
+              "quantity": item.quantity, "reservation": "held"} for item in planned.lines],
+        )  # fmt: skip
         allocations.extend(
             Allocation(by_sku[item.sku].sku.id, node_ids[planned.node], item.quantity,
                        shipment.id, item.sku)
@@ -292,21 +294,21 @@ def _write_order(
     db.session.commit()
 
 
-def _order_lines(order_id: int, lines: tuple[PricedLine, ...]) -> list[OrderLine]:
+def _order_lines(order_id: int, lines: tuple[PricedLine, ...]) -> list[dict[str, Any]]:
     return [
-        OrderLine(
-            order_id=order_id,
-            sku_id=line.sku.id,
-            merchant_id=line.product.merchant_id,
-            sku_code=line.sku.code,
-            product_name=line.name("en")[:300],
-            quantity=line.quantity,
-            unit_price_amount=line.unit_price.amount,
-            unit_price_currency=line.unit_price.currency,
-            hs_code=line.product.hs_code,
-            origin_country=line.product.origin_country,
-            weight_g=line.sku.weight_g,
-        )
+        {
+            "order_id": order_id,
+            "sku_id": line.sku.id,
+            "merchant_id": line.product.merchant_id,
+            "sku_code": line.sku.code,
+            "product_name": line.name("en")[:300],
+            "quantity": line.quantity,
+            "unit_price_amount": line.unit_price.amount,
+            "unit_price_currency": line.unit_price.currency,
+            "hs_code": line.product.hs_code,
+            "origin_country": line.product.origin_country,
+            "weight_g": line.sku.weight_g,
+        }
         for line in lines
     ]
 

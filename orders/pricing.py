@@ -232,6 +232,11 @@ def load_lines(
             )
         )
     }
+    # The rows are snapshots from here on: checkout ends this read transaction before it
+    # calls the payment provider, and detached rows keep their values instead of being
+    # read again line by line when the order is written.
+    for row in {obj for sku, product, _ in rows.values() for obj in (sku, product)}:
+        db.session.expunge(row)  # SKUs of one product share it: each row once
     seen: set[str] = set()
     priced = []
     rules = cbec_rules()

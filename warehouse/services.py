@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, time
 from decimal import Decimal
 from time import monotonic
+from types import MappingProxyType
 from typing import Any
 
 from flask import current_app
@@ -134,7 +136,7 @@ def set_on_hand(changes: list[OnHandChange], *, reason: str, actor: str) -> None
             [{"sku_id": c.sku_id, "node_id": c.node_id, "on_hand": c.on_hand, "reserved": 0,
               "updated_at": now} for c in inserts],
         )  # fmt: skip
-    _record(
+    record_movements(
         [(c.sku_id, c.node_id, c.on_hand - (c.previous if c.stock_level_id else 0), 0)
          for c in changes if c.on_hand != (c.previous if c.stock_level_id else 0)],
         reason=reason,
@@ -142,7 +144,42 @@ def set_on_hand(changes: list[OnHandChange], *, reason: str, actor: str) -> None
     )  # fmt: skip
 
 
-def _record(
+def movement_row(
+    sku_id: int,
+    node_id: int,
+    delta_on_hand: int,
+    delta_reserved: int,
+    *,
+    reason: str,
+    actor: str,
+    order_id: int | None = None,
+    shipment_id: int | None = None,
+    reference: str = "",
+    bin: str | None = None,
+) -> dict[str, Any]:
+    """One stock ledger row, as ``record_movement_rows`` writes it."""
+    return {
+        "sku_id": sku_id,
+        "node_id": node_id,
+        "delta_on_hand": delta_on_hand,
+        "delta_reserved": delta_reserved,
+        "reason": reason,
+        "actor": actor,
+        "order_id": order_id,
+        "shipment_id": shipment_id,
+        "reference": reference,
+        "bin": bin,
+    }
+
+
+def record_movement_rows(rows: list[dict[str, Any]]) -> None:
+    """Write ledger rows in one statement (COPY on PostgreSQL), in the caller's transaction."""
+    if rows:
+        now = utcnow()
+        insert_rows(StockMovement.__table__, [{**row, "created_at": now} for row in rows])
+
+
+def record_movements(
     deltas: list[tuple[int, int, int, int]],
     *,
     reason: str,
@@ -150,29 +187,17 @@ def _record(
     order_id: int | None = None,
     shipment_id: int | None = None,
     reference: str = "",
+    bin: str | None = None,
 ) -> None:
-    """Ledger rows for (sku_id, node_id, delta on hand, delta reserved)."""
-    if not deltas:
-        return
-    now = utcnow()
-    insert_rows(
-        StockMovement.__table__,
+    """Ledger rows for (sku_id, node_id, delta on hand, delta reserved), sharing the rest."""
+    record_movement_rows(
         [
-            {
-                "sku_id": sku_id,
-                "node_id": node_id,
-                "delta_on_hand": on_hand,
-                "delta_reserved": reserved,
-                "reason": reason,
-                "actor": actor,
-                "order_id": order_id,
-                "shipment_id": shipment_id,
-                "reference": reference,
-                "created_at": now,
-            }
+            movement_row(sku_id, node_id, on_hand, reserved, reason=reason, actor=actor,
+                         order_id=order_id, shipment_id=shipment_id, reference=reference,
+                         bin=bin)
             for sku_id, node_id, on_hand, reserved in deltas
-        ],
-    )
+        ]
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -252,14 +277,14 @@ def reserve_stock(allocations: list[Allocation], *, order_id: int, actor: str) -
             short.append((sku_id, node_id, parts[0].sku_code, quantity))
     if short:
         raise StockShortage.for_lines(short)
-    for allocation in allocations:
-        _record(
-            [(allocation.sku_id, allocation.node_id, 0, allocation.quantity)],
-            reason="reservation",
-            actor=actor,
-            order_id=order_id,
-            shipment_id=allocation.shipment_id,
-        )
+    # One ledger write for the whole hold, each row naming its shipment.
+    record_movement_rows(
+        [
+            movement_row(a.sku_id, a.node_id, 0, a.quantity, reason="reservation", actor=actor,
+                         order_id=order_id, shipment_id=a.shipment_id)
+            for a in allocations
+        ]
+    )  # fmt: skip
 
 
 def release_order_stock(order_id: int, *, reason: str, actor: str, new_state: str) -> int:
@@ -296,7 +321,7 @@ def _release_held(which, *, reason: str, actor: str, new_state: str) -> int:
             .execution_options(synchronize_session=False)
         )
         line.reservation = new_state
-        _record(
+        record_movements(
             [(line.sku_id, node_id, 0, -line.quantity)],
             reason=reason,
             actor=actor,
@@ -546,6 +571,7 @@ class RoutingWorld:
 
     nodes: tuple[routing.Node, ...]
     lanes: tuple[routing.Lane, ...]
+    node_ids: Mapping[str, int] = field(default_factory=dict)  # code -> row id, for writes
 
     @property
     def destinations(self) -> tuple[str, ...]:
@@ -554,10 +580,9 @@ class RoutingWorld:
 
 
 def load_routing_world() -> RoutingWorld:
-    nodes = tuple(
-        routing.Node(node.code, node.country, node.priority, node.is_active)
-        for node in db.session.scalars(select(Node).order_by(Node.code))
-    )
+    rows = db.session.scalars(select(Node).order_by(Node.code)).all()
+    nodes = tuple(routing.Node(n.code, n.country, n.priority, n.is_active) for n in rows)
+    node_ids = MappingProxyType({node.code: node.id for node in rows})
     lanes = []
     for lane in db.session.scalars(_lanes_query()).unique():
         max_value = None
@@ -595,7 +620,7 @@ def load_routing_world() -> RoutingWorld:
                 active=lane.is_active,
             )
         )
-    return RoutingWorld(nodes, tuple(lanes))
+    return RoutingWorld(nodes, tuple(lanes), node_ids)
 
 
 def routing_world() -> RoutingWorld:
