@@ -33,6 +33,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     register_error_handlers(app)
     install_request_ids_and_security_headers(app)
+    if app.config["TRUSTED_PROXY_HOPS"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     _register_models()
     _register_blueprints(app)
@@ -71,6 +76,7 @@ def _register_blueprints(app: Flask) -> None:
 
     from orders.api import carts_blp, orders_blp, payments_blp
     from warehouse.api import warehouse_blp
+    from warehouse.web import web_bp
 
     api.register_blueprint(carts_blp)
     api.register_blueprint(orders_blp)
@@ -78,6 +84,7 @@ def _register_blueprints(app: Flask) -> None:
 
     api.register_blueprint(warehouse_blp)
     app.register_blueprint(docs_bp)
+    app.register_blueprint(web_bp)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "merchant or staff token"}
     )

@@ -90,6 +90,9 @@ def load_config(
         "ROUTING_STRATEGY": env.get("PAVILION_ROUTING_STRATEGY", "default"),
         "RATES_CACHE_SECONDS": int(env.get("PAVILION_RATES_CACHE_SECONDS", "30")),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
+        # Proxies in front that set X-Forwarded-For/-Proto/-Host (0: trust none). Login
+        # throttling counts by client address, so behind a proxy this must be set.
+        "TRUSTED_PROXY_HOPS": int(env.get("PAVILION_TRUSTED_PROXY_HOPS", "0")),
         # Unpaid orders hold their stock this long; then the sweeper gives it back.
         "RESERVATION_TTL_MINUTES": int(env.get("PAVILION_RESERVATION_TTL_MINUTES", "30")),
         "PAYMENT_ADAPTERS": _payment_adapters(env),

@@ -20,7 +20,7 @@ from catalog.models import Category, ExchangeRate, Merchant, Product, Sku
 from catalog.search import build_search_text
 from shop.auth import hash_password, issue_token, new_password, revoke_tokens
 from shop.extensions import db
-from warehouse.models import Lane, LaneLeg, Node, Staff
+from warehouse.models import Lane, LaneLeg, Node, Staff, StockBin
 from warehouse.services import OnHandChange, set_on_hand
 
 DEMO_TOKEN_LABEL = "demo"  # noqa: S105 - a label, not a secret
@@ -251,15 +251,21 @@ def _seed_catalog(
             db.session.add(sku)
             db.session.flush()
             report.count("SKUs")
+            stock = {code: n for code, n in (sku_row.get("stock") or {}).items() if n}
             set_on_hand(
-                [
-                    OnHandChange(sku.id, nodes[node_code].id, quantity)
-                    for node_code, quantity in (sku_row.get("stock") or {}).items()
-                    if quantity
-                ],
+                [OnHandChange(sku.id, nodes[code].id, n) for code, n in stock.items()],
                 reason="receipt",
                 actor="seed",
             )
+            # Each demo SKU sits in one bin per node: the zone is its category's shelf
+            # letter, aisle and shelf follow the seed order, so pick lists walk a plausible floor.
+            slot = report.created.get("SKUs", 0)
+            zone = "ABCDEFGHJKL"[(categories[row["category"]].position - 1) % 11]
+            db.session.add_all(
+                StockBin(sku_id=sku.id, node_id=nodes[code].id, on_hand=n,
+                         bin=f"{zone}-{slot % 12 + 1:02d}-{slot // 12 % 6 + 1:02d}")
+                for code, n in stock.items()
+            )  # fmt: skip
 
 
 def product_search_text(product: Product, sku_codes: list[str]) -> str:

@@ -2,23 +2,38 @@
 
 from __future__ import annotations
 
+from flask import request
 from flask.views import MethodView
 
 from shop.api_base import Blueprint, bearer_protected, shaped_json
 from shop.auth import staff_required
-from warehouse import services
+from shop.i18n import choose_language
+from warehouse import fulfilment, services
 from warehouse.schemas import (
     LaneListSchema,
     LaneQuerySchema,
+    NodeListSchema,
+    NodesQuerySchema,
+    NodeStockSchema,
+    PackSchema,
+    PickListCreateSchema,
+    PickListQuerySchema,
+    PickListSchema,
     RerouteResultSchema,
     RerouteSchema,
+    ShipmentPageSchema,
+    ShipmentQuerySchema,
+    ShipmentSummarySchema,
+    ShipSchema,
+    SlipQuerySchema,
+    StockLinesSchema,
 )
 
 warehouse_blp = Blueprint(
     "warehouse",
     __name__,
     url_prefix="/api/v1/warehouse",
-    description="Warehouse staff: lanes (more with the warehouse issue)",
+    description="Warehouse staff: nodes, stock into bins, pick lists, packing, shipping, lanes",
 )
 
 
@@ -51,3 +66,153 @@ def reroute(body, shipment_id, staff):
     """Move a shipment its node cannot fulfil: the engine plans it again without that
     node, stock moves from one hold to the other, and the decision is kept."""
     return shaped_json(services.reroute_shipment(staff, shipment_id, body["reason"]))
+
+
+NO_STORE = {"Cache-Control": "no-store"}
+PDF_RESPONSE = {
+    "responses": {
+        "200": {
+            "description": "A print-ready A4 PDF",
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    }
+}
+
+
+def _lang(args: dict) -> str:
+    return choose_language(args.get("lang"), request.headers.get("Accept-Language"))
+
+
+def _pdf(data: bytes, filename: str):
+    from flask import current_app
+
+    response = current_app.response_class(data, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@warehouse_blp.route("/nodes")
+@staff_only
+@warehouse_blp.arguments(NodesQuerySchema, location="query")
+@warehouse_blp.response(200, NodeListSchema)
+def nodes(args, staff):
+    """Nodes with shipments per state and open pick lists (pickers: their node)."""
+    return shaped_json({"items": fulfilment.node_overview(staff, _lang(args))}, NO_STORE)
+
+
+@warehouse_blp.route("/nodes/<string(maxlength=16):code>/receipts", methods=["POST"])
+@staff_only
+@warehouse_blp.arguments(StockLinesSchema)
+@warehouse_blp.response(201, NodeStockSchema)
+@warehouse_blp.alt_response(404, description="No such node for this staff member")
+@warehouse_blp.alt_response(422, description="A line names an unknown SKU, a bad bin or quantity")
+def receive(body, code, staff):
+    """Receive stock into bins: `{"lines": [{"sku", "quantity", "bin"}], "reference"}`.
+    On-hand rises at the node and in each bin, through the stock ledger."""
+    document = fulfilment.receive_stock(staff, code, body["lines"], body.get("reference", ""))
+    return shaped_json(document, NO_STORE, 201)
+
+
+@warehouse_blp.route("/nodes/<string(maxlength=16):code>/adjustments", methods=["POST"])
+@staff_only
+@warehouse_blp.arguments(StockLinesSchema)
+@warehouse_blp.response(200, NodeStockSchema)
+@warehouse_blp.alt_response(404, description="No such node for this staff member")
+@warehouse_blp.alt_response(409, description="The count leaves fewer units than orders hold")
+@warehouse_blp.alt_response(422, description="A bad line, or no reason")
+def adjust(body, code, staff):
+    """Counted differences: `{"lines": [{"sku", "bin", "counted"}], "reason"}` sets each
+    bin to what was counted; on-hand moves by the difference, through the ledger."""
+    return shaped_json(
+        fulfilment.adjust_stock(staff, code, body["lines"], body.get("reason", "")), NO_STORE
+    )
+
+
+@warehouse_blp.route("/nodes/<string(maxlength=16):code>/pick-lists", methods=["POST"])
+@staff_only
+@warehouse_blp.arguments(PickListCreateSchema)
+@warehouse_blp.response(201, PickListSchema)
+@warehouse_blp.alt_response(404, description="No such node for this staff member")
+@warehouse_blp.alt_response(409, description="No shipment is ready to pick")
+def create_pick_list(body, code, staff):
+    """Batch the node's ready shipments (oldest first, optionally by carrier, cut-off,
+    at most `max_shipments`) into a pick list in walking order; they become `picking`.
+    Two staff pressing at once get disjoint shipments."""
+    document = fulfilment.create_pick_list(staff, code, **body)
+    headers = {**NO_STORE, "Location": f"/api/v1/warehouse/pick-lists/{document['id']}"}
+    return shaped_json(document, headers, 201)
+
+
+@warehouse_blp.route("/pick-lists/<int(max=2147483647):pick_list_id>")
+@staff_only
+@warehouse_blp.arguments(PickListQuerySchema, location="query")
+@warehouse_blp.response(200, PickListSchema)
+@warehouse_blp.alt_response(404, description="No such pick list at the caller's node")
+def pick_list(args, pick_list_id, staff):
+    """One line per SKU and bin, in walking order, with the total to take and the
+    shipments it feeds; names in the staff member's language."""
+    return shaped_json(fulfilment.pick_list_document(staff, pick_list_id, _lang(args)), NO_STORE)
+
+
+@warehouse_blp.route("/pick-lists/<int(max=2147483647):pick_list_id>.pdf")
+@staff_only
+@warehouse_blp.arguments(PickListQuerySchema, location="query")
+@warehouse_blp.doc(**PDF_RESPONSE)
+@warehouse_blp.alt_response(404, description="No such pick list at the caller's node")
+def pick_list_pdf(args, pick_list_id, staff):
+    """The pick list as a print-ready A4 PDF with Code 128 barcodes."""
+    data = fulfilment.pick_list_pdf(staff, pick_list_id, _lang(args))
+    return _pdf(data, f"pick-list-{pick_list_id}.pdf")
+
+
+@warehouse_blp.route("/shipments")
+@staff_only
+@warehouse_blp.arguments(ShipmentQuerySchema, location="query")
+@warehouse_blp.response(200, ShipmentPageSchema)
+def shipments(args, staff):
+    """The node's shipments, newest first (pickers: their node; operators: any)."""
+    return shaped_json(
+        fulfilment.list_shipments(staff, node_code=args.get("node"), status=args.get("status"),
+                                  page=args["page"], per_page=args["per_page"]),
+        NO_STORE,
+    )  # fmt: skip
+
+
+@warehouse_blp.route("/shipments/<int(max=2147483647):shipment_id>/packing-slip.pdf")
+@staff_only
+@warehouse_blp.arguments(SlipQuerySchema, location="query")
+@warehouse_blp.doc(**PDF_RESPONSE)
+@warehouse_blp.alt_response(404, description="No such shipment at the caller's node")
+def packing_slip(args, shipment_id, staff):
+    """The packing slip: lines, recipient, and the customs data (HS code, origin, value,
+    weight) a CN22/CN23 declaration needs."""
+    data = fulfilment.packing_slip_pdf(staff, shipment_id, _lang(args))
+    return _pdf(data, f"packing-slip-{shipment_id}.pdf")
+
+
+@warehouse_blp.route("/shipments/<int(max=2147483647):shipment_id>/pack", methods=["POST"])
+@staff_only
+@warehouse_blp.arguments(PackSchema)
+@warehouse_blp.response(200, ShipmentSummarySchema)
+@warehouse_blp.alt_response(404, description="No such shipment at the caller's node")
+@warehouse_blp.alt_response(409, description="Not being picked")
+@warehouse_blp.alt_response(422, description="Scanned items differ from the shipment")
+def pack(body, shipment_id, staff):
+    """Packed, with its weight (and optionally dimensions and the scanned SKU codes,
+    which must match the shipment's units exactly)."""
+    return shaped_json(fulfilment.pack_shipment(staff, shipment_id, **body), NO_STORE)
+
+
+@warehouse_blp.route("/shipments/<int(max=2147483647):shipment_id>/ship", methods=["POST"])
+@staff_only
+@warehouse_blp.arguments(ShipSchema)
+@warehouse_blp.response(200, ShipmentSummarySchema)
+@warehouse_blp.alt_response(404, description="No such shipment at the caller's node")
+@warehouse_blp.alt_response(409, description="Not packed")
+@warehouse_blp.alt_response(422, description="Unknown carrier or no tracking number")
+def ship(body, shipment_id, staff):
+    """Shipped by hand: `{"carrier": "manual", "tracking_number", "carrier_name"}`. Stock
+    leaves on-hand and reserved through the ledger; the order follows; the shopper
+    sees the carrier and tracking number."""
+    return shaped_json(fulfilment.ship_shipment(staff, shipment_id, **body), NO_STORE)

@@ -78,6 +78,8 @@ class Staff(db.Model):
     password_hash: Mapped[str] = mapped_column(String(256))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Bumped to end every page session of this staff member at once (log out everywhere).
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     node: Mapped[Node | None] = relationship()
@@ -109,7 +111,76 @@ class StockMovement(db.Model):
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
     shipment_id: Mapped[int | None] = mapped_column(ForeignKey("shipments.id"))
     reference: Mapped[str] = mapped_column(String(120), default="")
+    # The bin units came into or left from (receipts, counts, picking), when known.
+    bin: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StockBin(db.Model):
+    """Where a SKU's units sit at a node: a bin (zone-aisle-shelf, e.g. ``A-02-05``)
+    and how many units it holds. A SKU may live in several bins; pick lists walk
+    them in order. Units on hand that no receipt put in a bin yet are picked
+    from "no bin" (the list says so)."""
+
+    __tablename__ = "stock_bins"
+    __table_args__ = (
+        UniqueConstraint("sku_id", "node_id", "bin"),
+        CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), index=True)
+    bin: Mapped[str] = mapped_column(String(20))
+    on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class PickList(db.Model):
+    """A batch of one node's ready shipments, picked in one walk through the bins."""
+
+    __tablename__ = "pick_lists"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), index=True)
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open | done | cancelled
+    created_by: Mapped[str] = mapped_column(String(80))
+    filters: Mapped[dict] = mapped_column(JSON, default=dict)
+    shipment_count: Mapped[int] = mapped_column(Integer, default=0)
+    unit_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    node: Mapped[Node] = relationship()
+    lines: Mapped[list[PickListLine]] = relationship(order_by="PickListLine.position")
+
+
+class PickListLine(db.Model):
+    """One stop of the walk: a SKU in a bin, the units to take, and the shipments they feed."""
+
+    __tablename__ = "pick_list_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pick_list_id: Mapped[int] = mapped_column(ForeignKey("pick_lists.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    bin: Mapped[str | None] = mapped_column(String(20))  # None: no bin recorded for these units
+    quantity: Mapped[int] = mapped_column(Integer)
+    # [{"shipment_id": 12, "quantity": 2}, ...]
+    shipments: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class LoginAttempt(db.Model):
+    """Staff page logins, kept to slow down password guessing (per email and per address)."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    remote_addr: Mapped[str] = mapped_column(String(64), index=True)
+    succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
 class Lane(db.Model):
@@ -185,6 +256,11 @@ class Shipment(db.Model):
     deliver_by: Mapped[date | None] = mapped_column(Date)
     carrier: Mapped[str | None] = mapped_column(String(40))
     tracking_number: Mapped[str | None] = mapped_column(String(80))
+    pick_list_id: Mapped[int | None] = mapped_column(ForeignKey("pick_lists.id"), index=True)
+    packed_weight_g: Mapped[int | None] = mapped_column(Integer)
+    dimensions_mm: Mapped[dict | None] = mapped_column(JSON)
+    packed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    shipped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

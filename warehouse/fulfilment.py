@@ -1,0 +1,796 @@
+"""A node's work: stock in (receipts into bins, counted adjustments), pick lists that
+walk the bins once, packing against the slip, and shipping.
+
+Every service checks the node boundary first: a picker acts on their own node
+only (another node's objects are 404, as if they did not exist); operators on
+all. Each owns its transaction; stock changes go through the ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy import update as sql_update
+
+from catalog.models import Product, Sku, iso_utc, utcnow
+from catalog.money import Money
+from orders import lifecycle
+from orders.models import Order, OrderEvent
+from shop import background
+from shop.auth import StaffPrincipal
+from shop.errors import Conflict, DomainError, NotFound, ValidationFailed
+from shop.extensions import db
+from shop.transactions import retry_on_conflict
+from warehouse import documents, picking
+from warehouse.models import (
+    Node,
+    PickList,
+    PickListLine,
+    Shipment,
+    ShipmentLine,
+    StockBin,
+    StockLevel,
+)
+from warehouse.services import record_movements, routing_world
+
+log = logging.getLogger(__name__)
+
+MAX_RECEIPT_LINES = 1000
+MAX_UNITS_PER_LINE = 100_000
+DEFAULT_PICK_LIST_SIZE = 200
+MAX_PICK_LIST_SIZE = 1000
+
+
+class NothingToPick(Conflict):
+    code = "nothing_to_pick"
+    title = "No shipment is ready to pick"
+
+
+# ------------------------------------------------------------------ the node boundary
+
+
+def _node_for(staff: StaffPrincipal, code: str) -> Node:
+    node = db.session.scalar(select(Node).where(Node.code == code.upper()))
+    if node is None or not (staff.is_operator or node.id == staff.node_id):
+        raise NotFound(f"No node {code}.")
+    return node
+
+
+def _visible(staff: StaffPrincipal, node_id: int) -> bool:
+    return staff.is_operator or node_id == staff.node_id
+
+
+# ------------------------------------------------------------------ overview
+
+
+def node_overview(staff: StaffPrincipal, lang: str = "en") -> list[dict[str, Any]]:
+    """The caller's nodes (a picker's own; an operator's all) with shipments per state
+    and their open pick lists."""
+    nodes = select(Node).order_by(Node.code)
+    if not staff.is_operator:
+        nodes = nodes.where(Node.id == staff.node_id)
+    rows = db.session.scalars(nodes).all()
+    ids = [node.id for node in rows]
+    counts: dict[int, dict[str, int]] = {}
+    for node_id, status, count in db.session.execute(
+        select(Shipment.node_id, Shipment.status, func.count(Shipment.id))
+        .where(Shipment.node_id.in_(ids))
+        .group_by(Shipment.node_id, Shipment.status)
+    ):
+        counts.setdefault(node_id, {})[status] = count
+    open_lists: dict[int, list[dict[str, Any]]] = {}
+    for pick_list in db.session.scalars(
+        select(PickList)
+        .where(PickList.node_id.in_(ids), PickList.status == "open")
+        .order_by(PickList.id)
+    ):
+        open_lists.setdefault(pick_list.node_id, []).append(
+            {"id": pick_list.id, "created_at": iso_utc(pick_list.created_at),
+             "created_by": pick_list.created_by, "shipment_count": pick_list.shipment_count,
+             "unit_count": pick_list.unit_count}
+        )  # fmt: skip
+    result = [
+        {
+            "code": node.code,
+            "name": node.localized("name", lang),
+            "kind": node.kind,
+            "country": node.country,
+            "shipments": {
+                status: counts.get(node.id, {}).get(status, 0)
+                for status in lifecycle.SHIPMENT_STATUSES
+            },
+            "open_pick_lists": open_lists.get(node.id, []),
+        }
+        for node in rows
+    ]
+    db.session.rollback()
+    return result
+
+
+# ------------------------------------------------------------------ stock in
+
+
+@dataclass(frozen=True)
+class StockLine:
+    sku: str
+    quantity: int
+    bin: str
+
+
+def _check_lines(lines: list[dict[str, Any]], *, counted: bool) -> tuple[list[StockLine], dict]:
+    """Per-line problems (``lines.2.bin``), all of them at once; nothing is written."""
+    errors: dict[str, list[str]] = {}
+    if not lines:
+        errors["lines"] = ["At least one line."]
+    if len(lines) > MAX_RECEIPT_LINES:
+        errors["lines"] = [f"At most {MAX_RECEIPT_LINES} lines."]
+    checked = []
+    amount_field = "counted" if counted else "quantity"
+    for position, line in enumerate(lines):
+        try:
+            bin_code = picking.normalize_bin(str(line.get("bin") or ""))
+        except picking.InvalidBin as problem:
+            errors[f"lines.{position}.bin"] = [str(problem)]
+            bin_code = ""
+        units = line.get(amount_field)
+        low = 0 if counted else 1
+        if (
+            not isinstance(units, int)
+            or isinstance(units, bool)
+            or not (low <= units <= MAX_UNITS_PER_LINE)
+        ):
+            errors[f"lines.{position}.{amount_field}"] = [
+                f"A whole number from {low} to {MAX_UNITS_PER_LINE}."
+            ]
+            units = 0
+        checked.append(StockLine(str(line.get("sku") or "").strip(), units, bin_code))
+    codes = {line.sku for line in checked}
+    known = dict(
+        db.session.execute(
+            select(Sku.code, Sku.id).where(Sku.code.in_(codes), Sku.deleted_at.is_(None))
+        ).all()
+    )
+    for position, line in enumerate(checked):
+        if line.sku not in known:
+            errors[f"lines.{position}.sku"] = [f"No SKU {line.sku or '(empty)'}."]
+    return checked, {"errors": errors, "sku_ids": known}
+
+
+def _add_units(sku_id: int, node_id: int, bin_code: str, delta: int) -> None:
+    """Move a bin's and the node's on-hand by ``delta`` (rows made when missing)."""
+    level = db.session.execute(
+        sql_update(StockLevel)
+        .where(StockLevel.sku_id == sku_id, StockLevel.node_id == node_id)
+        .values(on_hand=StockLevel.on_hand + delta, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if level.rowcount == 0:
+        db.session.add(StockLevel(sku_id=sku_id, node_id=node_id, on_hand=delta, reserved=0))
+    stored = db.session.execute(
+        sql_update(StockBin)
+        .where(StockBin.sku_id == sku_id, StockBin.node_id == node_id, StockBin.bin == bin_code)
+        .values(on_hand=StockBin.on_hand + delta, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if stored.rowcount == 0:
+        db.session.add(StockBin(sku_id=sku_id, node_id=node_id, bin=bin_code, on_hand=delta))
+    db.session.flush()
+
+
+@retry_on_conflict()
+def receive_stock(
+    staff: StaffPrincipal, node_code: str, lines: list[dict[str, Any]], reference: str
+) -> dict[str, Any]:
+    """Goods arrived: on-hand goes up at the node and in the named bins, through the
+    ledger (reason ``receipt``). Any bad line refuses the whole receipt (422 per line)."""
+    node = _node_for(staff, node_code)
+    checked, found = _check_lines(lines, counted=False)
+    if found["errors"]:
+        raise ValidationFailed("Nothing was received: fix the lines named.",
+                               errors=found["errors"])  # fmt: skip
+    reference = (reference or "").strip()[:120]
+    # One lock order for every writer: (sku, node), then bin.
+    for line in sorted(checked, key=lambda x: (found["sku_ids"][x.sku], x.bin)):
+        sku_id = found["sku_ids"][line.sku]
+        _add_units(sku_id, node.id, line.bin, line.quantity)
+        record_movements([(sku_id, node.id, line.quantity, 0)], reason="receipt", actor=staff.actor,
+                reference=reference, bin=line.bin)  # fmt: skip
+    db.session.commit()
+    log.info("receipt %r at %s by %s: %d line(s)", reference, node.code, staff.actor,
+             len(checked))  # fmt: skip
+    return _bins_document(node, sorted(found["sku_ids"].values()))
+
+
+@retry_on_conflict()
+def adjust_stock(
+    staff: StaffPrincipal, node_code: str, lines: list[dict[str, Any]], reason: str
+) -> dict[str, Any]:
+    """A count found a different number in a bin: the bin is set to what was counted and
+    the node's on-hand moves by the difference (reason ``adjustment``, with the why).
+    A count that would leave fewer units than orders hold is refused (409)."""
+    node = _node_for(staff, node_code)
+    reason = (reason or "").strip()
+    checked, found = _check_lines(lines, counted=True)
+    errors = found["errors"]
+    if not reason:
+        errors["reason"] = ["Say why the count differs (damaged, miscounted, found…)."]
+    if errors:
+        raise ValidationFailed("Nothing was adjusted: fix the fields named.", errors=errors)
+    short = []
+    for position, line in sorted(
+        enumerate(checked), key=lambda x: (found["sku_ids"][x[1].sku], x[1].bin)
+    ):
+        sku_id = found["sku_ids"][line.sku]
+        current = db.session.scalar(
+            select(StockBin.on_hand).where(
+                StockBin.sku_id == sku_id, StockBin.node_id == node.id, StockBin.bin == line.bin
+            ).with_for_update()
+        ) or 0  # fmt: skip
+        delta = line.quantity - current
+        if delta == 0:
+            continue
+        level = db.session.execute(
+            select(StockLevel.on_hand, StockLevel.reserved)
+            .where(StockLevel.sku_id == sku_id, StockLevel.node_id == node.id)
+            .with_for_update()
+        ).first()
+        on_hand, reserved = level if level else (0, 0)
+        if on_hand + delta < reserved:
+            short.append(f"lines.{position}.counted")
+            continue
+        _add_units(sku_id, node.id, line.bin, delta)
+        record_movements([(sku_id, node.id, delta, 0)], reason="adjustment", actor=staff.actor,
+                reference=reason[:120], bin=line.bin)  # fmt: skip
+    if short:
+        db.session.rollback()
+        raise Conflict(
+            "Orders hold more units than the count leaves; re-route or cancel them first.",
+            code="below_reserved",
+            errors={name: ["Fewer than the units orders hold."] for name in short},
+        )
+    db.session.commit()
+    return _bins_document(node, sorted(found["sku_ids"].values()))
+
+
+def _bins_document(node: Node, sku_ids: list[int]) -> dict[str, Any]:
+    levels = {
+        sku_id: (code, on_hand, reserved)
+        for sku_id, code, on_hand, reserved in db.session.execute(
+            select(StockLevel.sku_id, Sku.code, StockLevel.on_hand, StockLevel.reserved)
+            .join(Sku, Sku.id == StockLevel.sku_id)
+            .where(StockLevel.node_id == node.id, StockLevel.sku_id.in_(sku_ids))
+        )
+    }
+    bins: dict[int, list[dict[str, Any]]] = {}
+    for sku_id, bin_code, on_hand in db.session.execute(
+        select(StockBin.sku_id, StockBin.bin, StockBin.on_hand).where(
+            StockBin.node_id == node.id, StockBin.sku_id.in_(sku_ids)
+        )
+    ):
+        bins.setdefault(sku_id, []).append({"bin": bin_code, "on_hand": on_hand})
+    document = {
+        "node": node.code,
+        "items": [
+            {
+                "sku": code,
+                "on_hand": on_hand,
+                "reserved": reserved,
+                "available": on_hand - reserved,
+                "bins": sorted(bins.get(sku_id, []), key=lambda b: picking.bin_sort_key(b["bin"])),
+            }
+            for sku_id, (code, on_hand, reserved) in sorted(levels.items(), key=lambda x: x[1][0])
+        ],
+    }
+    db.session.rollback()
+    return document
+
+
+# ------------------------------------------------------------------ pick lists
+
+
+def _lanes_by_first_carrier(carrier: str) -> set[str]:
+    return {lane.code for lane in routing_world().lanes if lane.legs[0].carrier == carrier}
+
+
+@retry_on_conflict()
+def create_pick_list(
+    staff: StaffPrincipal,
+    node_code: str,
+    *,
+    max_shipments: int | None = None,
+    carrier: str | None = None,
+    cutoff_before: str | None = None,
+) -> dict[str, Any]:
+    """Batch the node's ``ready_to_pick`` shipments (oldest first) into one list.
+
+    Shipments are claimed by a conditional update (``ready_to_pick`` ->
+    ``picking``): when two staff press the button at once, PostgreSQL makes the
+    second wait for the first and then skip what it took, so no shipment is on
+    two lists. A constant number of statements, however many shipments.
+    """
+    node = _node_for(staff, node_code)
+    limit = max_shipments or DEFAULT_PICK_LIST_SIZE
+    if not 1 <= limit <= MAX_PICK_LIST_SIZE:
+        raise ValidationFailed(errors={"max_shipments": [f"From 1 to {MAX_PICK_LIST_SIZE}."]})
+    candidates = (
+        select(Shipment.id)
+        .where(Shipment.node_id == node.id, Shipment.status == "ready_to_pick")
+        .order_by(Shipment.deliver_by.is_(None), Shipment.deliver_by, Shipment.id)
+        .limit(limit)
+    )
+    filters: dict[str, Any] = {"max_shipments": limit}
+    if carrier:
+        candidates = candidates.where(Shipment.lane_code.in_(_lanes_by_first_carrier(carrier)))
+        filters["carrier"] = carrier
+    if cutoff_before:
+        lanes = {lane.code for lane in routing_world().lanes
+                 if lane.cutoff.strftime("%H:%M") <= cutoff_before}  # fmt: skip
+        candidates = candidates.where(Shipment.lane_code.in_(lanes))
+        filters["cutoff_before"] = cutoff_before
+    ids = db.session.scalars(candidates).all()
+    if not ids:
+        db.session.rollback()
+        raise NothingToPick(f"No shipment at {node.code} is ready to pick.")
+    pick_list = PickList(node_id=node.id, status="open", created_by=staff.actor, filters=filters)
+    db.session.add(pick_list)
+    db.session.flush()
+    claimed = db.session.scalars(
+        sql_update(Shipment)
+        .where(Shipment.id.in_(ids), Shipment.status == "ready_to_pick")
+        .values(status="picking", pick_list_id=pick_list.id, updated_at=utcnow())
+        .returning(Shipment.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not claimed:
+        db.session.rollback()
+        raise NothingToPick(f"Another pick list took {node.code}'s ready shipments.")
+    wanted = [
+        picking.WantedUnits(shipment_id, sku_id, code, quantity)
+        for shipment_id, sku_id, code, quantity in db.session.execute(
+            select(ShipmentLine.shipment_id, ShipmentLine.sku_id, Sku.code, ShipmentLine.quantity)
+            .join(Sku, Sku.id == ShipmentLine.sku_id)
+            .where(ShipmentLine.shipment_id.in_(claimed), ShipmentLine.reservation == "held")
+        )
+    ]
+    sku_ids = sorted({w.sku_id for w in wanted})
+    bins = [
+        picking.BinStock(sku_id, bin_code, on_hand)
+        for sku_id, bin_code, on_hand in db.session.execute(
+            select(StockBin.sku_id, StockBin.bin, StockBin.on_hand).where(
+                StockBin.node_id == node.id, StockBin.sku_id.in_(sku_ids), StockBin.on_hand > 0
+            )
+        )
+    ]
+    lines = picking.plan_pick_lines(wanted, bins)
+    db.session.add_all(
+        PickListLine(
+            pick_list_id=pick_list.id, position=line.position, sku_id=line.sku_id, bin=line.bin,
+            quantity=line.quantity,
+            shipments=[{"shipment_id": s, "quantity": q} for s, q in line.shipments],
+        )
+        for line in lines
+    )  # fmt: skip
+    pick_list.shipment_count = len(claimed)
+    pick_list.unit_count = sum(line.quantity for line in lines)
+    _orders_follow(claimed, staff.actor, "picking started")
+    db.session.commit()
+    log.info("pick list %d at %s: %d shipments, %d units", pick_list.id, node.code,
+             len(claimed), pick_list.unit_count)  # fmt: skip
+    return pick_list_document(staff, pick_list.id)
+
+
+def _orders_follow(shipment_ids: list[int], actor: str, reason: str) -> list[str]:
+    """Move the orders of these shipments to the status their shipments now imply
+    (paid -> fulfilling -> partially_shipped -> shipped), with a history row each."""
+    order_ids = select(Shipment.order_id).where(Shipment.id.in_(shipment_ids)).distinct()
+    statuses: dict[int, list[str]] = {}
+    for order_id, status in db.session.execute(
+        select(Shipment.order_id, Shipment.status).where(Shipment.order_id.in_(order_ids))
+    ):
+        statuses.setdefault(order_id, []).append(status)
+    moved: dict[tuple[str, str], list[int]] = {}
+    numbers = []
+    for order in db.session.execute(
+        select(Order.id, Order.status, Order.number).where(Order.id.in_(list(statuses)))
+    ):
+        target = lifecycle.status_from_shipments(order.status, statuses[order.id])
+        if target != order.status:
+            lifecycle.order_transition(order.status, target)
+            moved.setdefault((order.status, target), []).append(order.id)
+            numbers.append(order.number)
+    for (before, after), ids in moved.items():
+        db.session.execute(
+            sql_update(Order).where(Order.id.in_(ids), Order.status == before)
+            .values(status=after, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+        db.session.add_all(
+            OrderEvent(order_id=order_id, kind="status", from_status=before, to_status=after,
+                       actor=actor, reason=reason)
+            for order_id in ids
+        )  # fmt: skip
+    return numbers
+
+
+def _pick_list_for(staff: StaffPrincipal, pick_list_id: int) -> tuple[PickList, Node]:
+    found = db.session.execute(
+        select(PickList, Node).join(Node, Node.id == PickList.node_id)
+        .where(PickList.id == pick_list_id)
+    ).first()  # fmt: skip
+    if found is None or not _visible(staff, found[0].node_id):
+        raise NotFound(f"No pick list {pick_list_id}.")
+    return found[0], found[1]
+
+
+def pick_list_document(staff: StaffPrincipal, pick_list_id: int, lang: str = "en") -> dict:
+    """The list in walking order: per SKU and bin the units to take and the shipments
+    they feed, with localized names and the barcodes printed on paper."""
+    pick_list, node = _pick_list_for(staff, pick_list_id)
+    rows = db.session.execute(
+        select(PickListLine, Sku, Product)
+        .join(Sku, Sku.id == PickListLine.sku_id)
+        .join(Product, Product.id == Sku.product_id)
+        .where(PickListLine.pick_list_id == pick_list.id)
+        .order_by(PickListLine.position)
+    ).all()
+    shipments = db.session.execute(
+        select(Shipment.id, Shipment.status).where(Shipment.pick_list_id == pick_list.id)
+        .order_by(Shipment.id)
+    ).all()  # fmt: skip
+    document = {
+        "id": pick_list.id,
+        "barcode": documents.barcode_value("pick_list", pick_list.id),
+        "node": node.code,
+        "node_name": node.localized("name", lang),
+        "status": pick_list.status,
+        "created_at": iso_utc(pick_list.created_at),
+        "created_by": pick_list.created_by,
+        "filters": pick_list.filters,
+        "shipment_count": pick_list.shipment_count,
+        "unit_count": pick_list.unit_count,
+        "lang": lang,
+        "lines": [
+            {
+                "position": line.position,
+                "bin": line.bin,
+                "sku": sku.code,
+                "sku_barcode": documents.barcode_value("sku", sku.code),
+                "name": _sku_name(product, sku, lang),
+                "quantity": line.quantity,
+                "shipments": line.shipments,
+            }
+            for line, sku, product in rows
+        ],
+        "shipments": [
+            {
+                "id": shipment_id,
+                "status": status,
+                "barcode": documents.barcode_value("shipment", shipment_id),
+            }
+            for shipment_id, status in shipments
+        ],
+    }
+    db.session.rollback()
+    return document
+
+
+def _sku_name(product: Product, sku: Sku, lang: str) -> str:
+    name = product.localized("name", lang)
+    label = sku.localized("label", lang)
+    return f"{name} ({label})" if label else name
+
+
+def pick_list_pdf(staff: StaffPrincipal, pick_list_id: int, lang: str = "en") -> bytes:
+    document = pick_list_document(staff, pick_list_id, lang)
+    return documents.render_pick_list_pdf(
+        documents.PickListDoc(
+            id=document["id"],
+            node=document["node"],
+            node_name=document["node_name"],
+            created_at=datetime.fromisoformat(document["created_at"]),
+            created_by=document["created_by"],
+            lang=lang,
+            lines=tuple(
+                documents.PickDocLine(
+                    position=line["position"],
+                    sku=line["sku"],
+                    name=line["name"],
+                    bin=line["bin"],
+                    quantity=line["quantity"],
+                    shipments=tuple((s["shipment_id"], s["quantity"]) for s in line["shipments"]),
+                )
+                for line in document["lines"]
+            ),
+            shipment_count=document["shipment_count"],
+            unit_count=document["unit_count"],
+        )
+    )
+
+
+# ------------------------------------------------------------------ shipments
+
+
+def _shipment_for(staff: StaffPrincipal, shipment_id: int, *, for_update=False) -> Shipment:
+    query = select(Shipment).where(Shipment.id == shipment_id)
+    if for_update:
+        query = query.with_for_update()
+    shipment = db.session.scalar(query)
+    if shipment is None or not _visible(staff, shipment.node_id):
+        raise NotFound(f"No shipment {shipment_id}.")
+    return shipment
+
+
+def list_shipments(
+    staff: StaffPrincipal, *, node_code: str | None = None, status: str | None = None,
+    page: int = 1, per_page: int = 50,
+) -> dict[str, Any]:  # fmt: skip
+    """The node's shipments (a picker's own node; operators any or all), newest first."""
+    query = select(Shipment, Node.code, Order.number).join(Node, Node.id == Shipment.node_id)
+    query = query.join(Order, Order.id == Shipment.order_id)
+    if node_code:
+        query = query.where(Shipment.node_id == _node_for(staff, node_code).id)
+    elif not staff.is_operator:
+        query = query.where(Shipment.node_id == staff.node_id)
+    if status:
+        query = query.where(Shipment.status == status)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = db.session.execute(
+        query.order_by(Shipment.id.desc()).limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    items = [shipment_summary(shipment, code, number) for shipment, code, number in rows]
+    db.session.rollback()
+    return {"items": items, "page": page, "per_page": per_page, "total": total,
+            "pages": -(-total // per_page)}  # fmt: skip
+
+
+def shipment_summary(shipment: Shipment, node_code: str, order_number: str) -> dict[str, Any]:
+    return {
+        "id": shipment.id,
+        "order": order_number,
+        "node": node_code,
+        "lane": shipment.lane_code,
+        "status": shipment.status,
+        "pick_list_id": shipment.pick_list_id,
+        "weight_g": shipment.weight_g,
+        "packed_weight_g": shipment.packed_weight_g,
+        "carrier": shipment.carrier,
+        "tracking_number": shipment.tracking_number,
+        "deliver_by": shipment.deliver_by.isoformat() if shipment.deliver_by else None,
+        "packed_at": iso_utc(shipment.packed_at) if shipment.packed_at else None,
+        "shipped_at": iso_utc(shipment.shipped_at) if shipment.shipped_at else None,
+    }
+
+
+def _summary_of(shipment: Shipment) -> dict[str, Any]:
+    node_code, number = db.session.execute(
+        select(Node.code, Order.number).join(Order, Order.id == shipment.order_id)
+        .where(Node.id == shipment.node_id)
+    ).one()  # fmt: skip
+    return shipment_summary(shipment, node_code, number)
+
+
+class ScanMismatch(DomainError):
+    status = 422
+    code = "scan_mismatch"
+    title = "The scanned items do not match the shipment"
+
+
+@retry_on_conflict()
+def pack_shipment(
+    staff: StaffPrincipal,
+    shipment_id: int,
+    *,
+    weight_g: int,
+    dimensions_mm: dict[str, int] | None = None,
+    scanned: list[str] | None = None,
+) -> dict[str, Any]:
+    """picking -> packed, with the packed weight; scanned SKU codes (one per unit), when
+    given, must be exactly the shipment's units (422 names what is missing or extra)."""
+    shipment = _shipment_for(staff, shipment_id, for_update=True)
+    lifecycle.shipment_transition(shipment.status, "packed")
+    if scanned is not None:
+        expected = Counter(
+            dict(
+                db.session.execute(
+                    select(Sku.code, func.sum(ShipmentLine.quantity))
+                    .join(Sku, Sku.id == ShipmentLine.sku_id)
+                    .where(ShipmentLine.shipment_id == shipment.id)
+                    .group_by(Sku.code)
+                ).all()
+            )
+        )
+        got = Counter(code.strip() for code in scanned)
+        missing, extra = expected - got, got - expected
+        if missing or extra:
+            raise ScanMismatch(
+                "Scanned items differ from the slip: "
+                + "; ".join(
+                    [f"missing {n} × {code}" for code, n in sorted(missing.items())]
+                    + [f"extra {n} × {code}" for code, n in sorted(extra.items())]
+                )
+                + ".",
+                errors={"scanned": [f"missing {n} × {c}" for c, n in sorted(missing.items())]
+                        + [f"extra {n} × {c}" for c, n in sorted(extra.items())]},
+                missing=dict(sorted(missing.items())),
+                extra=dict(sorted(extra.items())),
+            )  # fmt: skip
+    shipment.status = "packed"
+    shipment.packed_weight_g = weight_g
+    shipment.dimensions_mm = dimensions_mm
+    shipment.packed_at = utcnow()
+    db.session.commit()
+    return _summary_of(shipment)
+
+
+SHIPPED_BY_HAND = ("manual",)
+
+
+@retry_on_conflict()
+def ship_shipment(
+    staff: StaffPrincipal,
+    shipment_id: int,
+    *,
+    carrier: str,
+    tracking_number: str | None = None,
+    carrier_name: str | None = None,
+) -> dict[str, Any]:
+    """packed -> shipped, by hand (``manual``: the tracking number staff type).
+
+    The held units leave: reserved and on-hand go down through the ledger
+    (reason ``shipment``), the bins the pick list used give them up, and the
+    order follows (partially shipped / shipped). The shopper is told after commit.
+    """
+    if carrier not in SHIPPED_BY_HAND:
+        raise ValidationFailed(
+            f"Carrier {carrier} cannot be booked here yet; ship with the manual carrier.",
+            errors={"carrier": [f"One of: {', '.join(SHIPPED_BY_HAND)}."]},
+        )
+    tracking_number = (tracking_number or "").strip()
+    if not tracking_number or len(tracking_number) > 80:
+        raise ValidationFailed(errors={"tracking_number": ["The carrier's tracking number."]})
+    shipment = _shipment_for(staff, shipment_id, for_update=True)
+    lifecycle.shipment_transition(shipment.status, "shipped")
+    _consume_holds(shipment, staff.actor)
+    shipment.status = "shipped"
+    shipment.carrier = (carrier_name or carrier).strip()[:40]
+    shipment.tracking_number = tracking_number
+    shipment.shipped_at = utcnow()
+    db.session.flush()
+    numbers = _orders_follow([shipment.id], staff.actor, f"shipment {shipment.id} shipped")
+    _close_done_pick_list(shipment.pick_list_id)
+    db.session.commit()
+    for number in numbers or [_order_number(shipment.order_id)]:
+        background.enqueue("orders.notify", number=number, event="shipped")
+    return _summary_of(shipment)
+
+
+def _order_number(order_id: int) -> str:
+    return db.session.scalar(select(Order.number).where(Order.id == order_id))
+
+
+def _consume_holds(shipment: Shipment, actor: str) -> None:
+    lines = db.session.scalars(
+        select(ShipmentLine)
+        .where(ShipmentLine.shipment_id == shipment.id, ShipmentLine.reservation == "held")
+        .order_by(ShipmentLine.sku_id)
+    ).all()
+    taken_from = _bins_taken(shipment)
+    for line in lines:
+        db.session.execute(
+            sql_update(StockLevel)
+            .where(StockLevel.sku_id == line.sku_id, StockLevel.node_id == shipment.node_id)
+            .values(on_hand=StockLevel.on_hand - line.quantity,
+                    reserved=StockLevel.reserved - line.quantity, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+        line.reservation = "consumed"
+        for bin_code, quantity in taken_from.get(line.sku_id, [(None, line.quantity)]):
+            if bin_code is not None:
+                db.session.execute(
+                    sql_update(StockBin)
+                    .where(StockBin.sku_id == line.sku_id, StockBin.node_id == shipment.node_id,
+                           StockBin.bin == bin_code)
+                    .values(on_hand=func.max(StockBin.on_hand - quantity, 0)
+                            if db.engine.dialect.name == "sqlite"
+                            else func.greatest(StockBin.on_hand - quantity, 0))
+                    .execution_options(synchronize_session=False)
+                )  # fmt: skip
+            record_movements(
+                [(line.sku_id, shipment.node_id, -quantity, -quantity)],
+                reason="shipment",
+                actor=actor,
+                order_id=shipment.order_id,
+                shipment_id=shipment.id,
+                bin=bin_code,
+            )
+
+
+def _bins_taken(shipment: Shipment) -> dict[int, list[tuple[str | None, int]]]:
+    """Which bins the pick list sent this shipment's units from (per SKU)."""
+    if shipment.pick_list_id is None:
+        return {}
+    taken: dict[int, list[tuple[str | None, int]]] = {}
+    for line in db.session.scalars(
+        select(PickListLine).where(PickListLine.pick_list_id == shipment.pick_list_id)
+    ):
+        for part in line.shipments:
+            if part["shipment_id"] == shipment.id:
+                taken.setdefault(line.sku_id, []).append((line.bin, part["quantity"]))
+    return taken
+
+
+def _close_done_pick_list(pick_list_id: int | None) -> None:
+    if pick_list_id is None:
+        return
+    remaining = db.session.scalar(
+        select(func.count(Shipment.id)).where(
+            Shipment.pick_list_id == pick_list_id, Shipment.status.in_(("picking", "packed"))
+        )
+    )
+    if remaining == 0:
+        db.session.execute(
+            sql_update(PickList).where(PickList.id == pick_list_id).values(status="done")
+        )
+
+
+# ------------------------------------------------------------------ packing slips
+
+
+def packing_slip_pdf(staff: StaffPrincipal, shipment_id: int, lang: str = "en") -> bytes:
+    """The slip packed with the parcel: lines with the customs data a CN22/CN23 needs."""
+    shipment = _shipment_for(staff, shipment_id)
+    order = db.session.get(Order, shipment.order_id)
+    node = db.session.get(Node, shipment.node_id)
+    rows = db.session.execute(
+        select(ShipmentLine.quantity, Sku, Product)
+        .join(Sku, Sku.id == ShipmentLine.sku_id)
+        .join(Product, Product.id == Sku.product_id)
+        .where(ShipmentLine.shipment_id == shipment.id)
+        .order_by(ShipmentLine.id)
+    ).all()
+    prices = {line.sku_id: Decimal(line.unit_price_amount) for line in order.lines}
+    address = order.shipping_address or {}
+    slip = documents.PackingSlipDoc(
+        shipment_id=shipment.id,
+        order_number=order.number,
+        node=node.code,
+        lane=shipment.lane_code,
+        customs_mode=shipment.customs_mode,
+        created_at=utcnow(),
+        recipient=address.get("recipient", ""),
+        address_lines=tuple(
+            part
+            for part in (
+                address.get("line1"),
+                address.get("line2"),
+                " ".join(p for p in (address.get("postal_code"), address.get("city")) if p),
+                address.get("region"),
+                address.get("country"),
+            )
+            if part
+        ),
+        phone=address.get("phone", ""),
+        destination_country=order.destination_country,
+        lines=tuple(
+            documents.SlipLine(
+                sku=sku.code,
+                name=_sku_name(product, sku, lang),
+                quantity=quantity,
+                hs_code=product.hs_code,
+                origin_country=product.origin_country,
+                unit_value=Money(prices.get(sku.id, Decimal(0)), order.currency),
+                weight_g=sku.weight_g,
+            )
+            for quantity, sku, product in rows
+        ),
+        shipping=Money(Decimal(shipment.shipping_amount), order.currency),
+        lang=lang,
+    )
+    db.session.rollback()
+    return documents.render_packing_slip_pdf(slip)
