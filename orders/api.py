@@ -23,9 +23,23 @@ from orders.schemas import (
 )
 from shop.api_base import Blueprint, shaped_json
 from shop.auth import Forbidden, authenticate_staff
-from shop.errors import DomainError, NotFound
+from shop.errors import DomainError, NotFound, register_problem_types
 from shop.i18n import choose_language
 from shop.idempotency import idempotent
+
+register_problem_types(
+    {
+        "illegal_transition": "The order or shipment is not in a state that allows this; "
+        "`status_now` says which state it is in.",
+        "already_paid": "The order is already paid (with another reference).",
+        "idempotency_key_reused": "The Idempotency-Key was used with a different request; "
+        "use a new key.",
+        "idempotency_in_progress": "A request with this Idempotency-Key is still running; "
+        "retry with the same key.",
+        "invalid_idempotency_key": "The Idempotency-Key header is empty or too long.",
+        "invalid_webhook": "The webhook's signature is missing or wrong, or its body unreadable.",
+    }
+)
 
 carts_blp = Blueprint("carts", __name__, url_prefix="/api/v1/carts",
                       description="Anonymous carts, quoted for a destination")  # fmt: skip

@@ -7,6 +7,7 @@ from flask.views import MethodView
 
 from shop.api_base import Blueprint, bearer_protected, shaped_json
 from shop.auth import staff_required
+from shop.errors import register_problem_types
 from shop.i18n import choose_language
 from warehouse import fulfilment, services
 from warehouse.schemas import (
@@ -27,6 +28,16 @@ from warehouse.schemas import (
     ShipSchema,
     SlipQuerySchema,
     StockLinesSchema,
+)
+
+register_problem_types(
+    {
+        "nothing_to_pick": "No shipment at the node is ready to pick (with these filters).",
+        "scan_mismatch": "The scanned items differ from the shipment; `missing` and `extra` "
+        "name them.",
+        "below_reserved": "The count leaves fewer units than orders hold.",
+        "shipment_not_reroutable": "The shipment is already picked or shipped.",
+    }
 )
 
 warehouse_blp = Blueprint(

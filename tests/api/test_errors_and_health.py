@@ -146,3 +146,20 @@ def test_wrong_types_are_a_422_naming_each_field(app):
     assert {p["name"] for p in body["invalid_params"]} == {"sku", "quantity", "extra"}
     assert all(p["location"] == "json" for p in body["invalid_params"])
     assert client.post("/_lines", json={"sku": "RU-1", "quantity": 2}).status_code == 201
+
+
+def _subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def test_every_problem_code_the_services_raise_is_described(client):
+    """Each error class's code resolves at /problems/<code>: clients can look it up."""
+    from shop.errors import DomainError
+
+    codes = {cls.code for cls in _subclasses(DomainError)}
+    codes |= {"already_paid", "below_reserved", "shipment_not_reroutable", "concurrent_change"}
+    for code in sorted(codes):
+        response = client.get(f"/problems/{code}")
+        assert response.status_code == 200, code

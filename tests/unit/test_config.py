@@ -29,3 +29,32 @@ def test_hosting_style_postgres_urls_mean_psycopg3():
 def test_unknown_environment_is_refused():
     with pytest.raises(ConfigError, match="PAVILION_ENV"):
         load_config(environ={"PAVILION_ENV": "staging"})
+
+
+def test_client_addresses_come_from_trusted_proxies_only():
+    """Login throttling counts by client address: X-Forwarded-For is believed only when
+    PAVILION_TRUSTED_PROXY_HOPS says a proxy sets it."""
+    from flask import request
+
+    from shop.app import create_app
+
+    seen = []
+    for hops in (0, 1):
+        app = create_app({"PAVILION_ENV": "test", "SQLALCHEMY_DATABASE_URI": "sqlite://",
+                          "TRUSTED_PROXY_HOPS": hops})  # fmt: skip
+        app.add_url_rule("/whoami", "whoami", lambda: request.remote_addr or "")
+        response = app.test_client().get(
+            "/whoami", headers={"X-Forwarded-For": "203.0.113.7"},
+            environ_base={"REMOTE_ADDR": "10.0.0.2"},
+        )  # fmt: skip
+        seen.append(response.get_data(as_text=True))
+    assert seen == ["10.0.0.2", "203.0.113.7"]
+
+
+def test_payment_adapters_default_to_manual_and_stripe_with_a_key():
+    assert load_config({"PAVILION_ENV": "test"}, environ={})["PAYMENT_ADAPTERS"] == ("manual",)
+    with_key = load_config({"PAVILION_ENV": "test"}, environ={"STRIPE_API_KEY": "sk_x"})
+    assert with_key["PAYMENT_ADAPTERS"] == ("manual", "stripe")
+    listed = load_config({"PAVILION_ENV": "test"},
+                         environ={"PAVILION_PAYMENT_ADAPTERS": "stripe, dummy"})  # fmt: skip
+    assert listed["PAYMENT_ADAPTERS"] == ("stripe", "dummy")
