@@ -56,22 +56,33 @@ SHIPMENT_STATUSES = (
     "ready_to_pick",
     "picking",
     "packed",
+    "booking_requested",
     "shipped",
+    "in_transit",
     "delivered",
+    "returned",
     "cancelled",
     "rerouted",
 )
 
+# booking_requested: a carrier is being booked in the background; a refused booking
+# goes back to packed (staff pick another carrier), a registered one becomes shipped.
 SHIPMENT_TRANSITIONS: dict[str, frozenset[str]] = {
     "awaiting_payment": frozenset({"ready_to_pick", "cancelled", "rerouted"}),
     "ready_to_pick": frozenset({"picking", "cancelled", "rerouted"}),
     "picking": frozenset({"packed", "ready_to_pick", "cancelled"}),
-    "packed": frozenset({"shipped", "cancelled"}),
-    "shipped": frozenset({"delivered", "cancelled"}),
+    "packed": frozenset({"booking_requested", "shipped", "cancelled"}),
+    "booking_requested": frozenset({"shipped", "packed", "cancelled"}),
+    "shipped": frozenset({"in_transit", "delivered", "returned", "cancelled"}),
+    "in_transit": frozenset({"delivered", "returned"}),
     "delivered": frozenset(),
+    "returned": frozenset(),
     "cancelled": frozenset(),
     "rerouted": frozenset(),
 }
+
+# Parcels that have left the node (the order counts them as shipped).
+LEFT_THE_NODE = ("shipped", "in_transit", "delivered", "returned")
 
 
 class IllegalTransition(DomainError):
@@ -115,17 +126,17 @@ def status_from_shipments(current: str, shipment_statuses: Iterable[str]) -> str
     Cancelled or re-routed shipments do not count; an order with none left is
     unchanged (cancel is its own decision, not a side effect).
     """
-    live = [s for s in shipment_statuses if s not in ("cancelled", "rerouted")]
+    live = [s for s in shipment_statuses if s not in ("cancelled", "rerouted", "returned")]
     if current not in ("paid", "fulfilling", "partially_shipped", "shipped") or not live:
         return current
-    left = [s for s in live if s in ("shipped", "delivered")]
+    left = [s for s in live if s in LEFT_THE_NODE]
     if all(s == "delivered" for s in live):
         return "delivered"
     if len(left) == len(live):
         return "shipped"
     if left:
         return "partially_shipped"
-    if any(s in ("picking", "packed") for s in live):
+    if any(s in ("picking", "packed", "booking_requested") for s in live):
         return "fulfilling"
     return current
 

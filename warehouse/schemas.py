@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from catalog.schemas import MoneySchema, StrictSchema, Text
+from orders.lifecycle import SHIPMENT_STATUSES
 
 
 class DaysSchema(ma.Schema):
@@ -72,10 +73,7 @@ class RerouteResultSchema(ma.Schema):
 
 # ------------------------------------------------------------------ the node's work
 
-SHIPMENT_STATES = (
-    "awaiting_payment", "ready_to_pick", "picking", "packed", "shipped", "delivered",
-    "cancelled", "rerouted",
-)  # fmt: skip
+SHIPMENT_STATES = SHIPMENT_STATUSES
 
 
 class NodeSchema(ma.Schema):

@@ -50,10 +50,18 @@ LEGAL_SHIPMENT_MOVES = {
     ("picking", "packed"),
     ("picking", "ready_to_pick"),
     ("picking", "cancelled"),
+    ("packed", "booking_requested"),
     ("packed", "shipped"),
     ("packed", "cancelled"),
+    ("booking_requested", "shipped"),
+    ("booking_requested", "packed"),
+    ("booking_requested", "cancelled"),
+    ("shipped", "in_transit"),
     ("shipped", "delivered"),
+    ("shipped", "returned"),
     ("shipped", "cancelled"),
+    ("in_transit", "delivered"),
+    ("in_transit", "returned"),
 }
 
 
@@ -125,6 +133,9 @@ def test_shoppers_cancel_until_a_parcel_leaves_staff_until_delivery(status):
         ("paid", ["cancelled"], "paid"),
         ("pending_payment", ["shipped"], "pending_payment"),
         ("cancelled", ["delivered"], "cancelled"),
+        ("paid", ["booking_requested"], "fulfilling"),
+        ("shipped", ["in_transit", "delivered"], "shipped"),
+        ("shipped", ["returned", "delivered"], "delivered"),
     ],
 )
 def test_a_paid_orders_status_follows_its_shipments(current, shipments, expected):
