@@ -31,11 +31,12 @@ prints as an empty box rather than failing the document.
 from __future__ import annotations
 
 import io
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -48,6 +49,7 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     Flowable,
     KeepTogether,
@@ -495,16 +497,338 @@ def _title_block(title: str, facts: list[tuple[str, str]], barcode: str) -> Tabl
 
 
 # ------------------------------------------------------------------ pick list
+#
+# A pick list can run to thousands of lines, so it is not laid out with platypus
+# (a Paragraph per cell and Tables that re-measure every row on every split cost
+# about 2 ms a line). It is drawn straight on the canvas by the small grid below:
+# each cell is a column of unbreakable items (a line of text, a barcode), a row
+# is as tall as its tallest cell, the header repeats on every page, and a row
+# taller than what is left of a page (a line feeding hundreds of shipments)
+# continues on the next. Text wraps at spaces, and between any two Chinese
+# characters. A barcode's bars are computed once per value (a SKU's repeats on
+# every line of that SKU) and written as PDF operators. Only the title block is
+# platypus, drawn once.
 
 # #, bin, SKU barcode with code and name, quantity, shipments. The SKU's cell is wide
 # so that a 20-30 character code still prints with bars of 0.2 mm (8 mil) or more.
 _PICK_COLUMNS = [8 * mm, 26 * mm, 0, 16 * mm, 36 * mm]
 _PICK_COLUMNS[2] = CONTENT_WIDTH - sum(_PICK_COLUMNS)
-_PICK_ROWS_PER_TABLE = 50  # a table splits across pages in time ~ rows²; keep each one short
+_BATCH_COLUMNS = [56 * mm, CONTENT_WIDTH / 2 - 56 * mm] * 2
+_PADDING = 3  # inside every cell, each side, as _GRID
+_RULE = 0.4  # grid line width, as _GRID
+_HEADER_FILL = colors.HexColor("#DDDDDD")
+_SMALL_FILL = colors.HexColor("#333333")
+_SPACES = " \u2002"
+_LINE_BREAKS = str.maketrans("\t\n\r\v\f", "     ")  # wrapped like spaces, never printed
+_CJK_RANGES = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef"
+# A wrap token: one Chinese character, or a run of anything but spaces and Chinese,
+# either with the spaces after it; or spaces alone (at the start of a text).
+_TOKEN = re.compile(
+    f"[{_CJK_RANGES}][{_SPACES}]*|[^{_SPACES}{_CJK_RANGES}]+[{_SPACES}]*|[{_SPACES}]+"
+)
+
+
+@lru_cache(maxsize=16384)
+def _em_width(text: str, font: str) -> float:
+    """Width of ``text`` at size 1 (TrueType widths are computed in Python: cached)."""
+    return pdfmetrics.stringWidth(text, font, 1)
+
+
+def _wrap(runs: list[tuple[str, str]], size: float, width: float) -> list[list[tuple[str, str]]]:
+    """Greedy line breaking of ``(text, font)`` runs into lines of ``(text, font)``
+    segments no wider than ``width``: at spaces, between Chinese characters, and
+    inside a word only when the word alone is wider than the line."""
+    lines: list[list[tuple[str, str]]] = []
+    line: list[tuple[str, str]] = []
+    used = 0.0
+
+    def put(text: str, font: str) -> None:
+        if line and line[-1][1] == font:
+            line[-1] = (line[-1][0] + text, font)
+        else:
+            line.append((text, font))
+
+    def end_line() -> None:
+        nonlocal line, used
+        if line:
+            line[-1] = (line[-1][0].rstrip(_SPACES), line[-1][1])
+            lines.append(line)
+        line, used = [], 0.0
+
+    for text, font in runs:
+        for token in _TOKEN.findall(text.translate(_LINE_BREAKS)):
+            word = token.rstrip(_SPACES)
+            if not word:  # spaces: kept between words, dropped at a line's start
+                if line:
+                    put(token, font)
+                    used += _em_width(token, font) * size
+                continue
+            if line and used + _em_width(word, font) * size > width:
+                end_line()
+            if _em_width(word, font) * size > width:  # longer than a line: cut it
+                for char in word:
+                    char_width = _em_width(char, font) * size
+                    if line and used + char_width > width:
+                        end_line()
+                    put(char, font)
+                    used += char_width
+                token = token[len(word) :]
+                if token and line:
+                    put(token, font)
+                    used += _em_width(token, font) * size
+                continue
+            put(token, font)
+            used += _em_width(token, font) * size
+    end_line()
+    return lines or [[("", runs[0][1] if runs else FONT)]]
+
+
+class _TextLine:
+    """One line of text: segments of one size, each in its font."""
+
+    __slots__ = ("fill", "height", "segments", "size", "width")
+
+    def __init__(self, segments, size: float, leading: float, fill=colors.black):
+        self.segments = segments
+        self.size = size
+        self.height = leading
+        self.width = sum(_em_width(text, font) for text, font in segments) * size
+        self.fill = fill
+
+    def draw(self, pages: _Pages, x: float, top: float) -> None:
+        # The baseline sits so that the middle of a capital is the line's middle.
+        y = top - self.height / 2 - 0.35 * self.size
+        pages.set_fill(self.fill)
+        for text, font in self.segments:
+            pages.set_font(font, self.size)
+            pages.canvas.drawString(x, y, text)
+            x += _em_width(text, font) * self.size
+
+
+def _text(runs, size: float, width: float, *, leading: float | None = None, fill=colors.black):
+    """Wrapped ``(text, font)`` runs as lines; a plain string is in the regular face."""
+    if isinstance(runs, str):
+        runs = [(runs, FONT)]
+    leading = leading or size * 1.25
+    return [_TextLine(line, size, leading, fill) for line in _wrap(runs, size, width)]
+
+
+class _Gap:
+    """Vertical space inside a cell."""
+
+    __slots__ = ("height", "width")
+
+    def __init__(self, height: float):
+        self.height = height
+        self.width = 0.0
+
+    def draw(self, pages: _Pages, x: float, top: float) -> None:
+        pass
+
+
+class _BarRecorder:
+    """Stands in for the canvas while a Code 128 draws: keeps its bars as PDF operators."""
+
+    def __init__(self):
+        self.ops: list[str] = []
+
+    def rect(self, x, y, width, height, stroke=0, fill=1) -> None:
+        self.ops.append(f"{x:.3f} {y:.3f} {width:.3f} {height:.3f} re")
+
+
+@lru_cache(maxsize=2048)
+def _bars(value: str, max_width: float, bar_height: float) -> tuple[str, float]:
+    """A Code 128 as ``_barcode`` makes it (ReportLab computes the bars), as the PDF
+    operators that fill its bars, and its width with the quiet zones. Made once per
+    value and size: a SKU's barcode repeats on every line of that SKU."""
+    code = _barcode(value, max_width, bar_height)
+    recorder = _BarRecorder()
+    code.canv = recorder
+    code.draw()  # bars only: the human-readable line is off
+    del code.canv
+    return " ".join(recorder.ops) + " f", code.width
+
+
+class _BarcodeItem:
+    """A Code 128 in a cell, its bars in the current (black) fill colour."""
+
+    __slots__ = ("bars", "height", "width")
+
+    def __init__(self, value: str, max_width: float, bar_height: float):
+        self.bars, self.width = _bars(value, max_width, bar_height)
+        self.height = bar_height
+
+    def draw(self, pages: _Pages, x: float, top: float) -> None:
+        pages.set_fill(colors.black)
+        pages.canvas.addLiteral(f"q 1 0 0 1 {x:.3f} {top - self.height:.3f} cm {self.bars} Q")
+
+
+class _Cell:
+    """A cell's items, top to bottom, and how they sit across the column."""
+
+    __slots__ = ("align", "items")
+
+    def __init__(self, items: list, align: str = "LEFT"):
+        self.items = items
+        self.align = align
+
+    @property
+    def height(self) -> float:
+        return sum(item.height for item in self.items)
+
+    def split(self, room: float) -> tuple[_Cell, _Cell]:
+        """The items that fit in ``room`` and the rest (a row across two pages)."""
+        used = 0.0
+        for index, item in enumerate(self.items):
+            if used + item.height > room:
+                return _Cell(self.items[:index], self.align), _Cell(self.items[index:], self.align)
+            used += item.height
+        return self, _Cell([], self.align)
+
+    def draw(self, pages: _Pages, left: float, width: float, top: float) -> None:
+        for item in self.items:
+            x = left + (width - item.width) / 2 if self.align == "CENTER" else left + _PADDING
+            item.draw(pages, x, top)
+            top -= item.height
+
+
+class _Pages:
+    """The page being drawn: the frame platypus would use, and the footer."""
+
+    def __init__(self, canvas, title: str, lang: str):
+        self.canvas = canvas
+        self.footer = _footer(title, lang)
+        self.left = MARGIN + FRAME_PADDING
+        self.top = PAGE_HEIGHT - MARGIN - FRAME_PADDING
+        self.bottom = MARGIN + FRAME_PADDING
+        self.page = 1
+        self.y = self.top
+        self.footer(canvas, self)
+        self.on_break: list = []  # called before a page ends
+        self.forget()
+
+    def forget(self) -> None:
+        """The canvas' font and fill colour are unknown (a new page, platypus drew)."""
+        self._font: tuple[str, float] | None = None
+        self._fill = None
+
+    def set_font(self, name: str, size: float) -> None:
+        # canvas.setFont writes operators each time: only when the font changes.
+        if self._font != (name, size):
+            self.canvas.setFont(name, size)
+            self._font = (name, size)
+
+    def set_fill(self, color) -> None:
+        if self._fill is not color:
+            self.canvas.setFillColor(color)
+            self._fill = color
+
+    @property
+    def room(self) -> float:
+        return self.y - self.bottom
+
+    def next(self) -> None:
+        for finish in self.on_break:
+            finish()
+        self.canvas.showPage()
+        self.page += 1
+        self.y = self.top
+        self.footer(self.canvas, self)
+        self.forget()
+
+    def close(self) -> None:
+        for finish in self.on_break:
+            finish()
+        self.canvas.save()
+
+
+class _Grid:
+    """Rows of cells in fixed columns, ruled like ``_GRID``, the header on every page."""
+
+    def __init__(self, pages: _Pages, widths: list[float], header: list[_Cell] | None = None):
+        self.pages = pages
+        self.widths = widths
+        self.edges = [pages.left]
+        for width in widths:
+            self.edges.append(self.edges[-1] + width)
+        self.header = header
+        self.header_height = self._height(header) if header else 0.0
+        self.block_top: float | None = None  # where the grid starts on this page
+        self.rules: list[float] = []  # y of every row's bottom on this page
+        pages.on_break.append(self.finish_page)
+
+    @staticmethod
+    def _height(cells: list[_Cell]) -> float:
+        return max(cell.height for cell in cells) + 2 * _PADDING
+
+    def _start_page_block(self) -> None:
+        self.block_top = self.pages.y
+        if self.header:
+            self._draw_row(self.header, self.header_height, fill=_HEADER_FILL)
+
+    def _draw_row(self, cells: list[_Cell], height: float, *, fill=None, middle=True) -> None:
+        pages, top = self.pages, self.pages.y
+        if fill is not None:
+            pages.set_fill(fill)
+            pages.canvas.rect(self.edges[0], top - height, self.edges[-1] - self.edges[0],
+                              height, stroke=0, fill=1)  # fmt: skip
+        for cell, left, width in zip(cells, self.edges[:-1], self.widths, strict=True):
+            offset = (height - 2 * _PADDING - cell.height) / 2 if middle else 0.0
+            cell.draw(pages, left, width, top - _PADDING - offset)
+        self.pages.y = top - height
+        self.rules.append(self.pages.y)
+
+    def add(self, cells: list[_Cell]) -> None:
+        pages = self.pages
+        full_page = pages.top - pages.bottom - self.header_height
+        while True:
+            if self.block_top is None:
+                self._start_page_block()
+            height = self._height(cells)
+            room = pages.room
+            if height <= room:
+                self._draw_row(cells, height)
+                return
+            fresh = len(self.rules) == (1 if self.header else 0)
+            if height <= full_page and not fresh:
+                pages.next()  # the row fits on a page of its own: start one
+                continue
+            parts = [cell.split(room - 2 * _PADDING) for cell in cells]
+            heads = [head for head, _ in parts]
+            if not any(head.items for head in heads):
+                if fresh:  # nothing fits even on an empty page: draw it and overflow
+                    self._draw_row(cells, height)
+                    return
+                pages.next()
+                continue
+            self._draw_row(heads, self._height(heads), middle=False)
+            cells = [tail for _, tail in parts]
+            pages.next()
+
+    def finish_page(self) -> None:
+        """Rule the grid drawn on this page: row lines, then the column lines."""
+        if self.block_top is None or not self.rules:
+            self.block_top = None
+            return
+        canvas = self.pages.canvas
+        top, bottom = self.block_top, self.rules[-1]
+        left, right = self.edges[0], self.edges[-1]
+        lines = [(left, top, right, top)] + [(left, y, right, y) for y in self.rules]
+        lines += [(x, top, x, bottom) for x in self.edges]
+        canvas.setLineWidth(_RULE)
+        canvas.lines(lines)
+        self.block_top = None
+        self.rules = []
+
+    def close(self) -> None:
+        self.finish_page()
+        self.pages.on_break.remove(self.finish_page)
 
 
 def render_pick_list_pdf(doc: PickListDoc) -> bytes:
-    """The pick list a picker walks with: one row per bin stop, in walking order."""
+    """The pick list a picker walks with: one row per bin stop, in walking order,
+    then one Code 128 per shipment for the packing bench."""
+    register_fonts()
     text = labels_for(doc.lang)
     code = barcode_value("pick_list", doc.id)
     title = f"{text['pick_list']} {code}"
@@ -516,60 +840,81 @@ def render_pick_list_pdf(doc: PickListDoc) -> bytes:
         (text["units"], str(doc.unit_count)),
         (text["lines"], str(len(doc.lines))),
     ]
-    story: list = [_title_block(title, facts, code), Spacer(0, 5 * mm)]
+    buffer = io.BytesIO()
+    canvas = _canvas(buffer, title, doc.lang)
+    pages = _Pages(canvas, title, doc.lang)
+
+    block = _title_block(title, facts, code)
+    _, height = block.wrapOn(canvas, CONTENT_WIDTH, pages.room)
+    block.drawOn(canvas, pages.left, pages.y - height)
+    pages.forget()
+    pages.y -= height + 5 * mm
+
+    inner = [width - 2 * _PADDING for width in _PICK_COLUMNS]
     header = [
-        _para("#", "head"),
-        _para(text["bin"], "head"),
-        _para(f"{text['sku']} / {text['product']}", "head"),
-        _para(text["qty"], "head"),
-        _para(text["for_shipments"], "head"),
-    ]
-    rows = [_pick_row(line, text) for line in doc.lines]
-    for start in range(0, max(len(rows), 1), _PICK_ROWS_PER_TABLE):
-        chunk = rows[start : start + _PICK_ROWS_PER_TABLE]
-        story.append(
-            Table(
-                [header, *chunk],
-                colWidths=_PICK_COLUMNS,
-                repeatRows=1,
-                splitInRow=1,  # a line feeding hundreds of shipments may outgrow a page
-                style=TableStyle([*_GRID, *_HEADER_ROW, ("ALIGN", (2, 1), (2, -1), "LEFT")]),
-            )
+        _Cell(_text([(label, FONT_BOLD)], 8, width))
+        for label, width in zip(
+            ("#", text["bin"], f"{text['sku']} / {text['product']}", text["qty"],
+             text["for_shipments"]),
+            inner,
+            strict=True,
         )
-    story.extend(_batch_section(doc, text))
-    return _build(story, title, doc.lang)
-
-
-def _pick_row(line: PickDocLine, text: dict[str, str]) -> list:
+    ]  # fmt: skip
+    grid = _Grid(pages, _PICK_COLUMNS, header)
     no_bin = text["no_bin"].replace("— ", "—\u00a0").replace(" —", "\u00a0—")  # dashes stay on
+    for line in doc.lines:
+        grid.add(_pick_row(line, no_bin, inner))
+    if not doc.lines:
+        grid._start_page_block()  # the header alone
+    grid.close()
+
+    _batch_section(pages, doc, text)
+    pages.close()
+    return buffer.getvalue()
+
+
+def _canvas(buffer: io.BytesIO, title: str, lang: str) -> Canvas:
+    """A canvas set up as ``_build``'s document template sets up its own."""
+    canvas = Canvas(
+        buffer,
+        pagesize=A4,
+        lang={"zh": "zh-CN"}.get(lang, lang),
+        # Start each page in the embedded font: not even an unused Helvetica reference.
+        initialFontName=FONT,
+        initialFontSize=9,
+    )
+    canvas.setTitle(title)
+    canvas.setAuthor(SHOP_NAME)
+    canvas.setCreator(SHOP_NAME)
+    return canvas
+
+
+def _pick_row(line: PickDocLine, no_bin: str, inner: list[float]) -> list:
     fed = ", ".join(
         f"{_shipment_label(shipment_id)}\u00a0×{quantity}"
         for shipment_id, quantity in line.shipments
     )
+    if line.bin:
+        # The bin large and on one line: the longest code (``ABC-123-123-123``) shrinks to fit.
+        size = min(13.0, inner[1] / _em_width(line.bin, FONT_BOLD))
+        bin_items = [_TextLine([(line.bin, FONT_BOLD)], size, size * 1.2)]
+    else:
+        bin_items = _text(no_bin, 9, inner[1])
+    item = [
+        _BarcodeItem(barcode_value("sku", line.sku), inner[2], 9 * mm),
+        _Gap(2),
+        *_text([(line.sku, FONT_BOLD), (f"\u2002{line.name}", FONT)], 9, inner[2]),
+    ]
     return [
-        _para(str(line.position), "body"),
-        _bin_cell(line.bin, _PICK_COLUMNS[1] - 6) if line.bin else _para(no_bin, "body"),
-        _item_cell(line.sku, line.name, _PICK_COLUMNS[2] - 6),
-        _para(str(line.quantity), "qty"),
-        _para(fed, "small"),
+        _Cell(_text(str(line.position), 9, inner[0])),
+        _Cell(bin_items),
+        _Cell(item),
+        _Cell([_TextLine([(str(line.quantity), FONT_BOLD)], 20, 24)], "CENTER"),
+        _Cell(_text(fed, 7.5, inner[4], fill=_SMALL_FILL)),
     ]
 
 
-def _item_cell(sku: str, name: str, width: float) -> list[Flowable]:
-    """The SKU's barcode, then its code in bold and the product's name."""
-    style = ParagraphStyle("item", parent=_para(name, "body").style, spaceBefore=2)
-    text = Paragraph(f"<b>{escape(sku)}</b>\u2002{escape(name)}", style)
-    return [_barcode(barcode_value("sku", sku), width, 9 * mm), text]
-
-
-def _bin_cell(code: str, width: float) -> Paragraph:
-    """The bin large and on one line: the longest code (``ABC-123-123-123``) shrinks to fit."""
-    size = min(13.0, width / pdfmetrics.stringWidth(code, FONT_BOLD, 1))
-    style = ParagraphStyle("bin-fit", parent=_styles()["bin"], fontSize=size, leading=size * 1.2)
-    return Paragraph(escape(code), style)
-
-
-def _batch_section(doc: PickListDoc, text: dict[str, str]) -> list:
+def _batch_section(pages: _Pages, doc: PickListDoc, text: dict[str, str]) -> None:
     """One Code 128 per shipment, for the packing bench: units and the lines that feed it."""
     units: dict[int, int] = defaultdict(int)
     positions: dict[int, list[int]] = defaultdict(list)
@@ -578,38 +923,41 @@ def _batch_section(doc: PickListDoc, text: dict[str, str]) -> list:
             units[shipment_id] += quantity
             positions[shipment_id].append(line.position)
     if not units:
-        return []
+        return
+    inner = [width - 2 * _PADDING for width in _BATCH_COLUMNS]
     cells = []
     for shipment_id in sorted(units):
         label = _shipment_label(shipment_id)
         listed = ", ".join(str(p) for p in sorted(positions[shipment_id]))
         cells.append(
             [
-                [_barcode(label, 52 * mm, 11 * mm), _para(label, "code")],
-                [
-                    _para(label, "head"),
-                    _para(text["n_units"].format(n=units[shipment_id]), "body"),
-                    _para(text["on_lines"].format(positions=listed), "small"),
-                ],
+                _Cell([_BarcodeItem(label, 52 * mm, 11 * mm), *_text(label, 8, inner[0])],
+                      "CENTER"),
+                _Cell([
+                    *_text([(label, FONT_BOLD)], 8, inner[1]),
+                    *_text(text["n_units"].format(n=units[shipment_id]), 9, inner[1]),
+                    *_text(text["on_lines"].format(positions=listed), 7.5, inner[1],
+                           fill=_SMALL_FILL),
+                ]),
             ]
-        )
-    if len(cells) % 2:
-        cells.append(["", ""])
-    rows = [left + right for left, right in zip(cells[::2], cells[1::2], strict=True)]
-    half = CONTENT_WIDTH / 2
-    widths = [56 * mm, half - 56 * mm] * 2
-    section: list = [Spacer(0, 6 * mm), _para(text["batch"], "section")]
-    for start in range(0, len(rows), _PICK_ROWS_PER_TABLE):
-        section.append(
-            Table(
-                rows[start : start + _PICK_ROWS_PER_TABLE],
-                colWidths=widths,
-                splitInRow=1,
-                style=TableStyle([*_GRID, ("ALIGN", (0, 0), (0, -1), "CENTER"),
-                                  ("ALIGN", (2, 0), (2, -1), "CENTER")]),
-            )
         )  # fmt: skip
-    return section
+    if len(cells) % 2:
+        cells.append([_Cell([]), _Cell([])])
+    rows = [left + right for left, right in zip(cells[::2], cells[1::2], strict=True)]
+
+    pages.y -= 6 * mm
+    heading = _text([(text["batch"], FONT_BOLD)], 14, CONTENT_WIDTH, leading=18)
+    needed = sum(item.height for item in heading) + 2 + _Grid._height(rows[0])
+    if needed > pages.room:  # keep the heading with the first row
+        pages.next()
+    for item in heading:
+        item.draw(pages, pages.left, pages.y)
+        pages.y -= item.height
+    pages.y -= 2
+    grid = _Grid(pages, _BATCH_COLUMNS)
+    for row in rows:
+        grid.add(row)
+    grid.close()
 
 
 # ------------------------------------------------------------------ packing slip

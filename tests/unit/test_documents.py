@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from pypdf import PdfReader
+from reportlab.lib.units import mm
 
 from catalog.money import Money
 from warehouse import documents
@@ -193,7 +194,13 @@ def test_a_long_pick_list_runs_over_pages_with_every_line():
     assert len(reader.pages) > 5
     assert_print_ready(reader)
     assert all(f"SKU-{n:04d}" in text for n in range(1, 301))
-    assert text.count(labels_for("zh")["for_shipments"]) >= len(reader.pages) - 2  # header repeats
+    pages_with_lines = [page.extract_text() for page in reader.pages]
+    pages_with_lines = [page for page in pages_with_lines if re.search(r"SKU-\d{4}", page)]
+    assert len(pages_with_lines) > 5
+    for page in pages_with_lines:  # the header repeats on every page of the list
+        assert labels_for("zh")["for_shipments"] in page
+    stops = [text.index(f"SKU-{n:04d}") for n in range(1, 301)]
+    assert stops == sorted(stops)
 
 
 def test_a_line_feeding_hundreds_of_shipments_splits_over_pages_instead_of_failing():
@@ -202,8 +209,73 @@ def test_a_line_feeding_hundreds_of_shipments_splits_over_pages_instead_of_faili
     reader, text = read(render_pick_list_pdf(pick_list("en", lines)))
 
     assert len(reader.pages) > 1
-    assert "SH-1 ×1" in text
-    assert "SH-400 ×1" in text
+    fed = text[: text.index(labels_for("en")["batch"])]
+    assert all(f"SH-{n} ×1" in fed for n in range(1, 401))  # none lost where the row splits
+
+
+def test_every_line_and_every_shipment_carries_its_code_128():
+    """The bars on the page are exactly what ReportLab's Code 128 draws for each value:
+    one per line (a SKU repeated on two lines has its barcode on both), one per shipment,
+    and the pick list's own."""
+    from reportlab.pdfgen.canvas import Canvas
+
+    lines = (
+        PickDocLine(1, "CHOC-ALYONKA-100G", CHOCOLATE_RU, "A-1-01", 2, ((12, 2),)),
+        PickDocLine(2, "CHOC-ALYONKA-100G", CHOCOLATE_RU, "A-2-01", 1, ((15, 1),)),
+        PickDocLine(3, "TEA-LONGJING-250G-TIN-GIFTBOX-XL", "Tea", "B-1", 1, ((15, 1),)),
+    )
+    reader = PdfReader(io.BytesIO(render_pick_list_pdf(pick_list("en", lines))))
+    content = b"".join(page.get_contents().get_data() for page in reader.pages).decode("latin-1")
+
+    def drawn(value, width, height):
+        bars, bars_width = documents._bars(value, width, height)
+        assert bars_width <= width + 0.01  # fits its cell, quiet zones included
+        return content.count(bars)
+
+    sku_width = documents._PICK_COLUMNS[2] - 2 * documents._PADDING
+    assert drawn("CHOC-ALYONKA-100G", sku_width, 9 * mm) == 2
+    assert drawn("TEA-LONGJING-250G-TIN-GIFTBOX-XL", sku_width, 9 * mm) == 1
+    for shipment in ("SH-12", "SH-15"):
+        assert drawn(shipment, 52 * mm, 11 * mm) == 1
+    # The cached bars are ReportLab's own: the rectangles Code128.drawOn puts on a canvas.
+    canvas = Canvas(io.BytesIO(), pageCompression=0)
+    documents._barcode("SH-15", 52 * mm, 11 * mm).drawOn(canvas, 0, 0)
+    by_reportlab = rectangles(canvas.getpdfdata().decode("latin-1"))
+    assert by_reportlab == rectangles(documents._bars("SH-15", 52 * mm, 11 * mm)[0])
+    assert len(by_reportlab) > 10
+
+
+def rectangles(pdf_operators: str) -> list[tuple[float, ...]]:
+    return [
+        tuple(round(float(n), 2) for n in found)
+        for found in re.findall(r"([-\d.]+) ([-\d.]+) ([-\d.]+) ([-\d.]+) re", pdf_operators)
+    ]
+
+
+def test_text_wraps_at_spaces_and_between_chinese_characters_within_the_width():
+    documents.register_fonts()
+    from reportlab.pdfbase import pdfmetrics
+
+    width = 60
+    for text in (
+        "Шоколад Алёнка молочный с орехами",
+        "爱莲巧牛奶巧克力爱莲巧牛奶巧克力",
+        "SH-1\u00a0×2, SH-2\u00a0×3, SH-345\u00a0×1, SH-6789\u00a0×12",
+        "SUPERCALIFRAGILISTICEXPIALIDOCIOUS-CHOCOLATE",  # a word wider than the line
+    ):
+        lines = documents._wrap([(text, documents.FONT)], 9, width)
+        assert len(lines) > 1, text
+        printed = ["".join(segment for segment, _ in line) for line in lines]
+        for line in printed:
+            assert pdfmetrics.stringWidth(line, documents.FONT, 9) <= width + 0.01, line
+        assert "".join(printed).replace(" ", "") == text.replace(" ", "")
+        assert all("\u00a0" not in line[-1:] for line in printed)  # "SH-1 ×2" stays whole
+    bold_then_regular = documents._wrap(
+        [("CHOC-1", documents.FONT_BOLD), ("\u2002Шоколад", documents.FONT)], 9, 200
+    )
+    assert bold_then_regular == [
+        [("CHOC-1", documents.FONT_BOLD), ("\u2002Шоколад", documents.FONT)]
+    ]
 
 
 def test_the_longest_bin_code_stays_on_one_line():
