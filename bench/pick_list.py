@@ -480,7 +480,7 @@ def long_list(lang: str, node_id: int) -> Any:
             first_bin[sku_id] = code
     stops = sorted(
         (
-            (first_bin.get(sku.id), sku.code, fulfilment._sku_name(product, sku, lang),
+            (first_bin.get(sku.id), sku.code, fulfilment.sku_name(product, sku, lang),
              quantity, shipment_id)
             for shipment_id, quantity, sku, product in rows
         ),

@@ -90,6 +90,7 @@ def place_order(checkout: CheckoutRequest, *, actor: str = "shopper") -> PlacedO
         country=checkout.shipping_address["country"].upper(),
         region=checkout.shipping_address.get("region"),
         postal_code=checkout.shipping_address.get("postal_code"),
+        city=checkout.shipping_address.get("city"),
     )
     identity = _customs_identity(address.country, checkout.customs_identity, now)
     adapter = payments_service.adapter(checkout.payment_adapter)
@@ -130,7 +131,6 @@ def place_order(checkout: CheckoutRequest, *, actor: str = "shopper") -> PlacedO
             db.session.rollback()
             payments_service.abandon(adapter, started)
             raise
-    background.enqueue("orders.notify", number=number, event="placed")
     log.info(
         "order %s placed: %s %s to %s, %d shipment(s), payment %s",
         number, priced.grand_total.amount, currency, address.country,
@@ -291,6 +291,8 @@ def _write_order(
         # The cart became this order: it goes in the same transaction.
         db.session.execute(delete(CartLine).where(CartLine.cart_id == checkout.cart_id))
         db.session.execute(delete(Cart).where(Cart.id == checkout.cart_id))
+    background.enqueue("orders.notify", key=f"notify:{number}:placed", number=number,
+                       event="placed")  # fmt: skip
     db.session.commit()
 
 

@@ -22,7 +22,7 @@ from orders.customs import duties as customs
 from orders.regions import region_code
 from shop.errors import ValidationFailed
 from shop.extensions import db
-from warehouse import routing
+from warehouse import routing, shipping
 from warehouse.models import Node, StockLevel
 from warehouse.services import routing_strategy, routing_world
 
@@ -41,6 +41,7 @@ class Address:
     country: str
     region: str | None = None
     postal_code: str | None = None
+    city: str | None = None
 
     @property
     def destination(self) -> routing.Destination:
@@ -104,6 +105,8 @@ class Quote:
     rates: RateTable
     quoted_at: datetime
     exchange_rates: list[dict[str, str]] = field(default_factory=list)
+    # Per lane, where its shipping price came from: the lane table, or a carrier's tariff.
+    shipping_sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def goods_total(self) -> Money:
@@ -159,6 +162,7 @@ class Quote:
                     ],
                     "weight_g": planned.weight_g,
                     "shipping": self.shipping[position].as_json(),
+                    "shipping_source": self.shipping_sources.get(planned.lane, "lane table"),
                     "duties": duties.as_json() if duties is not None else None,
                     "customs_mode": _customs_mode(planned),
                     "delivery": {
@@ -301,18 +305,26 @@ def quote(
     world = routing_world()
     if stock is None:
         stock = stock_for([line.sku.id for line in lines])
+    destination = address.destination
+    carrier_prices = shipping.LaneQuotes()
+    if shipping.api_carriers():
+        carrier_prices = shipping.carrier_quotes(
+            world.lanes, destination, city=address.city,
+            weight_g=sum(line.sku.weight_g * line.quantity for line in lines),
+        )  # fmt: skip
     request = routing.RoutingRequest(
         lines=tuple(line.routing_line() for line in lines),
-        destination=address.destination,
+        destination=destination,
         nodes=world.nodes,
         lanes=world.lanes,
         stock=stock,
         now=now,
         rates=rates,
         compare_in=currency,
+        quotes=carrier_prices.quotes,
     )
     plan = routing_strategy().plan(request)
-    shipping = tuple(
+    shipping_costs = tuple(
         Money(round_to_currency(s.cost.amount, currency), currency) for s in plan.shipments
     )
     by_sku = {line.sku.code: line for line in lines}
@@ -320,7 +332,7 @@ def quote(
         customs.Parcel(
             key=planned.node,
             lines=tuple(by_sku[item.sku].dutiable(item.quantity) for item in planned.lines),
-            shipping=shipping[position],
+            shipping=shipping_costs[position],
             customs_mode=_customs_mode(planned),
         )
         for position, planned in enumerate(plan.shipments)
@@ -338,11 +350,12 @@ def quote(
         address=address,
         lines=lines,
         plan=plan,
-        shipping=shipping,
+        shipping=shipping_costs,
         duties=duties,
         rates=rates,
         quoted_at=now,
         exchange_rates=_rates_used(rates, lines, plan, currency),
+        shipping_sources=dict(carrier_prices.sources),
     )
 
 

@@ -115,6 +115,13 @@ class ShipmentOutSchema(ma.Schema):
     weight_g = fields.Integer()
     delivery = fields.Nested(DeliveryWindowSchema, required=True)
     tracking = fields.Nested(TrackingSchema, allow_none=True)
+    events = fields.List(
+        fields.Dict(),
+        metadata={
+            "description": "the carrier's tracking events, oldest first: code, status, at, "
+            "location, description"
+        },
+    )
 
 
 class PaymentOutSchema(ma.Schema):

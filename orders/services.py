@@ -116,6 +116,7 @@ def order_document(order: Order, viewer: Viewer, lang: str = "en") -> dict[str, 
     payment = db.session.scalar(
         select(Payment).where(Payment.order_id == order.id).order_by(Payment.id.desc()).limit(1)
     )
+    events = _tracking_events([s.id for s, _ in shipments if s.carrier_reference])
     duties = order.duties or {}
     document: dict[str, Any] = {
         "number": order.number,
@@ -176,6 +177,7 @@ def order_document(order: Order, viewer: Viewer, lang: str = "en") -> dict[str, 
                 "tracking": {"carrier": shipment.carrier, "number": shipment.tracking_number}
                 if shipment.tracking_number
                 else None,
+                "events": events.get(shipment.id, []),
             }
             for shipment, node in shipments
         ],
@@ -228,6 +230,14 @@ def order_document(order: Order, viewer: Viewer, lang: str = "en") -> dict[str, 
             )
         ]
     return document
+
+
+def _tracking_events(shipment_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    if not shipment_ids:
+        return {}
+    from warehouse.shipping import tracking_events  # warehouse builds on orders
+
+    return tracking_events(shipment_ids)
 
 
 def get_order(number: str, viewer: Viewer, lang: str = "en") -> dict[str, Any]:
@@ -288,8 +298,22 @@ def cancel_order(number: str, viewer: Viewer, reason: str) -> dict[str, Any]:
     order = find_order(number, viewer, for_update=True)
     lifecycle.cancel_transition(order.status, viewer.who)
     release_order_stock(order.id, reason="release", actor=viewer.actor, new_state="released")
-    _set_shipments(order.id, ("awaiting_payment", "ready_to_pick", "picking", "packed"),
-                   "cancelled")  # fmt: skip
+    booked = db.session.scalars(
+        select(Shipment.id).where(
+            Shipment.order_id == order.id,
+            Shipment.status == "booking_requested",
+            Shipment.carrier_reference.is_not(None),
+        )
+    ).all()
+    _set_shipments(
+        order.id,
+        ("awaiting_payment", "ready_to_pick", "picking", "packed", "booking_requested"),
+        "cancelled",
+    )
+    for shipment_id in booked:
+        # The carrier may already hold the parcel's booking: withdraw it there too.
+        background.enqueue("carriers.cancel_booking", key=f"cancel-booking:{shipment_id}",
+                           shipment_id=shipment_id)  # fmt: skip
     _record(order, "cancelled", viewer.actor, reason)
     order.reservation_expires_at = None
     refund = _refund_all(order, reason)
@@ -298,11 +322,13 @@ def cancel_order(number: str, viewer: Viewer, reason: str) -> dict[str, Any]:
         payment.status = "canceling"
     if order.payment_status in LIVE_PAYMENT:
         order.payment_status = "canceled"
-    db.session.commit()
+    # The work owed to the outside goes into the outbox with the cancel itself.
     if refund is not None:
-        background.enqueue("orders.send_refund", refund_id=refund.id)
+        background.enqueue("orders.send_refund", key=f"refund:{refund.id}", refund_id=refund.id)
     for payment in live:
-        background.enqueue("orders.cancel_payment", payment_id=payment.id)
+        background.enqueue("orders.cancel_payment", key=f"cancel-payment:{payment.id}",
+                           payment_id=payment.id)  # fmt: skip
+    db.session.commit()
     return get_order(number, viewer)
 
 
@@ -409,8 +435,8 @@ def mark_paid(
     manual.next_action = {}
     _mark_paid(order, received, staff.actor, "payment received (manual)", reference=reference)
     order.payment_adapter = "manual"
+    background.enqueue("orders.notify", key=f"notify:{number}:paid", number=number, event="paid")
     db.session.commit()
-    background.enqueue("orders.notify", number=number, event="paid")
     return get_order(number, viewer)
 
 
@@ -505,9 +531,9 @@ def apply_payment_event(adapter_name: str, event: PaymentEvent) -> str:
     record.order_id = order.id
     outcome, follow_up = _apply(order, payment, event, adapter_name)
     record.outcome = outcome[:200]
-    db.session.commit()
     for name, kwargs in follow_up:
         background.enqueue(name, **kwargs)
+    db.session.commit()
     log.info("order %s: %s event %s -> %s", order.number, adapter_name, event.id, outcome)
     return outcome
 
@@ -523,7 +549,10 @@ def _apply(order: Order, payment: Payment | None, event: PaymentEvent, adapter: 
         amount = event.amount or Money(Decimal(order.grand_total), order.currency)
         if order.status == "pending_payment":
             _mark_paid(order, amount, actor, "payment succeeded", event=event.id)
-            follow_up.append(("orders.notify", {"number": order.number, "event": "paid"}))
+            follow_up.append(
+                ("orders.notify",
+                 {"key": f"notify:{order.number}:paid", "number": order.number, "event": "paid"})
+            )  # fmt: skip
             return "paid", follow_up
         if order.status in ("cancelled", "expired"):
             # The shopper paid after the hold ran out or the order was cancelled: the goods
@@ -531,7 +560,9 @@ def _apply(order: Order, payment: Payment | None, event: PaymentEvent, adapter: 
             order.paid_amount = Decimal(order.paid_amount) + amount.amount
             refund = _refund_all(order, f"paid after the order was {order.status}")
             if refund is not None:
-                follow_up.append(("orders.send_refund", {"refund_id": refund.id}))
+                follow_up.append(
+                    ("orders.send_refund", {"key": f"refund:{refund.id}", "refund_id": refund.id})
+                )
             return f"refunding: order was {order.status}", follow_up
         return f"ignored: order is {order.status}", follow_up
     if event.kind in ("failed", "canceled"):

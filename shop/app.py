@@ -60,6 +60,7 @@ def _register_models() -> None:
     import catalog.models  # noqa: F401
     import orders.models  # noqa: F401
     import shop.auth
+    import shop.background
     import shop.idempotency  # noqa: F401
     import warehouse.models  # noqa: F401
 
@@ -75,7 +76,7 @@ def _register_blueprints(app: Flask) -> None:
     api.register_blueprint(merchant_blp)
 
     from orders.api import carts_blp, orders_blp, payments_blp
-    from warehouse.api import warehouse_blp
+    from warehouse.api import carriers_blp, warehouse_blp
     from warehouse.web import web_bp
 
     api.register_blueprint(carts_blp)
@@ -83,6 +84,7 @@ def _register_blueprints(app: Flask) -> None:
     api.register_blueprint(payments_blp)
 
     api.register_blueprint(warehouse_blp)
+    api.register_blueprint(carriers_blp)
     app.register_blueprint(docs_bp)
     app.register_blueprint(web_bp)
     api.spec.components.security_scheme(

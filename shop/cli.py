@@ -285,12 +285,69 @@ def register_cli(app: Flask) -> None:
 
     @orders.command("sweep")
     def sweep_command():
-        """Expire unpaid holds, resend refunds whose task was lost, forget day-old
-        Idempotency-Keys. Run it every minute (cron) until the Celery beat takes over."""
+        """Expire unpaid holds, resend refunds and jobs whose task was lost, forget day-old
+        Idempotency-Keys. Run it every minute (cron) when no Celery beat runs."""
         from orders.services import sweep
+        from shop.background import sweep_jobs
 
-        done = sweep()
+        done = dict(sweep())
+        done.update(sweep_jobs())
         click.echo(", ".join(f"{name.replace('_', ' ')}: {n}" for name, n in done.items()))
+
+    jobs = click.Group("jobs", help="Background jobs: lost work, dead letters.")
+    app.cli.add_command(jobs)
+
+    @jobs.command("sweep")
+    def sweep_jobs_command():
+        """Send again jobs whose task was lost (a dropped message, a killed worker);
+        without a broker, run them here. Celery beat does this every minute."""
+        from shop.background import sweep_jobs
+
+        done = sweep_jobs()
+        click.echo(", ".join(f"{name.replace('_', ' ')}: {n}" for name, n in done.items()))
+
+    @jobs.command("list")
+    @click.option("--state", type=click.Choice(["pending", "running", "done", "dead"]),
+                  help="only jobs in this state (dead: the dead letters)")  # fmt: skip
+    @click.option("--limit", type=int, default=50, show_default=True)
+    def list_jobs_command(state, limit):
+        """Jobs, newest change first, with their last error; counts per state first."""
+        from shop.background import list_jobs
+
+        listed = list_jobs(state, page=1, per_page=limit)
+        click.echo("  ".join(f"{name}: {n}" for name, n in listed["counts"].items()))
+        for job in listed["items"]:
+            key = f" key {job['key']}" if job["key"] else ""
+            click.echo(
+                f"{job['id']:>7}  {job['state']:<8} {job['name']}{key}  "
+                f"attempts {job['attempts']}/{job['max_attempts']}  "
+                f"next {job['next_attempt_at']}  args {job['kwargs']}"
+            )
+            if job["last_error"]:
+                click.echo(f"         last error: {job['last_error']}")
+
+    @jobs.command("retry")
+    @click.argument("job_id", type=int)
+    def retry_job_command(job_id):
+        """Move a dead job back to pending, with a fresh set of attempts, and send it."""
+        from shop.background import retry_job
+
+        try:
+            job = retry_job(job_id)
+        except DomainError as error:
+            _fail(error)
+        click.echo(f"job {job['id']} {job['name']}: {job['state']}")
+
+    carriers_group = click.Group("carriers", help="Parcels with carriers.")
+    app.cli.add_command(carriers_group)
+
+    @carriers_group.command("poll-tracking")
+    def poll_tracking_command():
+        """Queue a tracking refresh for every parcel on its way (Celery beat does it every
+        10 minutes; without a broker, run it from cron)."""
+        from warehouse.shipping import poll_tracking
+
+        click.echo(f"tracking refresh queued for {poll_tracking()} parcel(s)")
 
     @app.cli.command("serve")
     @click.option(

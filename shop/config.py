@@ -7,6 +7,7 @@ how tests configure an app without touching ``os.environ``.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import Mapping
@@ -103,11 +104,26 @@ def load_config(
         # A shopper waits on the PaymentIntent at checkout: fail fast, the order survives.
         "STRIPE_TIMEOUT_SECONDS": int(env.get("STRIPE_TIMEOUT_SECONDS", "10")),
         "STRIPE_MAX_NETWORK_RETRIES": int(env.get("STRIPE_MAX_NETWORK_RETRIES", "1")),
+        "CARRIERS": _carriers(env),
+        "CDEK_API_BASE": env.get("CDEK_API_BASE", "https://api.edu.cdek.ru"),
+        "CDEK_CLIENT_ID": env.get("CDEK_CLIENT_ID"),
+        "CDEK_CLIENT_SECRET": env.get("CDEK_CLIENT_SECRET"),
+        "CDEK_TARIFF_CODE": env.get("CDEK_TARIFF_CODE"),
+        "CDEK_SENDER_LOCATIONS": _json_setting(env, "CDEK_SENDER_LOCATIONS"),
+        "CDEK_TIMEOUT_SECONDS": env.get("CDEK_TIMEOUT_SECONDS"),
         "MANUAL_PAYMENT_INSTRUCTIONS": env.get("PAVILION_MANUAL_PAYMENT_INSTRUCTIONS"),
         "SHOP_NAME": env.get("PAVILION_SHOP_NAME", "SCO Pavilion"),
         "PAVILION_SMTP_URL": env.get("PAVILION_SMTP_URL"),
         # How long a request waits for another one holding its Idempotency-Key.
         "IDEMPOTENCY_WAIT_SECONDS": float(env.get("PAVILION_IDEMPOTENCY_WAIT_SECONDS", "10")),
+        # Background work (shop/background.py): Celery with a broker, else in-process.
+        "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL") or None,
+        "JOB_MAX_ATTEMPTS": int(env.get("PAVILION_JOB_MAX_ATTEMPTS", "8")),
+        "JOB_BACKOFF_SECONDS": float(env.get("PAVILION_JOB_BACKOFF_SECONDS", "5")),
+        "JOB_BACKOFF_CAP_SECONDS": float(env.get("PAVILION_JOB_BACKOFF_CAP_SECONDS", "900")),
+        # A job running longer than its lease may be taken over by the sweeper.
+        "JOB_LEASE_SECONDS": float(env.get("PAVILION_JOB_LEASE_SECONDS", "300")),
+        "JOB_REDISPATCH_SECONDS": float(env.get("PAVILION_JOB_REDISPATCH_SECONDS", "300")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": pavilion_env == "production",
@@ -129,6 +145,25 @@ def _payment_adapters(env: Mapping[str, str]) -> tuple[str, ...]:
     if listed is not None:
         return tuple(name.strip() for name in listed.split(",") if name.strip())
     return ("manual", "stripe") if env.get("STRIPE_API_KEY") else ("manual",)
+
+
+def _carriers(env: Mapping[str, str]) -> tuple[str, ...]:
+    """Carriers staff may ship with: PAVILION_CARRIERS, else manual, plus cdek when it has
+    credentials."""
+    listed = env.get("PAVILION_CARRIERS")
+    if listed is not None:
+        return tuple(name.strip() for name in listed.split(",") if name.strip())
+    return ("manual", "cdek") if env.get("CDEK_CLIENT_ID") else ("manual",)
+
+
+def _json_setting(env: Mapping[str, str], name: str) -> Any:
+    raw = env.get(name)
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as problem:
+        raise ConfigError(f'{name} must be JSON, e.g. {{"RU-WH": 44}}: {problem}') from None
 
 
 def _engine_options(database_url: str, env: Mapping[str, str]) -> dict[str, Any]:

@@ -5,12 +5,17 @@ from __future__ import annotations
 from flask import request
 from flask.views import MethodView
 
+from shop import background
 from shop.api_base import Blueprint, bearer_protected, shaped_json
-from shop.auth import staff_required
+from shop.auth import Forbidden, staff_required
 from shop.errors import register_problem_types
 from shop.i18n import choose_language
-from warehouse import fulfilment, services
+from warehouse import fulfilment, services, shipping
 from warehouse.schemas import (
+    CarrierWebhookAckSchema,
+    JobPageSchema,
+    JobQuerySchema,
+    JobSchema,
     LaneListSchema,
     LaneQuerySchema,
     NodeListSchema,
@@ -223,7 +228,63 @@ def pack(body, shipment_id, staff):
 @warehouse_blp.alt_response(409, description="Not packed")
 @warehouse_blp.alt_response(422, description="Unknown carrier or no tracking number")
 def ship(body, shipment_id, staff):
-    """Shipped by hand: `{"carrier": "manual", "tracking_number", "carrier_name"}`. Stock
-    leaves on-hand and reserved through the ledger; the order follows; the shopper
-    sees the carrier and tracking number."""
-    return shaped_json(fulfilment.ship_shipment(staff, shipment_id, **body), NO_STORE)
+    """Ship a packed parcel.
+
+    By hand, `{"carrier": "manual", "tracking_number", "carrier_name"}`: shipped at
+    once (200). Through a carrier's API, e.g. `{"carrier": "cdek"}`: 202 at once with
+    the shipment `booking_requested`; a background job books it (never twice), fetches
+    the label and sets the tracking number. Either way stock leaves on-hand and
+    reserved through the ledger when the parcel is handed over, and the order follows.
+    """
+    if body["carrier"] == "manual":
+        return shaped_json(fulfilment.ship_shipment(staff, shipment_id, **body), NO_STORE)
+    requested = shipping.request_booking(staff, shipment_id, body["carrier"], body.get("service"))
+    return shaped_json(requested, NO_STORE, 202)
+
+
+@warehouse_blp.route("/shipments/<int(max=2147483647):shipment_id>/label")
+@staff_only
+@warehouse_blp.doc(**PDF_RESPONSE)
+@warehouse_blp.alt_response(404, description="No such shipment, or no label yet")
+def label(shipment_id, staff):
+    """The carrier's label (PDF), once the booking job has fetched it."""
+    return _pdf(shipping.label_pdf(staff, shipment_id), f"label-{shipment_id}.pdf")
+
+
+@warehouse_blp.route("/jobs")
+@staff_only
+@warehouse_blp.arguments(JobQuerySchema, location="query")
+@warehouse_blp.response(200, JobPageSchema)
+def jobs(args, staff):
+    """Background work (operators): what is pending, running, done or dead, with the last
+    error. Watch `counts.dead`: a dead job needs a person."""
+    if not staff.is_operator:
+        raise Forbidden("Only operators see background jobs.")
+    return shaped_json(background.list_jobs(**args), NO_STORE)
+
+
+@warehouse_blp.route("/jobs/<int(max=2147483647):job_id>/retry", methods=["POST"])
+@staff_only
+@warehouse_blp.response(200, JobSchema)
+@warehouse_blp.alt_response(404, description="No such job")
+@warehouse_blp.alt_response(409, description="The job is not dead")
+def retry_job(job_id, staff):
+    """Give a dead job another round of attempts (operators), once its cause is fixed."""
+    if not staff.is_operator:
+        raise Forbidden("Only operators retry background jobs.")
+    return shaped_json(background.retry_job(job_id), NO_STORE)
+
+
+carriers_blp = Blueprint(
+    "carriers", __name__, url_prefix="/api/v1/carriers", description="Carrier webhooks"
+)
+
+
+@carriers_blp.route("/<string(maxlength=40):carrier>/webhook", methods=["POST"])
+@carriers_blp.response(200, CarrierWebhookAckSchema)
+@carriers_blp.alt_response(404, description="No such enabled carrier")
+def carrier_webhook(carrier):
+    """A carrier's status notice. Unsigned (CDEK), so only a hint: the shop re-reads the
+    parcel from the carrier in a background job and applies what the carrier says."""
+    outcome = shipping.carrier_webhook(carrier, dict(request.headers), request.get_data())
+    return shaped_json({"received": True, "outcome": outcome})

@@ -378,14 +378,14 @@ def create_pick_list(
     )  # fmt: skip
     pick_list.shipment_count = len(claimed)
     pick_list.unit_count = sum(line.quantity for line in lines)
-    _orders_follow(claimed, staff.actor, "picking started")
+    orders_follow(claimed, staff.actor, "picking started")
     db.session.commit()
     log.info("pick list %d at %s: %d shipments, %d units", pick_list.id, node.code,
              len(claimed), pick_list.unit_count)  # fmt: skip
     return pick_list_document(staff, pick_list.id)
 
 
-def _orders_follow(shipment_ids: list[int], actor: str, reason: str) -> list[str]:
+def orders_follow(shipment_ids: list[int], actor: str, reason: str) -> list[str]:
     """Move the orders of these shipments to the status their shipments now imply
     (paid -> fulfilling -> partially_shipped -> shipped), with a history row each."""
     order_ids = select(Shipment.order_id).where(Shipment.id.in_(shipment_ids)).distinct()
@@ -461,7 +461,7 @@ def pick_list_document(staff: StaffPrincipal, pick_list_id: int, lang: str = "en
                 "bin": line.bin,
                 "sku": sku.code,
                 "sku_barcode": documents.barcode_value("sku", sku.code),
-                "name": _sku_name(product, sku, lang),
+                "name": sku_name(product, sku, lang),
                 "quantity": line.quantity,
                 "shipments": line.shipments,
             }
@@ -480,7 +480,7 @@ def pick_list_document(staff: StaffPrincipal, pick_list_id: int, lang: str = "en
     return document
 
 
-def _sku_name(product: Product, sku: Sku, lang: str) -> str:
+def sku_name(product: Product, sku: Sku, lang: str) -> str:
     name = product.localized("name", lang)
     label = sku.localized("label", lang)
     return f"{name} ({label})" if label else name
@@ -516,7 +516,7 @@ def pick_list_pdf(staff: StaffPrincipal, pick_list_id: int, lang: str = "en") ->
 # ------------------------------------------------------------------ shipments
 
 
-def _shipment_for(staff: StaffPrincipal, shipment_id: int, *, for_update=False) -> Shipment:
+def shipment_for(staff: StaffPrincipal, shipment_id: int, *, for_update=False) -> Shipment:
     query = select(Shipment).where(Shipment.id == shipment_id)
     if for_update:
         query = query.with_for_update()
@@ -561,13 +561,15 @@ def shipment_summary(shipment: Shipment, node_code: str, order_number: str) -> d
         "packed_weight_g": shipment.packed_weight_g,
         "carrier": shipment.carrier,
         "tracking_number": shipment.tracking_number,
+        "booking_state": shipment.booking_state,
+        "last_error": shipment.last_error or None,
         "deliver_by": shipment.deliver_by.isoformat() if shipment.deliver_by else None,
         "packed_at": iso_utc(shipment.packed_at) if shipment.packed_at else None,
         "shipped_at": iso_utc(shipment.shipped_at) if shipment.shipped_at else None,
     }
 
 
-def _summary_of(shipment: Shipment) -> dict[str, Any]:
+def summary_of(shipment: Shipment) -> dict[str, Any]:
     node_code, number = db.session.execute(
         select(Node.code, Order.number).join(Order, Order.id == shipment.order_id)
         .where(Node.id == shipment.node_id)
@@ -592,7 +594,7 @@ def pack_shipment(
 ) -> dict[str, Any]:
     """picking -> packed, with the packed weight; scanned SKU codes (one per unit), when
     given, must be exactly the shipment's units (422 names what is missing or extra)."""
-    shipment = _shipment_for(staff, shipment_id, for_update=True)
+    shipment = shipment_for(staff, shipment_id, for_update=True)
     lifecycle.shipment_transition(shipment.status, "packed")
     if scanned is not None:
         expected = Counter(
@@ -625,7 +627,7 @@ def pack_shipment(
     shipment.dimensions_mm = dimensions_mm
     shipment.packed_at = utcnow()
     db.session.commit()
-    return _summary_of(shipment)
+    return summary_of(shipment)
 
 
 SHIPPED_BY_HAND = ("manual",)
@@ -654,27 +656,28 @@ def ship_shipment(
     tracking_number = (tracking_number or "").strip()
     if not tracking_number or len(tracking_number) > 80:
         raise ValidationFailed(errors={"tracking_number": ["The carrier's tracking number."]})
-    shipment = _shipment_for(staff, shipment_id, for_update=True)
+    shipment = shipment_for(staff, shipment_id, for_update=True)
     lifecycle.shipment_transition(shipment.status, "shipped")
-    _consume_holds(shipment, staff.actor)
+    consume_holds(shipment, staff.actor)
     shipment.status = "shipped"
     shipment.carrier = (carrier_name or carrier).strip()[:40]
     shipment.tracking_number = tracking_number
     shipment.shipped_at = utcnow()
     db.session.flush()
-    numbers = _orders_follow([shipment.id], staff.actor, f"shipment {shipment.id} shipped")
-    _close_done_pick_list(shipment.pick_list_id)
+    numbers = orders_follow([shipment.id], staff.actor, f"shipment {shipment.id} shipped")
+    close_done_pick_list(shipment.pick_list_id)
+    for number in numbers or [order_number(shipment.order_id)]:
+        background.enqueue("orders.notify", key=f"notify:{number}:shipped:{shipment.id}",
+                           number=number, event="shipped")  # fmt: skip
     db.session.commit()
-    for number in numbers or [_order_number(shipment.order_id)]:
-        background.enqueue("orders.notify", number=number, event="shipped")
-    return _summary_of(shipment)
+    return summary_of(shipment)
 
 
-def _order_number(order_id: int) -> str:
+def order_number(order_id: int) -> str:
     return db.session.scalar(select(Order.number).where(Order.id == order_id))
 
 
-def _consume_holds(shipment: Shipment, actor: str) -> None:
+def consume_holds(shipment: Shipment, actor: str) -> None:
     lines = db.session.scalars(
         select(ShipmentLine)
         .where(ShipmentLine.shipment_id == shipment.id, ShipmentLine.reservation == "held")
@@ -725,7 +728,7 @@ def _bins_taken(shipment: Shipment) -> dict[int, list[tuple[str | None, int]]]:
     return taken
 
 
-def _close_done_pick_list(pick_list_id: int | None) -> None:
+def close_done_pick_list(pick_list_id: int | None) -> None:
     if pick_list_id is None:
         return
     remaining = db.session.scalar(
@@ -744,7 +747,7 @@ def _close_done_pick_list(pick_list_id: int | None) -> None:
 
 def packing_slip_pdf(staff: StaffPrincipal, shipment_id: int, lang: str = "en") -> bytes:
     """The slip packed with the parcel: lines with the customs data a CN22/CN23 needs."""
-    shipment = _shipment_for(staff, shipment_id)
+    shipment = shipment_for(staff, shipment_id)
     order = db.session.get(Order, shipment.order_id)
     node = db.session.get(Node, shipment.node_id)
     rows = db.session.execute(
@@ -780,7 +783,7 @@ def packing_slip_pdf(staff: StaffPrincipal, shipment_id: int, lang: str = "en") 
         lines=tuple(
             documents.SlipLine(
                 sku=sku.code,
-                name=_sku_name(product, sku, lang),
+                name=sku_name(product, sku, lang),
                 quantity=quantity,
                 hs_code=product.hs_code,
                 origin_country=product.origin_country,

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Numeric,
     String,
     UniqueConstraint,
@@ -256,6 +257,13 @@ class Shipment(db.Model):
     deliver_by: Mapped[date | None] = mapped_column(Date)
     carrier: Mapped[str | None] = mapped_column(String(40))
     tracking_number: Mapped[str | None] = mapped_column(String(80))
+    # Booking through a carrier's API (the row is the source of truth for the job that
+    # books it): requested -> sending (asked, answer maybe lost) -> pending (carrier is
+    # processing) -> registered; or failed, with the carrier's reasons in last_error.
+    booking_state: Mapped[str | None] = mapped_column(String(12))
+    carrier_reference: Mapped[str | None] = mapped_column(String(80), index=True)
+    label_reference: Mapped[str | None] = mapped_column(String(80))  # the carrier's print job
+    last_error: Mapped[str] = mapped_column(String(500), default="")
     pick_list_id: Mapped[int | None] = mapped_column(ForeignKey("pick_lists.id"), index=True)
     packed_weight_g: Mapped[int | None] = mapped_column(Integer)
     dimensions_mm: Mapped[dict | None] = mapped_column(JSON)
@@ -282,6 +290,35 @@ class ShipmentLine(db.Model):
     quantity: Mapped[int] = mapped_column(Integer)
     # held -> consumed (shipped) | released (cancelled) | expired (unpaid in time)
     reservation: Mapped[str] = mapped_column(String(10), default="held")
+
+
+class ShipmentLabel(db.Model):
+    """The carrier's label for a shipment, as its PDF (fetched once, printed many times)."""
+
+    __tablename__ = "shipment_labels"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id"), unique=True)
+    carrier: Mapped[str] = mapped_column(String(40))
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TrackingEvent(db.Model):
+    """What the carrier says happened to a parcel; re-read from the carrier, never taken
+    from an unsigned webhook body."""
+
+    __tablename__ = "tracking_events"
+    __table_args__ = (UniqueConstraint("shipment_id", "code", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id"), index=True)
+    code: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(20))  # accepted | in_transit | delivered | ...
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    location: Mapped[str | None] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class RoutingDecision(db.Model):

@@ -186,7 +186,17 @@ class PackSchema(StrictSchema):
 
 
 class ShipSchema(StrictSchema):
-    carrier = Text(required=True, metadata={"example": "manual"})
+    carrier = Text(
+        required=True,
+        metadata={
+            "example": "manual",
+            "description": "manual, or a carrier booked through its API (cdek)",
+        },
+    )
+    service = Text(
+        validate=validate.Length(max=40),
+        metadata={"description": "the carrier's service or tariff code"},
+    )
     tracking_number = Text(validate=validate.Length(min=1, max=80))
     carrier_name = Text(
         validate=validate.Length(max=40),
@@ -205,6 +215,16 @@ class ShipmentSummarySchema(ma.Schema):
     packed_weight_g = fields.Integer(allow_none=True)
     carrier = fields.String(allow_none=True)
     tracking_number = fields.String(allow_none=True)
+    booking_state = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "booking through a carrier's API: requested, sending, pending, "
+            "registered or failed"
+        },
+    )
+    last_error = fields.String(
+        allow_none=True, metadata={"description": "why the carrier refused the booking, for staff"}
+    )
     deliver_by = fields.String(allow_none=True)
     packed_at = fields.String(allow_none=True)
     shipped_at = fields.String(allow_none=True)
@@ -227,3 +247,39 @@ class ShipmentQuerySchema(StrictSchema):
 
 class SlipQuerySchema(StrictSchema):
     lang = Text()
+
+
+class JobSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    state = fields.String(required=True)
+    attempts = fields.Integer(required=True)
+    max_attempts = fields.Integer()
+    last_error = fields.String(allow_none=True)
+    next_attempt_at = fields.String(allow_none=True)
+    created_at = fields.String()
+    updated_at = fields.String()
+    kwargs = fields.Dict()
+    key = fields.String(allow_none=True)
+    locked_by = fields.String(allow_none=True)
+    locked_until = fields.String(allow_none=True)
+
+
+class JobPageSchema(ma.Schema):
+    items = fields.List(fields.Nested(JobSchema), required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+    pages = fields.Integer(required=True)
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+
+
+class JobQuerySchema(StrictSchema):
+    state = Text(validate=validate.OneOf(("pending", "running", "done", "dead")))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class CarrierWebhookAckSchema(ma.Schema):
+    received = fields.Boolean(required=True)
+    outcome = fields.String(required=True)

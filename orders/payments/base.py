@@ -147,6 +147,8 @@ class PaymentUnavailable(PaymentError):
     """The provider cannot be reached or answered 5xx / 429 / timeout: retry
     later; the order stays ``pending_payment``."""
 
+    retryable = True  # background jobs back off and try again
+
 
 class PaymentDeclined(PaymentError):
     """The shopper's payment method said no. ``message`` is fit for the shopper."""

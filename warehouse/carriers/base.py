@@ -216,6 +216,8 @@ class CarrierUnavailable(CarrierError):
     Asking first is always right; this flag only says when it matters.
     """
 
+    retryable = True  # background jobs back off and try again
+
     def __init__(
         self, message: str, *, retry_after: float | None = None, outcome_unknown: bool = False
     ):
