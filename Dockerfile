@@ -30,4 +30,4 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=4)"
 # exec: gunicorn is PID 1 and receives the container's SIGTERM for a graceful stop.
-CMD ["sh", "-c", "exec gunicorn --bind ${HOST}:${PORT} --workers ${WEB_CONCURRENCY} --access-logfile - --forwarded-allow-ips \"${FORWARDED_ALLOW_IPS:-127.0.0.1}\" wsgi:app"]
+CMD ["sh", "-c", "exec gunicorn --bind ${HOST}:${PORT} --workers ${WEB_CONCURRENCY} --access-logfile - --config python:shop.gunicorn_conf --forwarded-allow-ips \"${FORWARDED_ALLOW_IPS:-127.0.0.1}\" wsgi:app"]

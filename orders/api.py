@@ -25,7 +25,7 @@ from shop.api_base import Blueprint, shaped_json
 from shop.auth import Forbidden, authenticate_staff
 from shop.errors import DomainError, NotFound, register_problem_types
 from shop.i18n import choose_language
-from shop.idempotency import idempotent
+from shop.idempotency import derived_secret, idempotent
 
 register_problem_types(
     {
@@ -177,8 +177,17 @@ def change_cart_line(body, cart_id, line_id):
 # ------------------------------------------------------------------ orders
 
 
+def _recover_order(number: str):
+    """The order was written but its answer was lost: answer as the first request would
+    have (its token is derived from the same Idempotency-Key claim)."""
+    token = derived_secret("token")
+    document = services.get_order(number, services.Viewer(order_token=token), _lang())
+    headers = {**NO_STORE, "Location": f"/api/v1/orders/{number}"}
+    return shaped_json({"token": token, **document}, headers, 201)
+
+
 @orders_blp.route("", methods=["POST"])
-@idempotent
+@idempotent(recover=_recover_order, secret_fields=("token",))
 @orders_blp.doc(**IDEMPOTENCY_DOC)
 @orders_blp.arguments(OrderInSchema)
 @orders_blp.response(201, OrderOutSchema)

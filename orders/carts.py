@@ -95,7 +95,13 @@ def _merge_lines(cart: Cart, lines: list[WantedLine]) -> None:
 
 def add_line(cart_id: str, token: str | None, line: WantedLine) -> None:
     cart = _find(cart_id, token, for_update=True)
-    load_lines([line], cart.currency or DEFAULT_CURRENCY, current_rates().table, field_prefix="")
+    try:
+        load_lines([line], cart.currency or DEFAULT_CURRENCY, current_rates().table)
+    except ValidationFailed as problem:
+        # The body is one line: name its fields as the body does (``sku``).
+        raise ValidationFailed(
+            errors={name.split(".")[-1]: msgs for name, msgs in (problem.errors or {}).items()}
+        ) from None
     _merge_lines(cart, [line])
     db.session.commit()
 

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import and_, delete, func, insert, or_, select, text
 
 from catalog.models import utcnow
 from catalog.services import current_rates
@@ -39,8 +40,9 @@ from orders.lifecycle import PAID_STATUSES
 from orders.models import Cart, CartLine, Order, OrderEvent, OrderLine, Payment
 from orders.pricing import Address, PricedLine, Quote, WantedLine, check_currency, load_lines, quote
 from shop import background
-from shop.errors import ValidationFailed
+from shop.errors import Conflict, ValidationFailed
 from shop.extensions import db
+from shop.idempotency import derived_secret, mark_committed
 from shop.transactions import retry_on_conflict
 from warehouse.models import RoutingDecision, Shipment, ShipmentLine
 from warehouse.services import Allocation, StockShortage, reserve_stock, routing_world
@@ -49,7 +51,10 @@ log = logging.getLogger(__name__)
 
 # Crockford's alphabet without I, L, O, U: read aloud or typed from a receipt without doubt.
 NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-PLAN_ATTEMPTS = 3  # re-plan when someone took the planned units between plan and hold
+PLAN_ATTEMPTS = 3
+CHINA = ZoneInfo(
+    "Asia/Shanghai"
+)  # re-plan when someone took the planned units between plan and hold
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,9 @@ def place_order(checkout: CheckoutRequest, *, actor: str = "shopper") -> PlacedO
     annual_used = _cbec_year_used(identity, now) if identity else Decimal(0)
 
     number = new_order_number()
-    token = secrets.token_urlsafe(24)
+    # With an Idempotency-Key the token is derived from its claim, so a retry after a
+    # lost answer can give the shopper the same token without it being stored anywhere.
+    token = derived_secret("token") or secrets.token_urlsafe(24)
     for attempt in range(1, PLAN_ATTEMPTS + 1):
         priced = quote(lines, address, currency, rates=rates, now=now, annual_used_cny=annual_used)
         db.session.rollback()  # end the read transaction before the outside call
@@ -168,16 +175,48 @@ def _customs_identity(country: str, given: dict[str, str] | None, now) -> dict[s
 
 
 def _cbec_year_used(identity: dict[str, str], now) -> Decimal:
-    """What this person has bought through CBEC this calendar year (paid orders), in CNY."""
-    year_start = now.date().replace(month=1, day=1)
+    """What this person has bought through CBEC this calendar year, in CNY: paid orders,
+    and unpaid ones still holding their goods (they become paid without a new check).
+
+    The year is China's calendar year (the limit is Chinese), not UTC's.
+    """
+    year_start = now.astimezone(CHINA).date().replace(month=1, day=1)
     used = db.session.scalar(
         select(func.coalesce(func.sum(Order.dutiable_value_cny), 0)).where(
             Order.customs_id_hash == identity["hash"],
             Order.placed_on >= year_start,
-            Order.status.in_(PAID_STATUSES),
+            or_(
+                Order.status.in_(PAID_STATUSES),
+                and_(Order.status == "pending_payment", Order.reservation_expires_at > now),
+            ),
         )
     )
     return Decimal(used or 0)
+
+
+def _recheck_cbec_year(identity: dict[str, str], priced: Quote) -> None:
+    """Inside the order's transaction, with this person's orders serialized: two
+    checkouts at once must not both fit under the yearly allowance."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+            {"key": f"cbec-year:{identity['hash']}"},
+        )
+    order_figures = priced.duties.as_json().get("order") or {}
+    limit = order_figures.get("annual_limit")
+    value = _dutiable_value_cny(priced.duties)
+    if not limit or value is None:
+        return
+    limit_cny = Decimal(limit["amount"] if isinstance(limit, dict) else str(limit))
+    used = _cbec_year_used(identity, priced.quoted_at)
+    if used + value > limit_cny:
+        raise customs.CustomsLimitExceeded(
+            "This order would take the buyer's cross-border purchases this year over "
+            f"{limit_cny} CNY; {max(limit_cny - used, Decimal(0))} CNY are left.",
+            scope="annual",
+            limit={"amount": str(limit_cny), "currency": "CNY"},
+            value={"amount": str(used + value), "currency": "CNY"},
+        )
 
 
 @retry_on_conflict()
@@ -194,14 +233,19 @@ def _write_order(
     now = priced.quoted_at
     currency = priced.currency
     duties = priced.duties
+    if identity:
+        _recheck_cbec_year(identity, priced)
+    # Some adapters settle at once (a saved card confirmed on the server): then the order
+    # is paid from its first row, and nothing waits for a webhook that changes nothing.
+    paid = started.status == "succeeded"
     order = Order(
         number=number,
-        status="pending_payment",
+        status="paid" if paid else "pending_payment",
         currency=currency,
         destination_country=priced.address.country,
         token_hash=hash_token(token),
         email=checkout.email,
-        shipping_address=dict(checkout.shipping_address),
+        shipping_address={**checkout.shipping_address, "country": priced.address.country},
         customs_name=identity["name"] if identity else None,
         customs_id_masked=identity["masked"] if identity else None,
         customs_id_hash=identity["hash"] if identity else None,
@@ -216,8 +260,8 @@ def _write_order(
         payment_adapter=started.adapter,
         payment_status=started.status,
         placed_on=now.date(),
-        reservation_expires_at=now
-        + timedelta(minutes=int(config.get("RESERVATION_TTL_MINUTES", 30))),
+        paid_amount=started.amount.amount if paid else Decimal(0),
+        reservation_expires_at=None if paid else now + _hold_for(started.adapter, config),
         created_at=now,
         updated_at=now,
     )
@@ -234,7 +278,7 @@ def _write_order(
             order_id=order.id,
             node_id=node_ids[planned.node],
             lane_code=planned.lane,
-            status="awaiting_payment",
+            status="ready_to_pick" if paid else "awaiting_payment",
             shipping_amount=priced.shipping[position].amount,
             duties_amount=duties_amount.amount if duties_amount is not None else None,
             currency=currency,
@@ -275,6 +319,20 @@ def _write_order(
                 reason="order placed",
                 data={"payment": started.status, "grand_total": priced.grand_total.as_json()},
             ),
+            *(
+                [
+                    OrderEvent(
+                        order_id=order.id,
+                        kind="status",
+                        from_status="pending_payment",
+                        to_status="paid",
+                        actor=started.adapter,
+                        reason="payment succeeded at checkout",
+                    )
+                ]
+                if paid
+                else []
+            ),
             Payment(
                 order_id=order.id,
                 adapter=started.adapter,
@@ -290,10 +348,21 @@ def _write_order(
     if checkout.cart_id:
         # The cart became this order: it goes in the same transaction.
         db.session.execute(delete(CartLine).where(CartLine.cart_id == checkout.cart_id))
-        db.session.execute(delete(Cart).where(Cart.id == checkout.cart_id))
+        gone = db.session.execute(delete(Cart).where(Cart.id == checkout.cart_id))
+        if gone.rowcount != 1:
+            # Another checkout of this cart won: one cart, one order.
+            raise Conflict("This cart was just checked out.", code="cart_checked_out")
     background.enqueue("orders.notify", key=f"notify:{number}:placed", number=number,
                        event="placed")  # fmt: skip
+    mark_committed(number)
     db.session.commit()
+
+
+def _hold_for(adapter: str, config) -> timedelta:
+    """Card payments settle in minutes; a bank transfer or cash on delivery takes days."""
+    if adapter == "manual":
+        return timedelta(minutes=int(config.get("MANUAL_RESERVATION_TTL_MINUTES", 4320)))
+    return timedelta(minutes=int(config.get("RESERVATION_TTL_MINUTES", 30)))
 
 
 def _order_lines(order_id: int, lines: tuple[PricedLine, ...]) -> list[dict[str, Any]]:

@@ -86,7 +86,7 @@ def start_payment(
             {"type": "retry", "message": str(declined), "href": f"/api/v1/orders/{number}/pay"},
             str(declined),
         )  # fmt: skip
-    except PaymentError as refused:
+    except (PaymentError, ValueError) as refused:
         # The provider refused the request itself (configuration, a state it did not
         # expect): the order still holds its goods; staff see the error on the payment.
         log.error("order %s: %s refused the payment: %s", number, payments.name, refused)

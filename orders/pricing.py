@@ -308,6 +308,7 @@ def quote(
     destination = address.destination
     carrier_prices = shipping.LaneQuotes()
     if shipping.api_carriers():
+        db.session.rollback()  # no transaction stays open while a carrier is asked
         carrier_prices = shipping.carrier_quotes(
             world.lanes, destination, city=address.city,
             weight_g=sum(line.sku.weight_g * line.quantity for line in lines),

@@ -19,7 +19,9 @@ SKU_CODE = validate.Length(min=1, max=64)
 
 class LineInSchema(StrictSchema):
     sku = Text(required=True, validate=SKU_CODE)
-    quantity = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_QUANTITY))
+    quantity = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=1, max=MAX_QUANTITY)
+    )
 
 
 class AddressSchema(StrictSchema):
@@ -210,7 +212,9 @@ class CartInSchema(StrictSchema):
 
 
 class CartLinePatchSchema(StrictSchema):
-    quantity = fields.Integer(required=True, validate=validate.Range(min=0, max=MAX_QUANTITY))
+    quantity = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=0, max=MAX_QUANTITY)
+    )
 
 
 class CartQuerySchema(StrictSchema):

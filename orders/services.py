@@ -25,7 +25,7 @@ from orders.checkout import hash_token
 from orders.models import Order, OrderEvent, Payment, ProviderEvent, Refund
 from orders.payments.base import PaymentError, PaymentEvent, PaymentUnavailable
 from shop import background
-from shop.auth import StaffPrincipal
+from shop.auth import Forbidden, StaffPrincipal
 from shop.errors import Conflict, DomainError, NotFound, ValidationFailed
 from shop.extensions import db
 from shop.transactions import retry_on_conflict
@@ -118,6 +118,12 @@ def order_document(order: Order, viewer: Viewer, lang: str = "en") -> dict[str, 
     )
     events = _tracking_events([s.id for s, _ in shipments if s.carrier_reference])
     duties = order.duties or {}
+    if viewer.staff is None and isinstance(duties.get("order"), dict):
+        # What a person bought this year is theirs and staff's to see, not every holder
+        # of an order token (someone may have typed another person's ID number).
+        private = ("annual_used_before_order", "annual_remaining_after_order")
+        duties = {**duties, "order": {k: v for k, v in duties["order"].items()
+                                      if k not in private}}  # fmt: skip
     document: dict[str, Any] = {
         "number": order.number,
         "status": order.status,
@@ -296,13 +302,27 @@ def cancel_order(number: str, viewer: Viewer, reason: str) -> dict[str, Any]:
     (the refund is written here and sent to the provider after commit)."""
     reason = (reason or "").strip() or f"cancelled by the {viewer.who}"
     order = find_order(number, viewer, for_update=True)
+    if viewer.staff is not None and not viewer.staff.is_operator:
+        # A picker may cancel only what is all theirs: parcels of other nodes are not.
+        elsewhere = db.session.scalar(
+            select(Shipment.id).where(
+                Shipment.order_id == order.id,
+                Shipment.node_id != viewer.staff.node_id,
+                Shipment.status.not_in(("cancelled", "rerouted")),
+            )
+        )
+        if elsewhere is not None:
+            raise Forbidden("Part of this order ships from another node: an operator cancels it.")
     lifecycle.cancel_transition(order.status, viewer.who)
     release_order_stock(order.id, reason="release", actor=viewer.actor, new_state="released")
     booked = db.session.scalars(
         select(Shipment.id).where(
-            Shipment.order_id == order.id,
-            Shipment.status == "booking_requested",
-            Shipment.carrier_reference.is_not(None),
+            Shipment.order_id == order.id, Shipment.status == "booking_requested"
+        )
+    ).all()
+    pick_lists = db.session.scalars(
+        select(Shipment.pick_list_id).where(
+            Shipment.order_id == order.id, Shipment.pick_list_id.is_not(None)
         )
     ).all()
     _set_shipments(
@@ -316,43 +336,74 @@ def cancel_order(number: str, viewer: Viewer, reason: str) -> dict[str, Any]:
                            shipment_id=shipment_id)  # fmt: skip
     _record(order, "cancelled", viewer.actor, reason)
     order.reservation_expires_at = None
-    refund = _refund_all(order, reason)
+    _close_pick_lists(pick_lists)
+    refunds = _refund_all(order, reason)
     live = _live_payments(order.id)
-    for payment in live:
-        payment.status = "canceling"
     if order.payment_status in LIVE_PAYMENT:
         order.payment_status = "canceled"
     # The work owed to the outside goes into the outbox with the cancel itself.
-    if refund is not None:
+    for refund in refunds:
         background.enqueue("orders.send_refund", key=f"refund:{refund.id}", refund_id=refund.id)
-    for payment in live:
-        background.enqueue("orders.cancel_payment", key=f"cancel-payment:{payment.id}",
-                           payment_id=payment.id)  # fmt: skip
+    _cancel_payments(live)
     db.session.commit()
     return get_order(number, viewer)
 
 
-def _refund_all(order: Order, reason: str) -> Refund | None:
-    owed = _owed_back(order)
-    if owed <= 0:
-        return None
-    paid = db.session.scalar(
+def _close_pick_lists(pick_list_ids) -> None:
+    if pick_list_ids:
+        from warehouse import fulfilment  # warehouse builds on orders
+
+        closer = getattr(fulfilment, "close_finished_pick_lists", None)
+        if closer is not None:
+            db.session.flush()
+            closer(sorted(set(pick_list_ids)))
+
+
+def _cancel_payments(payments: list[Payment]) -> None:
+    """Withdraw payments no longer wanted (a later payment, a cancel), at the provider,
+    after commit: a shopper's old tab must not be able to charge them."""
+    for payment in payments:
+        payment.status = "canceling"
+        background.enqueue("orders.cancel_payment", key=f"cancel-payment:{payment.id}",
+                           payment_id=payment.id)  # fmt: skip
+
+
+def _refund_all(order: Order, reason: str) -> list[Refund]:
+    """A refund for what each succeeded payment still has not given back (refunds already
+    requested count), so two late payments are each refunded once, never more."""
+    refunds = []
+    for payment in db.session.scalars(
         select(Payment)
         .where(Payment.order_id == order.id, Payment.status == "succeeded")
-        .order_by(Payment.id.desc())
-        .limit(1)
+        .order_by(Payment.id)
+    ):
+        refund = _refund_payment(order, payment, reason)
+        if refund is not None:
+            refunds.append(refund)
+    if not refunds and _owed_back(order) > 0:
+        log.warning("order %s: %s owed back but no payment to refund", order.number,
+                    _owed_back(order))  # fmt: skip
+    return refunds
+
+
+def _refund_payment(order: Order, payment: Payment, reason: str) -> Refund | None:
+    already = db.session.scalar(
+        select(func.coalesce(func.sum(Refund.amount), 0)).where(
+            Refund.payment_id == payment.id, Refund.status != "failed"
+        )
     )
-    if paid is None:
+    owed = Decimal(payment.amount) - Decimal(already or 0)
+    if owed <= 0:
         return None
     refund = Refund(
-        order_id=order.id, payment_id=paid.id, amount=owed, currency=order.currency,
+        order_id=order.id, payment_id=payment.id, amount=owed, currency=payment.currency,
         status="requested", reason=reason[:500],
     )  # fmt: skip
     db.session.add(refund)
     order.payment_status = "refund_pending"
     db.session.flush()
     _record(order, None, "shop", reason, kind="refund",
-            refund_id=refund.id, amount=Money(owed, order.currency).as_json())  # fmt: skip
+            refund_id=refund.id, amount=Money(owed, payment.currency).as_json())  # fmt: skip
     return refund
 
 
@@ -361,8 +412,9 @@ def _live_payments(order_id: int) -> list[Payment]:
         db.session.scalars(
             select(Payment).where(
                 Payment.order_id == order_id,
-                Payment.status.in_(("requires_action", "pending")),
+                Payment.status.in_(("requires_action", "pending", "failed")),
                 Payment.reference.is_not(None),
+                Payment.adapter != "manual",
             )
         )
     )
@@ -373,8 +425,8 @@ def parse_amount(value: Any, currency: str, field: str = "amount") -> Money:
         amount = Decimal(str(value))
     except (InvalidOperation, ValueError):
         raise ValidationFailed(errors={field: ['A decimal amount, e.g. "120.50".']}) from None
-    if not amount.is_finite() or amount <= 0:
-        raise ValidationFailed(errors={field: ["A positive amount."]})
+    if not amount.is_finite() or amount <= 0 or amount >= Decimal("1e15"):
+        raise ValidationFailed(errors={field: ["A positive amount below 10^15."]})
     money = Money(amount, currency)
     if money.rounded().amount != amount:
         raise ValidationFailed(errors={field: [f"More decimals than {currency} has."]})
@@ -435,6 +487,8 @@ def mark_paid(
     manual.next_action = {}
     _mark_paid(order, received, staff.actor, "payment received (manual)", reference=reference)
     order.payment_adapter = "manual"
+    # Paid by hand: a card payment still open for this order must not charge it too.
+    _cancel_payments(_live_payments(order.id))
     background.enqueue("orders.notify", key=f"notify:{number}:paid", number=number, event="paid")
     db.session.commit()
     return get_order(number, viewer)
@@ -473,15 +527,25 @@ def retry_payment(number: str, viewer: Viewer) -> dict[str, Any]:
         db.session.rollback()
         payments_service.abandon(adapter, started)
         raise Conflict(f"Order {number} changed while paying.", code="illegal_transition")
-    db.session.add(
-        Payment(
-            order_id=order.id, adapter=started.adapter, reference=started.reference,
-            amount=amount.amount, currency=amount.currency, status=started.status,
-            next_action=started.next_action, last_error=started.error[:500],
-        )
+    earlier = _live_payments(order.id)
+    payment = Payment(
+        order_id=order.id, adapter=started.adapter, reference=started.reference,
+        amount=amount.amount, currency=amount.currency, status=started.status,
+        next_action=started.next_action, last_error=started.error[:500],
     )  # fmt: skip
+    db.session.add(payment)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # A concurrent retry got the same payment from the provider (one idempotency
+        # key): it is recorded already.
+        db.session.rollback()
+        return get_order(number, viewer)
     order.payment_status = started.status
     _record(order, None, viewer.actor, "payment retried", kind="payment", status=started.status)
+    _cancel_payments([p for p in earlier if p.reference != started.reference])
+    if started.status == "succeeded":
+        _mark_paid(order, started.amount, viewer.actor, "payment succeeded")
     db.session.commit()
     return get_order(number, viewer)
 
@@ -489,6 +553,7 @@ def retry_payment(number: str, viewer: Viewer) -> dict[str, Any]:
 # ------------------------------------------------------------------ provider events
 
 
+@retry_on_conflict()
 def apply_payment_event(adapter_name: str, event: PaymentEvent) -> str:
     """Apply a verified provider event once, whatever order events arrive in.
 
@@ -504,21 +569,28 @@ def apply_payment_event(adapter_name: str, event: PaymentEvent) -> str:
     except IntegrityError:
         db.session.rollback()
         return "duplicate"
-    payment = None
+    # The order first, then its payment: the lock order cancel and mark-paid use.
+    payment_order = None
     if event.reference:
-        payment = db.session.scalar(
-            select(Payment).where(Payment.adapter == adapter_name,
-                                  Payment.reference == event.reference)
-            .with_for_update()
+        payment_order = db.session.scalar(
+            select(Payment.order_id).where(Payment.adapter == adapter_name,
+                                           Payment.reference == event.reference)
         )  # fmt: skip
     order = None
-    if payment is not None:
-        order = db.session.scalar(select(Order).where(Order.id == payment.order_id)
+    if payment_order is not None:
+        order = db.session.scalar(select(Order).where(Order.id == payment_order)
                                   .with_for_update())  # fmt: skip
     elif event.order_number:
         order = db.session.scalar(
             select(Order).where(Order.number == event.order_number).with_for_update()
         )
+    payment = None
+    if payment_order is not None:
+        payment = db.session.scalar(
+            select(Payment).where(Payment.adapter == adapter_name,
+                                  Payment.reference == event.reference)
+            .with_for_update()
+        )  # fmt: skip
     record = db.session.scalar(
         select(ProviderEvent).where(
             ProviderEvent.adapter == adapter_name, ProviderEvent.event_id == event.id
@@ -542,29 +614,42 @@ def _apply(order: Order, payment: Payment | None, event: PaymentEvent, adapter: 
     actor = f"{adapter} webhook"
     follow_up: list[tuple[str, dict[str, Any]]] = []
     if event.kind == "succeeded":
-        if payment is not None:
-            if payment.status == "succeeded":
-                return "already recorded", follow_up
-            payment.status = "succeeded"
-        amount = event.amount or Money(Decimal(order.grand_total), order.currency)
+        amount = event.amount or Money(
+            Decimal(payment.amount if payment is not None else order.grand_total), order.currency
+        )
+        if (
+            payment is not None
+            and payment.status == "succeeded"
+            and (order.status != "pending_payment")
+        ):
+            return "already recorded", follow_up
         if order.status == "pending_payment":
+            if payment is not None:
+                payment.status = "succeeded"
             _mark_paid(order, amount, actor, "payment succeeded", event=event.id)
+            _cancel_payments([p for p in _live_payments(order.id) if p is not payment])
             follow_up.append(
                 ("orders.notify",
                  {"key": f"notify:{order.number}:paid", "number": order.number, "event": "paid"})
             )  # fmt: skip
             return "paid", follow_up
-        if order.status in ("cancelled", "expired"):
-            # The shopper paid after the hold ran out or the order was cancelled: the goods
-            # are no longer held, so the money goes back.
-            order.paid_amount = Decimal(order.paid_amount) + amount.amount
-            refund = _refund_all(order, f"paid after the order was {order.status}")
-            if refund is not None:
-                follow_up.append(
-                    ("orders.send_refund", {"key": f"refund:{refund.id}", "refund_id": refund.id})
-                )
-            return f"refunding: order was {order.status}", follow_up
-        return f"ignored: order is {order.status}", follow_up
+        # Money that the order no longer needs: it was cancelled or expired, or another
+        # payment paid it already (a second tab, a retry). It goes back, once.
+        if payment is None:
+            return f"ignored: order is {order.status}, payment unknown", follow_up
+        payment.status = "succeeded"
+        order.paid_amount = Decimal(order.paid_amount) + amount.amount
+        why = (
+            f"paid after the order was {order.status}"
+            if order.status in ("cancelled", "expired")
+            else "a second payment for an order already paid"
+        )
+        refund = _refund_payment(order, payment, why)
+        if refund is not None:
+            follow_up.append(
+                ("orders.send_refund", {"key": f"refund:{refund.id}", "refund_id": refund.id})
+            )
+        return f"refunding: {why}", follow_up
     if event.kind in ("failed", "canceled"):
         if payment is not None and payment.status != "succeeded":
             payment.status = event.kind
@@ -585,7 +670,16 @@ def _apply(order: Order, payment: Payment | None, event: PaymentEvent, adapter: 
         full = Decimal(order.refunded_amount) >= Decimal(order.paid_amount) > 0
         order.payment_status = "refunded" if full else "partially_refunded"
         target = "refunded" if full else "partially_refunded"
-        if target in lifecycle.ORDER_TRANSITIONS[order.status]:
+        if full and order.status in ("paid", "fulfilling"):
+            # Refunded at the provider before anything left: the goods must not ship.
+            release_order_stock(order.id, reason="release", actor=actor, new_state="released")
+            _set_shipments(
+                order.id,
+                ("awaiting_payment", "ready_to_pick", "picking", "packed", "booking_requested"),
+                "cancelled",
+            )
+            _record(order, "cancelled", actor, "refunded in full at the provider", event=event.id)
+        elif target in lifecycle.ORDER_TRANSITIONS[order.status]:
             _record(order, target, actor, "refunded at the provider", event=event.id)
         else:
             _record(order, None, actor, "refund confirmed", kind="refund", event=event.id)
@@ -721,9 +815,31 @@ def reconcile_payments(now=None, *, older_than: timedelta = timedelta(minutes=2)
                 update(Payment).where(Payment.id == payment_id).values(status="canceling")
             )
             db.session.commit()
-            cancel_payment(payment_id)
+            try:
+                cancel_payment(payment_id)
+            except Exception:
+                db.session.rollback()
+                log.warning("payment %s: cancel failed", reference, exc_info=True)
+                continue
             changed += 1
     return changed
+
+
+def _refund_failed(refund_id: int, problem: Exception) -> None:
+    """Count a failed try; after several, a person must look (status failed, with why)."""
+    log.warning("refund %d failed: %s", refund_id, problem)
+    refund = db.session.get(Refund, refund_id, with_for_update=True)
+    if refund is None or refund.status != "requested":
+        db.session.rollback()
+        return
+    refund.attempts += 1
+    refund.last_error = str(problem)[:500]
+    if refund.attempts >= REFUND_ATTEMPTS and not isinstance(problem, PaymentUnavailable):
+        refund.status = "failed"
+    db.session.commit()
+
+
+REFUND_ATTEMPTS = 5
 
 
 def sweep(now=None) -> dict[str, int]:
@@ -746,11 +862,13 @@ def sweep(now=None) -> dict[str, int]:
     db.session.rollback()
     sent = 0
     for refund_id in stale:
+        # One refund the provider refuses must not stop the others (or the sweep).
         try:
             send_refund(refund_id)
             sent += 1
-        except PaymentUnavailable:
+        except Exception as problem:
             db.session.rollback()
+            _refund_failed(refund_id, problem)
     return {
         "payments_reconciled": reconciled,
         "expired": expired,

@@ -382,6 +382,8 @@ def register_cli(app: Flask) -> None:
             str(workers or int(os.environ.get("WEB_CONCURRENCY", "2"))),
             "--access-logfile",
             "-",
+            "--config",
+            "python:shop.gunicorn_conf",
             "wsgi:app",
         ]
         os.execv(gunicorn, argv)  # noqa: S606 - replace this process by gunicorn, no shell

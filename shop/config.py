@@ -96,6 +96,10 @@ def load_config(
         "TRUSTED_PROXY_HOPS": int(env.get("PAVILION_TRUSTED_PROXY_HOPS", "0")),
         # Unpaid orders hold their stock this long; then the sweeper gives it back.
         "RESERVATION_TTL_MINUTES": int(env.get("PAVILION_RESERVATION_TTL_MINUTES", "30")),
+        # A bank transfer or cash on delivery takes days, not minutes (manual adapter).
+        "MANUAL_RESERVATION_TTL_MINUTES": int(
+            env.get("PAVILION_MANUAL_RESERVATION_TTL_MINUTES", str(3 * 24 * 60))
+        ),
         "PAYMENT_ADAPTERS": _payment_adapters(env),
         "STRIPE_API_KEY": env.get("STRIPE_API_KEY"),
         "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET"),

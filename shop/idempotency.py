@@ -17,13 +17,17 @@ are kept 24 hours, like Stripe's.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
+import json
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import wraps
 
-from flask import Response, current_app, request
-from sqlalchemy import DateTime, Integer, String, Text, UniqueConstraint, delete, select
+from flask import Response, current_app, g, has_request_context, request
+from sqlalchemy import DateTime, Integer, String, Text, UniqueConstraint, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -50,6 +54,10 @@ class IdempotencyRecord(db.Model):
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[str | None] = mapped_column(Text)
     response_headers: Mapped[str | None] = mapped_column(Text)
+    # What the first request created, written in the same transaction as it (e.g. the
+    # order number): if that request then fails, a retry answers from it instead of
+    # creating a second one.
+    resource: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
@@ -71,8 +79,23 @@ class InvalidIdempotencyKey(DomainError):
     title = "Invalid Idempotency-Key"
 
 
-def idempotent(view):
-    """Make a view replay-safe when the client sends ``Idempotency-Key``."""
+@dataclass(frozen=True)
+class Claim:
+    record_id: int
+    scope: str
+    key: str
+
+
+def idempotent(view=None, *, recover=None, secret_fields=()):
+    """Make a view replay-safe when the client sends ``Idempotency-Key``.
+
+    ``recover(resource)`` rebuilds the response when the first request committed its
+    work (``mark_committed``) and then failed before answering; ``secret_fields`` are
+    top-level response fields not stored (a token): a replay fills them again from
+    ``derived_secret``, which gives the same value for the same claim.
+    """
+    if view is None:
+        return lambda v: idempotent(v, recover=recover, secret_fields=secret_fields)
 
     @wraps(view)
     def wrapper(*args, **kwargs):
@@ -87,21 +110,48 @@ def idempotent(view):
             )
         scope = _scope()
         fingerprint = hashlib.sha256(request.get_data()).hexdigest()
-        record_id = _claim_or_replay(scope, key, fingerprint)
-        if isinstance(record_id, Response):
-            return record_id
+        claimed = _claim_or_replay(scope, key, fingerprint, recover, secret_fields)
+        if isinstance(claimed, Response):
+            return claimed
+        g.idempotency = Claim(claimed, scope, key)
         try:
             response = current_app.make_response(view(*args, **kwargs))
         except BaseException:
-            _give_back(record_id)
+            recovered = _recover(claimed, recover, secret_fields)
+            if recovered is not None:
+                return recovered
+            _give_back(claimed)
             raise
         if 200 <= response.status_code < 300:
-            _keep(record_id, response)
+            _keep(claimed, response, secret_fields)
         else:
-            _give_back(record_id)
+            _give_back(claimed)
         return response
 
     return wrapper
+
+
+def mark_committed(resource: str) -> None:
+    """Record, in the caller's transaction, what this idempotent request created."""
+    claim = g.get("idempotency") if has_request_context() else None
+    if claim is not None:
+        db.session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.id == claim.record_id)
+            .values(resource=resource[:64])
+            .execution_options(synchronize_session=False)
+        )
+
+
+def derived_secret(purpose: str) -> str | None:
+    """A secret bound to this request's claim (None without an Idempotency-Key): the same
+    on every replay, unguessable without SECRET_KEY and the client's key."""
+    claim = g.get("idempotency") if has_request_context() else None
+    if claim is None:
+        return None
+    message = f"{purpose}\n{claim.scope}\n{claim.key}\n{claim.record_id}".encode()
+    digest = hmac.new(current_app.config["SECRET_KEY"].encode(), message, hashlib.sha256)
+    return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
 
 
 def purge_expired(now: datetime | None = None) -> int:
@@ -124,8 +174,9 @@ def _scope() -> str:
     return f"{request.method} {request.path} {who}"[:200]
 
 
-def _claim_or_replay(scope: str, key: str, fingerprint: str) -> int | Response:
+def _claim_or_replay(scope, key, fingerprint, recover, secret_fields) -> int | Response:
     wait = float(current_app.config.get("IDEMPOTENCY_WAIT_SECONDS", 10))
+    lease = timedelta(seconds=float(current_app.config.get("IDEMPOTENCY_LEASE_SECONDS", 120)))
     deadline = time.monotonic() + wait
     db.session.rollback()  # claim in a transaction of its own
     while True:
@@ -158,9 +209,33 @@ def _claim_or_replay(scope: str, key: str, fingerprint: str) -> int | Response:
                 errors={HEADER: ["Already used with a different body."]},
             )
         if existing.state == "done":
-            replay = _replay(existing)
+            g.idempotency = Claim(existing.id, scope, key)
+            replay = _replay(existing, secret_fields)
             db.session.rollback()
             return replay
+        if existing.resource is not None:
+            # The first request committed its work: answer from it (reading is harmless
+            # even if that request is still building its own answer).
+            record_id = existing.id
+            db.session.rollback()
+            recovered = _recover(record_id, recover, secret_fields, scope=scope, key=key)
+            if recovered is not None:
+                return recovered
+        if as_utc(existing.created_at) + lease < now:
+            # The first request died (a killed worker): finish from what it committed,
+            # or, if it committed nothing, take the key over.
+            record_id = existing.id
+            db.session.rollback()
+            recovered = _recover(record_id, recover, secret_fields, scope=scope, key=key)
+            if recovered is not None:
+                return recovered
+            db.session.execute(
+                delete(IdempotencyRecord).where(
+                    IdempotencyRecord.id == record_id, IdempotencyRecord.state == "started"
+                )
+            )
+            db.session.commit()
+            continue
         db.session.rollback()
         if time.monotonic() >= deadline:
             raise IdempotencyInProgress(
@@ -171,25 +246,54 @@ def _claim_or_replay(scope: str, key: str, fingerprint: str) -> int | Response:
         time.sleep(0.05)
 
 
-def _replay(record: IdempotencyRecord) -> Response:
+def _recover(record_id, recover, secret_fields, *, scope=None, key=None) -> Response | None:
+    """The first request's work was committed (its resource is recorded): answer from it."""
+    db.session.rollback()
+    resource = db.session.scalar(
+        select(IdempotencyRecord.resource).where(IdempotencyRecord.id == record_id)
+    )
+    db.session.rollback()
+    if resource is None or recover is None:
+        return None
+    if scope is not None:
+        g.idempotency = Claim(record_id, scope, key)
+    response = current_app.make_response(recover(resource))
+    if 200 <= response.status_code < 300:
+        _keep(record_id, response, secret_fields)
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _replay(record: IdempotencyRecord, secret_fields=()) -> Response:
     headers = dict(
         line.split(": ", 1) for line in (record.response_headers or "").splitlines() if line
     )
-    response = Response(record.response_body or "", status=record.response_status)
+    body = record.response_body or ""
+    if secret_fields and body:
+        document = json.loads(body)
+        restored = {name: derived_secret(name) for name in secret_fields}
+        body = json.dumps({**restored, **document}, ensure_ascii=False)
+    response = Response(body, status=record.response_status)
     for name, value in headers.items():
         response.headers[name] = value
     response.headers["Idempotent-Replayed"] = "true"
     return response
 
 
-def _keep(record_id: int, response: Response) -> None:
+def _keep(record_id: int, response: Response, secret_fields=()) -> None:
     db.session.rollback()
     record = db.session.get(IdempotencyRecord, record_id)
     if record is None:
         return
+    body = response.get_data(as_text=True)
+    if secret_fields:
+        # Secrets are not kept at rest: a replay derives them again.
+        document = json.loads(body)
+        body = json.dumps({k: v for k, v in document.items() if k not in secret_fields},
+                          ensure_ascii=False)  # fmt: skip
     record.state = "done"
     record.response_status = response.status_code
-    record.response_body = response.get_data(as_text=True)
+    record.response_body = body
     record.response_headers = "\n".join(
         f"{name}: {response.headers[name]}" for name in REPLAYED_HEADERS if name in response.headers
     )

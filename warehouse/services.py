@@ -667,10 +667,19 @@ def reroute_shipment(staff: StaffPrincipal, shipment_id: int, reason: str) -> di
         .join(Order, Order.id == Shipment.order_id)
         .join(Node, Node.id == Shipment.node_id)
         .where(Shipment.id == shipment_id)
+        # The order, then the shipment: the lock order cancel uses too, so a cancel and a
+        # re-route of one order run one after the other.
+        .with_for_update(of=[Order, Shipment])
     ).first()
     if found is None or not (staff.is_operator or found[0].node_id == staff.node_id):
         raise NotFound(f"No shipment {shipment_id}.")
     shipment, order, node_code = found
+    if order.status not in ("pending_payment", "paid", "fulfilling"):
+        raise Conflict(
+            f"Order {order.number} is {order.status.replace('_', ' ')}; its shipments "
+            "cannot be re-routed.",
+            code="shipment_not_reroutable",
+        )
     if shipment.status not in REROUTABLE:
         raise Conflict(
             f"Shipment {shipment_id} is {shipment.status}; only a shipment not yet picked "
@@ -725,13 +734,14 @@ def reroute_shipment(staff: StaffPrincipal, shipment_id: int, reason: str) -> di
     plan = strategy.plan(request)  # RoutingError -> 409/422 problem, nothing changed
 
     try:
+        kept_status = shipment.status  # the new parcels are as far along as the old one
         release_shipment_stock(shipment, reason="reroute", actor=staff.actor)
         shipment.status = "rerouted"
         created = []
         for planned in plan.shipments:
             new = Shipment(
                 order_id=order.id, node_id=node_ids[planned.node], lane_code=planned.lane,
-                status=shipment.status,  # paid or not, the new parcel is where the old was
+                status=kept_status,
                 currency=shipment.currency, customs_mode=planned.customs_modes[0]
                 if planned.customs_modes else None, weight_g=planned.weight_g,
                 deliver_from=planned.deliver_from, deliver_by=planned.deliver_by,

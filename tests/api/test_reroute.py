@@ -38,7 +38,9 @@ def depot_app(app):
         order = Order(number="PV-1", status="paid", currency="CNY", destination_country="CN")
         db.session.add(order)
         db.session.flush()
-        shipment = Shipment(order_id=order.id, node_id=sfh.id, lane_code="CN-SFH-LANE")
+        shipment = Shipment(
+            order_id=order.id, node_id=sfh.id, lane_code="CN-SFH-LANE", status="ready_to_pick"
+        )
         db.session.add(shipment)
         db.session.flush()
         db.session.add(ShipmentLine(shipment_id=shipment.id, sku_id=sku_id, quantity=3))
@@ -80,6 +82,9 @@ def test_a_shipment_moves_to_the_next_best_node_with_its_stock(depot_app):
     with depot_app.app_context():
         old = db.session.get(Shipment, ids["shipment"])
         assert old.status == "rerouted"
+        # The order is paid: the new parcel is ready to pick at its node, not a dead one.
+        [new] = db.session.scalars(select(Shipment).where(Shipment.id != old.id)).all()
+        assert new.status == "ready_to_pick"
         decision = db.session.scalars(select(RoutingDecision)).one()
         assert (decision.kind, decision.reason) == ("reroute", "Forklift down, cannot pick today")
         assert decision.explanation["shipments"][0]["node"] == "CN-URC"

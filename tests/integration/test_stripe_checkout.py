@@ -269,3 +269,28 @@ def test_the_sweeper_finds_a_payment_whose_webhook_was_lost(
         unpaid_order["payment"]["next_action"]["payment_intent"]
     )
     assert intent.status == "canceled"
+
+
+def test_paying_again_withdraws_the_first_payment_intent(stripe_shop, stripe_client):
+    _app, base_url = stripe_shop
+    order = stripe_order(base_url)
+    first = order["payment"]["next_action"]["payment_intent"]
+    declined = {
+        "id": first, "object": "payment_intent", "status": "requires_payment_method",
+        "amount": 1, "currency": "rub", "metadata": {"order_number": order["number"]},
+    }  # fmt: skip
+    failed = signed_post(base_url, event("payment_intent.payment_failed", declined))
+    assert failed.json()["outcome"] == "payment failed"
+    shopper = {"X-Order-Token": order["token"]}
+    pay_url = f"{base_url}/api/v1/orders/{order['number']}/pay"
+    retried = requests.post(pay_url, headers=shopper, timeout=30).json()
+    second = retried["payment"]["next_action"]["payment_intent"]
+    assert second != first
+    # The shopper's old tab can no longer charge the first one.
+    deadline = time.monotonic() + 10
+    while stripe_client.v1.payment_intents.retrieve(first).status != "canceled":
+        assert time.monotonic() < deadline, "the first PaymentIntent was not cancelled"
+        time.sleep(0.2)
+    localstripe_server.confirm_with_test_card(stripe_client, second)
+    paid = wait_until(base_url, order, lambda d: d["status"] == "paid")
+    assert paid["payment"]["paid"] == order["totals"]["grand_total"]
