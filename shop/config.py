@@ -120,6 +120,8 @@ def load_config(
         "PAVILION_SMTP_URL": env.get("PAVILION_SMTP_URL"),
         # How long a request waits for another one holding its Idempotency-Key.
         "IDEMPOTENCY_WAIT_SECONDS": float(env.get("PAVILION_IDEMPOTENCY_WAIT_SECONDS", "10")),
+        # After this, a request that claimed a key and never finished is taken as dead.
+        "IDEMPOTENCY_LEASE_SECONDS": float(env.get("PAVILION_IDEMPOTENCY_LEASE_SECONDS", "120")),
         # Background work (shop/background.py): Celery with a broker, else in-process.
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL") or None,
         "JOB_MAX_ATTEMPTS": int(env.get("PAVILION_JOB_MAX_ATTEMPTS", "8")),

@@ -58,3 +58,12 @@ def test_payment_adapters_default_to_manual_and_stripe_with_a_key():
     listed = load_config({"PAVILION_ENV": "test"},
                          environ={"PAVILION_PAYMENT_ADAPTERS": "stripe, dummy"})  # fmt: skip
     assert listed["PAYMENT_ADAPTERS"] == ("stripe", "dummy")
+
+
+def test_access_logs_leave_out_query_strings():
+    """An order page's ?token= is the shopper's secret: gunicorn logs the path alone."""
+    from shop import gunicorn_conf
+
+    assert "%(U)s" in gunicorn_conf.access_log_format
+    assert "%(r)s" not in gunicorn_conf.access_log_format
+    assert "%(q)s" not in gunicorn_conf.access_log_format
