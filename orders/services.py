@@ -350,13 +350,12 @@ def cancel_order(number: str, viewer: Viewer, reason: str) -> dict[str, Any]:
 
 
 def _close_pick_lists(pick_list_ids) -> None:
+    """Pick lists whose every parcel is now cancelled or gone are done."""
     if pick_list_ids:
-        from warehouse import fulfilment  # warehouse builds on orders
+        from warehouse.fulfilment import close_finished_pick_lists  # warehouse builds on orders
 
-        closer = getattr(fulfilment, "close_finished_pick_lists", None)
-        if closer is not None:
-            db.session.flush()
-            closer(sorted(set(pick_list_ids)))
+        db.session.flush()
+        close_finished_pick_lists(sorted(set(pick_list_ids)))
 
 
 def _cancel_payments(payments: list[Payment]) -> None:

@@ -70,6 +70,8 @@ from shop.extensions import db
 log = logging.getLogger(__name__)
 
 TASKS: dict[str, Callable[..., Any]] = {}
+# name -> called with (the job's kwargs, its last error) when a job of that task dies.
+ON_DEAD: dict[str, Callable[[dict[str, Any], str], Any]] = {}
 # name -> (every how many seconds, function): run by Celery beat (shop/celery_app.py).
 PERIODIC: dict[str, tuple[float, Callable[[], Any]]] = {}
 
@@ -115,11 +117,20 @@ class Job(db.Model):
 # ------------------------------------------------------------------ registries
 
 
-def task(name: str):
-    """Register a function as the task ``name``; it is called with the job's kwargs."""
+def task(name: str, *, on_dead: Callable[[dict[str, Any], str], Any] | None = None):
+    """Register a function as the task ``name``; it is called with the job's kwargs.
+
+    ``on_dead(kwargs, error)`` runs when a job of this task becomes dead (no retry
+    left, or an error no retry helps), in a transaction of its own, so that the row
+    the job worked on can say so to the people who watch it (not only the jobs list).
+    """
 
     def register(function):
         TASKS[name] = function
+        if on_dead is None:
+            ON_DEAD.pop(name, None)
+        else:
+            ON_DEAD[name] = on_dead
         return function
 
     return register
@@ -447,7 +458,8 @@ def run_job(job_id: int) -> str:
     kwargs = dict(kwargs or {})
     db.session.commit()
     if attempts > max_attempts:
-        return _finish(job_id, worker, "dead", "the worker was lost during the last attempt")
+        return _finish(job_id, worker, "dead", "the worker was lost during the last attempt",
+                       name=name, kwargs=kwargs)  # fmt: skip
     function = TASKS.get(name)
     if function is None:
         return _finish(job_id, worker, "dead", f"no task named {name!r} in this process")
@@ -456,12 +468,20 @@ def run_job(job_id: int) -> str:
         function(**kwargs)
     except Exception as error:
         db.session.rollback()
-        return _failed(job_id, name, worker, error, attempts, max_attempts)
+        return _failed(job_id, name, worker, error, attempts, max_attempts, kwargs)
     db.session.rollback()  # tasks commit their own work; anything left is dropped
     return _finish(job_id, worker, "done", None)
 
 
-def _finish(job_id: int, worker: str, state: str, error: str | None) -> str:
+def _finish(
+    job_id: int,
+    worker: str,
+    state: str,
+    error: str | None,
+    *,
+    name: str | None = None,
+    kwargs: dict[str, Any] | None = None,
+) -> str:
     values: dict[str, Any] = {"state": state, "locked_by": None, "locked_until": None,
                               "updated_at": utcnow()}  # fmt: skip
     if error is not None:
@@ -474,19 +494,43 @@ def _finish(job_id: int, worker: str, state: str, error: str | None) -> str:
         log.warning("job %s: its lease ran out while it ran; another run took it over", job_id)
     elif state == "dead":
         log.error("job %s is dead: %s", job_id, error)
+        if name is not None:
+            _call_on_dead(job_id, name, kwargs or {}, error or "")
     return state
 
 
+def _call_on_dead(job_id: int, name: str, kwargs: dict[str, Any], error: str) -> None:
+    """The task's ``on_dead``, in a short transaction of its own; its failure is logged,
+    never raised (the job is dead either way, and listed for staff)."""
+    on_dead = ON_DEAD.get(name)
+    if on_dead is None:
+        return
+    db.session.rollback()
+    try:
+        on_dead(dict(kwargs), error)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("job %s %s: its on_dead hook failed", job_id, name)
+
+
 def _failed(
-    job_id: int, name: str, worker: str, error: Exception, attempts: int, max_attempts: int
+    job_id: int,
+    name: str,
+    worker: str,
+    error: Exception,
+    attempts: int,
+    max_attempts: int,
+    kwargs: dict[str, Any] | None = None,
 ) -> str:
     described = _describe(error)
     if not is_transient(error):
         log.error("job %s %s failed for good", job_id, name, exc_info=error)
-        return _finish(job_id, worker, "dead", described)
+        return _finish(job_id, worker, "dead", described, name=name, kwargs=kwargs)
     if attempts >= max_attempts:
         log.error("job %s %s: attempt %d failed, no more tries", job_id, name, attempts)
-        return _finish(job_id, worker, "dead", f"gave up after {attempts} attempts: {described}")
+        return _finish(job_id, worker, "dead", f"gave up after {attempts} attempts: {described}",
+                       name=name, kwargs=kwargs)  # fmt: skip
     config = current_app.config
     delay = backoff_seconds(
         attempts,
@@ -528,12 +572,19 @@ def sweep_jobs(now: datetime | None = None) -> dict[str, int]:
         or_(Job.dispatched_at.is_(None), Job.dispatched_at <= now - grace),
     )
     abandoned = and_(Job.state == "running", Job.locked_until < now)
-    given_up = db.session.execute(
+    lost_worker = "the worker was lost during the last attempt (lease ran out)"
+    buried = db.session.execute(
         update(Job).where(abandoned, Job.attempts >= Job.max_attempts)
         .values(state="dead", locked_by=None, locked_until=None, updated_at=utcnow(),
-                last_error="the worker was lost during the last attempt (lease ran out)")
+                last_error=lost_worker)
+        .returning(Job.id, Job.name, Job.kwargs)
         .execution_options(synchronize_session=False)
-    ).rowcount  # fmt: skip
+    ).all()  # fmt: skip
+    given_up = len(buried)
+    if buried:
+        db.session.commit()
+        for job_id, name, kwargs in buried:
+            _call_on_dead(job_id, name, dict(kwargs or {}), lost_worker)
     lost_ids = db.session.scalars(
         select(Job.id).where(lost).order_by(Job.next_attempt_at).limit(SWEEP_BATCH)
     ).all()

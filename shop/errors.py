@@ -279,8 +279,26 @@ def handle_unexpected_exception(error: BaseException):
     )
 
 
+def handle_recursion_error(error: RecursionError):
+    """A body nested deeper than Python's stack (``[[[[…``) stops the JSON decoder,
+    wherever it is parsed (webargs, ``request.get_json``): that is the client's
+    malformed input, a 400. Any other RecursionError is our bug, a 500."""
+    innermost = error.__traceback__
+    while innermost is not None and innermost.tb_next is not None:
+        innermost = innermost.tb_next
+    in_decoder = innermost is not None and innermost.tb_frame.f_code.co_filename.replace(
+        "\\", "/"
+    ).endswith("json/decoder.py")
+    if not in_decoder:
+        return handle_unexpected_exception(error)
+    return problem_response(
+        400, "malformed_json", "Malformed JSON", "The body is nested too deeply to read."
+    )
+
+
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(RecursionError, handle_recursion_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(OperationalError, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected_exception)

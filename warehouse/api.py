@@ -237,7 +237,11 @@ def ship(body, shipment_id, staff):
     reserved through the ledger when the parcel is handed over, and the order follows.
     """
     if body["carrier"] == "manual":
-        return shaped_json(fulfilment.ship_shipment(staff, shipment_id, **body), NO_STORE)
+        shipped = fulfilment.ship_shipment(
+            staff, shipment_id, carrier=body["carrier"],
+            tracking_number=body.get("tracking_number"), carrier_name=body.get("carrier_name"),
+        )  # fmt: skip
+        return shaped_json(shipped, NO_STORE)
     requested = shipping.request_booking(staff, shipment_id, body["carrier"], body.get("service"))
     return shaped_json(requested, NO_STORE, 202)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -17,6 +18,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy import update as sql_update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from catalog.models import Product, Sku, iso_utc, utcnow
 from catalog.money import Money
@@ -163,24 +166,47 @@ def _check_lines(lines: list[dict[str, Any]], *, counted: bool) -> tuple[list[St
 
 
 def _add_units(sku_id: int, node_id: int, bin_code: str, delta: int) -> None:
-    """Move a bin's and the node's on-hand by ``delta`` (rows made when missing)."""
-    level = db.session.execute(
-        sql_update(StockLevel)
-        .where(StockLevel.sku_id == sku_id, StockLevel.node_id == node_id)
-        .values(on_hand=StockLevel.on_hand + delta, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if level.rowcount == 0:
-        db.session.add(StockLevel(sku_id=sku_id, node_id=node_id, on_hand=delta, reserved=0))
-    stored = db.session.execute(
-        sql_update(StockBin)
-        .where(StockBin.sku_id == sku_id, StockBin.node_id == node_id, StockBin.bin == bin_code)
-        .values(on_hand=StockBin.on_hand + delta, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if stored.rowcount == 0:
-        db.session.add(StockBin(sku_id=sku_id, node_id=node_id, bin=bin_code, on_hand=delta))
-    db.session.flush()
+    """Move a bin's and the node's on-hand by ``delta``, making rows that are missing.
+
+    Units in are an upsert, not update-then-insert: two receipts of a SKU new to
+    the node (or to the bin) at once would both find no row and both insert; here
+    the second waits on the first's row and adds to it. Units out (a lower count)
+    only ever move rows that hold them.
+    """
+    now = utcnow()
+    if delta < 0:
+        for model, where in (
+            (StockLevel, (StockLevel.sku_id == sku_id, StockLevel.node_id == node_id)),
+            (StockBin, (StockBin.sku_id == sku_id, StockBin.node_id == node_id,
+                        StockBin.bin == bin_code)),
+        ):  # fmt: skip
+            db.session.execute(
+                sql_update(model).where(*where)
+                .values(on_hand=model.on_hand + delta, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )  # fmt: skip
+        return
+    _upsert_add(StockLevel, ("sku_id", "node_id"),
+                {"sku_id": sku_id, "node_id": node_id, "on_hand": delta, "reserved": 0,
+                 "updated_at": now})  # fmt: skip
+    _upsert_add(StockBin, ("sku_id", "node_id", "bin"),
+                {"sku_id": sku_id, "node_id": node_id, "bin": bin_code, "on_hand": delta,
+                 "updated_at": now})  # fmt: skip
+
+
+def _upsert_add(model: type[db.Model], key: tuple[str, ...], row: dict[str, Any]) -> None:
+    """Insert ``row``, or add its ``on_hand`` to the row with the same ``key``."""
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(model).values(**row)
+    table = model.__table__
+    db.session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.c[name] for name in key],
+            set_={"on_hand": table.c.on_hand + statement.excluded.on_hand,
+                  "updated_at": statement.excluded.updated_at},
+        ).execution_options(synchronize_session=False)
+    )  # fmt: skip
 
 
 @retry_on_conflict()
@@ -227,6 +253,12 @@ def adjust_stock(
         enumerate(checked), key=lambda x: (found["sku_ids"][x[1].sku], x[1].bin)
     ):
         sku_id = found["sku_ids"][line.sku]
+        # The level, then the bin: the lock order of every other stock writer.
+        level = db.session.execute(
+            select(StockLevel.on_hand, StockLevel.reserved)
+            .where(StockLevel.sku_id == sku_id, StockLevel.node_id == node.id)
+            .with_for_update()
+        ).first()
         current = db.session.scalar(
             select(StockBin.on_hand).where(
                 StockBin.sku_id == sku_id, StockBin.node_id == node.id, StockBin.bin == line.bin
@@ -235,11 +267,6 @@ def adjust_stock(
         delta = line.quantity - current
         if delta == 0:
             continue
-        level = db.session.execute(
-            select(StockLevel.on_hand, StockLevel.reserved)
-            .where(StockLevel.sku_id == sku_id, StockLevel.node_id == node.id)
-            .with_for_update()
-        ).first()
         on_hand, reserved = level if level else (0, 0)
         if on_hand + delta < reserved:
             short.append(f"lines.{position}.counted")
@@ -359,13 +386,19 @@ def create_pick_list(
         )
     ]
     sku_ids = sorted({w.sku_id for w in wanted})
+    # Lock the bins first (one fixed order), then read what open lists promised from
+    # them: a list made at the same moment waits here and then sees the other's lines.
+    on_shelf = db.session.execute(
+        select(StockBin.sku_id, StockBin.bin, StockBin.on_hand)
+        .where(StockBin.node_id == node.id, StockBin.sku_id.in_(sku_ids), StockBin.on_hand > 0)
+        .order_by(StockBin.sku_id, StockBin.bin)
+        .with_for_update()
+    ).all()
+    promised = _promised_by_open_lists(node.id, sku_ids)
     bins = [
-        picking.BinStock(sku_id, bin_code, on_hand)
-        for sku_id, bin_code, on_hand in db.session.execute(
-            select(StockBin.sku_id, StockBin.bin, StockBin.on_hand).where(
-                StockBin.node_id == node.id, StockBin.sku_id.in_(sku_ids), StockBin.on_hand > 0
-            )
-        )
+        picking.BinStock(sku_id, bin_code, on_hand - promised.get((sku_id, bin_code), 0))
+        for sku_id, bin_code, on_hand in on_shelf
+        if on_hand > promised.get((sku_id, bin_code), 0)
     ]
     lines = picking.plan_pick_lines(wanted, bins)
     db.session.add_all(
@@ -383,6 +416,45 @@ def create_pick_list(
     log.info("pick list %d at %s: %d shipments, %d units", pick_list.id, node.code,
              len(claimed), pick_list.unit_count)  # fmt: skip
     return pick_list_document(staff, pick_list.id)
+
+
+# A picker may still take these shipments' units from the bins their list named.
+STILL_TO_LEAVE_THE_BINS = ("picking", "packed", "booking_requested")
+
+
+def _promised_by_open_lists(node_id: int, sku_ids: list[int]) -> dict[tuple[int, str], int]:
+    """``{(sku_id, bin): units}`` that open pick lists send pickers to take and that
+    have not left yet. A shipped parcel already took its units off the bin, and a
+    cancelled one left them on the shelf, so only unfinished shipments count.
+
+    Two queries whatever the size: the unfinished shipments on the node's open lists,
+    then those lists' lines, whose per-shipment parts (JSON) are summed here.
+    """
+    on_open_lists = select(PickList.id).where(
+        PickList.node_id == node_id, PickList.status == "open"
+    )
+    unfinished = set(
+        db.session.scalars(
+            select(Shipment.id).where(
+                Shipment.pick_list_id.in_(on_open_lists),
+                Shipment.status.in_(STILL_TO_LEAVE_THE_BINS),
+            )
+        )
+    )
+    if not unfinished:
+        return {}
+    promised: Counter[tuple[int, str]] = Counter()
+    for sku_id, bin_code, parts in db.session.execute(
+        select(PickListLine.sku_id, PickListLine.bin, PickListLine.shipments).where(
+            PickListLine.pick_list_id.in_(on_open_lists),
+            PickListLine.sku_id.in_(sku_ids),
+            PickListLine.bin.is_not(None),
+        )
+    ):
+        for part in parts:
+            if part["shipment_id"] in unfinished:
+                promised[(sku_id, bin_code)] += part["quantity"]
+    return dict(promised)
 
 
 def orders_follow(shipment_ids: list[int], actor: str, reason: str) -> list[str]:
@@ -577,6 +649,20 @@ def summary_of(shipment: Shipment) -> dict[str, Any]:
     return shipment_summary(shipment, node_code, number)
 
 
+def _by_hand_from(shipment: Shipment, required: str, target: str) -> None:
+    """Staff pack and ship by hand from one state only. The transition table is wider
+    (``booking_requested`` -> packed/shipped) because the booking job walks a parcel
+    back or on; a person pressing a button while that job owns the parcel must not."""
+    if shipment.status != required:
+        raise lifecycle.IllegalTransition(
+            f"A shipment that is {shipment.status.replace('_', ' ')} cannot be "
+            f"{target} by hand; only a {required} one can.",
+            status_now=shipment.status,
+            wanted=target,
+        )
+    lifecycle.shipment_transition(shipment.status, target)
+
+
 class ScanMismatch(DomainError):
     status = 422
     code = "scan_mismatch"
@@ -595,7 +681,7 @@ def pack_shipment(
     """picking -> packed, with the packed weight; scanned SKU codes (one per unit), when
     given, must be exactly the shipment's units (422 names what is missing or extra)."""
     shipment = shipment_for(staff, shipment_id, for_update=True)
-    lifecycle.shipment_transition(shipment.status, "packed")
+    _by_hand_from(shipment, "picking", "packed")
     if scanned is not None:
         expected = Counter(
             dict(
@@ -657,7 +743,7 @@ def ship_shipment(
     if not tracking_number or len(tracking_number) > 80:
         raise ValidationFailed(errors={"tracking_number": ["The carrier's tracking number."]})
     shipment = shipment_for(staff, shipment_id, for_update=True)
-    lifecycle.shipment_transition(shipment.status, "shipped")
+    _by_hand_from(shipment, "packed", "shipped")
     consume_holds(shipment, staff.actor)
     shipment.status = "shipped"
     shipment.carrier = (carrier_name or carrier).strip()[:40]
@@ -694,24 +780,36 @@ def consume_holds(shipment: Shipment, actor: str) -> None:
         )  # fmt: skip
         line.reservation = "consumed"
         for bin_code, quantity in taken_from.get(line.sku_id, [(None, line.quantity)]):
-            if bin_code is not None:
-                db.session.execute(
-                    sql_update(StockBin)
-                    .where(StockBin.sku_id == line.sku_id, StockBin.node_id == shipment.node_id,
-                           StockBin.bin == bin_code)
-                    .values(on_hand=func.max(StockBin.on_hand - quantity, 0)
-                            if db.engine.dialect.name == "sqlite"
-                            else func.greatest(StockBin.on_hand - quantity, 0))
-                    .execution_options(synchronize_session=False)
-                )  # fmt: skip
-            record_movements(
-                [(line.sku_id, shipment.node_id, -quantity, -quantity)],
-                reason="shipment",
-                actor=actor,
-                order_id=shipment.order_id,
-                shipment_id=shipment.id,
-                bin=bin_code,
-            )
+            from_bin = _take_from_bin(line.sku_id, shipment.node_id, bin_code, quantity)
+            # What the bin did not hold left from "no bin": the ledger says where
+            # units really came from, so a bin's rows add up to what it holds.
+            for where, units in ((bin_code, from_bin), (None, quantity - from_bin)):
+                if units:
+                    record_movements(
+                        [(line.sku_id, shipment.node_id, -units, -units)],
+                        reason="shipment",
+                        actor=actor,
+                        order_id=shipment.order_id,
+                        shipment_id=shipment.id,
+                        bin=where,
+                    )
+
+
+def _take_from_bin(sku_id: int, node_id: int, bin_code: str | None, wanted: int) -> int:
+    """Take up to ``wanted`` units off the bin (its row locked: after the level, as
+    every writer does) and say how many it gave."""
+    if bin_code is None:
+        return 0
+    where = (StockBin.sku_id == sku_id, StockBin.node_id == node_id, StockBin.bin == bin_code)
+    holding = db.session.scalar(select(StockBin.on_hand).where(*where).with_for_update()) or 0
+    taken = min(holding, wanted)
+    if taken:
+        db.session.execute(
+            sql_update(StockBin).where(*where)
+            .values(on_hand=StockBin.on_hand - taken, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+    return taken
 
 
 def _bins_taken(shipment: Shipment) -> dict[int, list[tuple[str | None, int]]]:
@@ -729,17 +827,29 @@ def _bins_taken(shipment: Shipment) -> dict[int, list[tuple[str | None, int]]]:
 
 
 def close_done_pick_list(pick_list_id: int | None) -> None:
+    """Mark the list done once none of its shipments still needs picking, packing or
+    handing over. A parcel waiting for its booking may come back to packed, so it
+    counts as work; shipped, cancelled or re-routed ones do not."""
     if pick_list_id is None:
         return
     remaining = db.session.scalar(
         select(func.count(Shipment.id)).where(
-            Shipment.pick_list_id == pick_list_id, Shipment.status.in_(("picking", "packed"))
+            Shipment.pick_list_id == pick_list_id, Shipment.status.in_(STILL_TO_LEAVE_THE_BINS)
         )
     )
     if remaining == 0:
         db.session.execute(
-            sql_update(PickList).where(PickList.id == pick_list_id).values(status="done")
+            sql_update(PickList)
+            .where(PickList.id == pick_list_id, PickList.status == "open")
+            .values(status="done")
         )
+
+
+def close_finished_pick_lists(pick_list_ids: Iterable[int | None]) -> None:
+    """Close the lists whose shipments are all finished, in the caller's transaction:
+    for services that end shipments outside the warehouse (cancelling an order)."""
+    for pick_list_id in sorted({i for i in pick_list_ids if i is not None}):
+        close_done_pick_list(pick_list_id)
 
 
 # ------------------------------------------------------------------ packing slips

@@ -261,6 +261,9 @@ class Shipment(db.Model):
     # books it): requested -> sending (asked, answer maybe lost) -> pending (carrier is
     # processing) -> registered; or failed, with the carrier's reasons in last_error.
     booking_state: Mapped[str | None] = mapped_column(String(12))
+    # Which request for a booking the job may act for: each request gets a fresh one,
+    # and the job's writes only land while it is still the shipment's.
+    booking_attempt: Mapped[str | None] = mapped_column(String(32))
     carrier_reference: Mapped[str | None] = mapped_column(String(80), index=True)
     label_reference: Mapped[str | None] = mapped_column(String(80))  # the carrier's print job
     last_error: Mapped[str] = mapped_column(String(500), default="")

@@ -241,7 +241,7 @@ class ShipmentPageSchema(ma.Schema):
 class ShipmentQuerySchema(StrictSchema):
     node = Text()
     status = Text(validate=validate.OneOf(SHIPMENT_STATES))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
@@ -276,7 +276,7 @@ class JobPageSchema(ma.Schema):
 
 class JobQuerySchema(StrictSchema):
     state = Text(validate=validate.OneOf(("pending", "running", "done", "dead")))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 

@@ -10,8 +10,9 @@ production; see shop.config): it holds the staff id, the staff member's
 against the database, so disabling an account or "log out everywhere"
 (which bumps the epoch) ends every session at once, and a session lasts one
 shift (PERMANENT_SESSION_LIFETIME, 12 h unless configured) from login.
-Every POST carries a CSRF token (shop.csrf). Failed logins are throttled per
-e-mail and per remote address from the LoginAttempt table.
+Every POST carries a CSRF token (shop.csrf). Failed logins are throttled from the
+LoginAttempt table per (e-mail, remote address), per address, and (much higher)
+per e-mail across all addresses.
 """
 
 from __future__ import annotations
@@ -59,9 +60,13 @@ web_bp = Blueprint("warehouse_pages", __name__, url_prefix="/warehouse")
 
 SESSION_LIFETIME = timedelta(hours=12)  # one shift
 THROTTLE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_EMAIL = 5
+# Per e-mail *and* address: guessing one account from one place stops soon, but a
+# stranger failing on someone's e-mail cannot lock them out of their own PC.
+MAX_FAILURES_PER_EMAIL_AND_ADDRESS = 5
 # Higher than per e-mail: a depot's PCs share one address behind its router.
 MAX_FAILURES_PER_ADDRESS = 20
+# One account guessed at from many addresses: still slowed, far above a person's typos.
+MAX_FAILURES_PER_EMAIL = 50
 # Attempts older than this are deleted as new ones come in: the table only
 # serves the throttle (and a day of history for whoever looks at an attack).
 LOGIN_ATTEMPT_RETENTION = timedelta(days=1)
@@ -370,9 +375,12 @@ def _dummy_password_hash() -> str:
 def throttle_wait(email: str, remote_addr: str, now: datetime) -> int:
     """Seconds until another attempt for ``email`` from ``remote_addr`` is allowed (0: now).
 
-    Failures count within a sliding window; a successful login for the e-mail
-    resets its count (but not the address's: an attacker with one account of
-    their own must not be able to reset the address limit).
+    Failures count within a sliding window, under three limits: per (e-mail,
+    address), per address, and per e-mail from anywhere. The low per-e-mail limit
+    is tied to the address so that failures from elsewhere never lock the owner out
+    of their own PC. A successful login for the e-mail resets the e-mail's counts
+    (but not the address's: an attacker with one account of their own must not be
+    able to reset the address limit).
     """
     window_start = now - THROTTLE_WINDOW
     last_success = db.session.scalar(
@@ -384,13 +392,16 @@ def throttle_wait(email: str, remote_addr: str, now: datetime) -> int:
     )
     email_since = max(window_start, _aware(last_success)) if last_success else window_start
     waits = [0]
-    for column, value, since, limit in (
-        (LoginAttempt.email, email, email_since, MAX_FAILURES_PER_EMAIL),
-        (LoginAttempt.remote_addr, remote_addr, window_start, MAX_FAILURES_PER_ADDRESS),
+    same_email = LoginAttempt.email == email
+    same_address = LoginAttempt.remote_addr == remote_addr
+    for matches, since, limit in (
+        (same_email & same_address, email_since, MAX_FAILURES_PER_EMAIL_AND_ADDRESS),
+        (same_address, window_start, MAX_FAILURES_PER_ADDRESS),
+        (same_email, email_since, MAX_FAILURES_PER_EMAIL),
     ):
         recent = db.session.scalars(
             select(LoginAttempt.at)
-            .where(column == value, LoginAttempt.succeeded.is_(False), LoginAttempt.at > since)
+            .where(matches, LoginAttempt.succeeded.is_(False), LoginAttempt.at > since)
             .order_by(LoginAttempt.at.desc())
             .limit(limit)
         ).all()

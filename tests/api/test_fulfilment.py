@@ -4,13 +4,15 @@ packing and shipping by hand, and the node boundary on every one of them."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from catalog.models import Sku
 from orders.models import Order
 from shop.extensions import db
 from tests.checkout_world import build_world, order_body
-from warehouse.models import Shipment, StockBin, StockLevel, StockMovement
+from tests.sql_count import count_statements
+from warehouse.fulfilment import close_finished_pick_lists
+from warehouse.models import PickList, Shipment, StockBin, StockLevel, StockMovement
 from warehouse.schemas import NodeListSchema, PickListSchema, ShipmentSummarySchema
 from warehouse.services import ledger_mismatches
 
@@ -282,3 +284,211 @@ def test_the_node_boundary_holds_on_every_endpoint(node_app):
     assert client.get(f"/api/v1/warehouse/pick-lists/{pick_list['id']}",
                       headers=ops).status_code == 200  # fmt: skip
     assert client.get("/api/v1/warehouse/shipments?node=RU-WH", headers=ru).get_json()["total"] == 1
+
+
+# ------------------------------------------------------------------ review regressions
+
+
+def _pick_one(app, token, max_shipments=1):
+    created = app.test_client().post("/api/v1/warehouse/nodes/RU-WH/pick-lists",
+                                     json={"max_shipments": max_shipments},
+                                     headers=bearer(token))  # fmt: skip
+    assert created.status_code == 201, created.get_json()
+    return created.get_json()
+
+
+def _set_status(app, shipment_id, status):
+    with app.app_context():
+        db.session.execute(update(Shipment).where(Shipment.id == shipment_id).values(status=status))
+        db.session.commit()
+
+
+def _pick_list_status(app, pick_list_id):
+    with app.app_context():
+        return db.session.scalar(select(PickList.status).where(PickList.id == pick_list_id))
+
+
+def _bin_ledger(app, sku, bin_code, node="RU-WH"):
+    with app.app_context():
+        return db.session.scalar(
+            select(func.coalesce(func.sum(StockMovement.delta_on_hand), 0))
+            .join(Sku, Sku.id == StockMovement.sku_id)
+            .where(Sku.code == sku, StockMovement.bin == bin_code,
+                   StockMovement.node_id == app.config["WORLD"]["nodes"][node])
+        )  # fmt: skip
+
+
+SHIP_BY_HAND = {"carrier": "manual", "tracking_number": "RR1CN"}
+
+
+def test_a_parcel_waiting_for_its_booking_cannot_be_packed_or_shipped_by_hand(node_app):
+    world = node_app.config["WORLD"]
+    paid_order(node_app)
+    shipment_id = _pick_one(node_app, world["picker_ru"])["shipments"][0]["id"]
+    _set_status(node_app, shipment_id, "booking_requested")
+    client = node_app.test_client()
+    url = f"/api/v1/warehouse/shipments/{shipment_id}"
+    for action, body in (("pack", {"weight_g": 400}), ("ship", SHIP_BY_HAND)):
+        refused = client.post(f"{url}/{action}", json=body, headers=bearer(world["picker_ru"]))
+        assert refused.status_code == 409, (action, refused.get_json())
+        assert refused.get_json()["code"] == "illegal_transition"
+        assert refused.get_json()["status_now"] == "booking_requested"
+    with node_app.app_context():
+        assert db.session.get(Shipment, shipment_id).status == "booking_requested"
+    assert balanced(node_app)
+
+
+def test_shipping_by_hand_ignores_a_carrier_service_in_the_body(node_app):
+    world = node_app.config["WORLD"]
+    picker = bearer(world["picker_ru"])
+    paid_order(node_app)
+    shipment_id = _pick_one(node_app, world["picker_ru"])["shipments"][0]["id"]
+    client = node_app.test_client()
+    url = f"/api/v1/warehouse/shipments/{shipment_id}"
+    assert client.post(f"{url}/pack", json={"weight_g": 400}, headers=picker).status_code == 200
+    shipped = client.post(f"{url}/ship", json={**SHIP_BY_HAND, "service": "EMS"}, headers=picker)
+    assert shipped.status_code == 200, shipped.get_json()
+    assert shipped.get_json()["status"] == "shipped"
+
+
+def test_two_open_pick_lists_never_send_pickers_to_the_same_units(node_app):
+    world = node_app.config["WORLD"]
+    picker = bearer(world["picker_ru"])
+    receive(node_app, world["picker_ru"], [{"sku": "LAST-UNITS", "quantity": 1, "bin": "A-1-1"}])
+    paid_order(node_app, "LAST-UNITS", 1)
+    paid_order(node_app, "LAST-UNITS", 1)
+    first = _pick_one(node_app, world["picker_ru"])
+    second = _pick_one(node_app, world["picker_ru"])
+    assert [(line["bin"], line["quantity"]) for line in first["lines"]] == [("A-1-1", 1)]
+    assert [(line["bin"], line["quantity"]) for line in second["lines"]] == [(None, 1)]
+    client = node_app.test_client()
+    for pick_list in (first, second):
+        url = f"/api/v1/warehouse/shipments/{pick_list['shipments'][0]['id']}"
+        assert client.post(f"{url}/pack", json={"weight_g": 100}, headers=picker).status_code == 200
+        assert client.post(f"{url}/ship", json=SHIP_BY_HAND, headers=picker).status_code == 200
+    assert bins(node_app, "LAST-UNITS") == {"A-1-1": 0}
+    assert _bin_ledger(node_app, "LAST-UNITS", "A-1-1") == 0
+    assert balanced(node_app)
+
+
+def test_a_shipped_parcel_frees_its_bin_units_for_the_next_list(node_app):
+    world = node_app.config["WORLD"]
+    picker = bearer(world["picker_ru"])
+    receive(node_app, world["picker_ru"], [{"sku": "LAST-UNITS", "quantity": 2, "bin": "A-1-1"}])
+    paid_order(node_app, "LAST-UNITS", 1)
+    paid_order(node_app, "LAST-UNITS", 1)
+    paid_order(node_app, "LAST-UNITS", 1)
+    first = _pick_one(node_app, world["picker_ru"], max_shipments=2)
+    one, _ = (s["id"] for s in first["shipments"])
+    client = node_app.test_client()
+    url = f"/api/v1/warehouse/shipments/{one}"
+    assert client.post(f"{url}/pack", json={"weight_g": 100}, headers=picker).status_code == 200
+    assert client.post(f"{url}/ship", json=SHIP_BY_HAND, headers=picker).status_code == 200
+    # One unit left A-1-1 with the shipped parcel, one is promised to the open list.
+    third = _pick_one(node_app, world["picker_ru"])
+    assert [(line["bin"], line["quantity"]) for line in third["lines"]] == [(None, 1)]
+
+
+def test_a_bin_short_at_shipping_gives_what_it_holds_and_the_ledger_says_so(node_app):
+    world = node_app.config["WORLD"]
+    picker = bearer(world["picker_ru"])
+    receive(node_app, world["picker_ru"], [{"sku": "LAST-UNITS", "quantity": 2, "bin": "A-1-1"}])
+    paid_order(node_app, "LAST-UNITS", 2)
+    shipment_id = _pick_one(node_app, world["picker_ru"])["shipments"][0]["id"]
+    counted = node_app.test_client().post(
+        "/api/v1/warehouse/nodes/RU-WH/adjustments", headers=picker,
+        json={"lines": [{"sku": "LAST-UNITS", "counted": 1, "bin": "A-1-1"}], "reason": "damaged"},
+    )  # fmt: skip
+    assert counted.status_code == 200, counted.get_json()
+    client = node_app.test_client()
+    url = f"/api/v1/warehouse/shipments/{shipment_id}"
+    assert client.post(f"{url}/pack", json={"weight_g": 100}, headers=picker).status_code == 200
+    assert client.post(f"{url}/ship", json=SHIP_BY_HAND, headers=picker).status_code == 200
+    assert bins(node_app, "LAST-UNITS") == {"A-1-1": 0}
+    assert _bin_ledger(node_app, "LAST-UNITS", "A-1-1") == 0
+    with node_app.app_context():
+        shipped = sorted(
+            (row.bin or "", row.delta_on_hand)
+            for row in db.session.scalars(
+                select(StockMovement).where(StockMovement.shipment_id == shipment_id,
+                                            StockMovement.reason == "shipment")
+            )
+        )  # fmt: skip
+    assert shipped == [("", -1), ("A-1-1", -1)]
+    assert balanced(node_app)
+
+
+def test_a_count_locks_the_stock_level_before_the_bin(node_app):
+    world = node_app.config["WORLD"]
+    receive(node_app, world["picker_ru"], [{"sku": "LAST-UNITS", "quantity": 2, "bin": "A-1-1"}])
+    client = node_app.test_client()
+    with node_app.app_context(), count_statements(db.engine) as statements:
+        counted = client.post(
+            "/api/v1/warehouse/nodes/RU-WH/adjustments", headers=bearer(world["picker_ru"]),
+            json={"lines": [{"sku": "LAST-UNITS", "counted": 5, "bin": "A-1-1"}],
+                  "reason": "found"},
+        )  # fmt: skip
+    assert counted.status_code == 200, counted.get_json()
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")
+             and ("FROM stock_levels" in s or "FROM stock_bins" in s)]  # fmt: skip
+    assert "FROM stock_levels" in reads[0], reads
+
+
+def test_a_list_stays_open_while_a_parcel_waits_for_its_booking(node_app):
+    world = node_app.config["WORLD"]
+    picker = bearer(world["picker_ru"])
+    paid_order(node_app)
+    paid_order(node_app)
+    pick_list = _pick_one(node_app, world["picker_ru"], max_shipments=2)
+    booked, by_hand = (s["id"] for s in pick_list["shipments"])
+    _set_status(node_app, booked, "booking_requested")
+    client = node_app.test_client()
+    url = f"/api/v1/warehouse/shipments/{by_hand}"
+    assert client.post(f"{url}/pack", json={"weight_g": 100}, headers=picker).status_code == 200
+    assert client.post(f"{url}/ship", json=SHIP_BY_HAND, headers=picker).status_code == 200
+    assert _pick_list_status(node_app, pick_list["id"]) == "open"
+
+
+def test_a_list_whose_last_parcels_were_cancelled_is_closed(node_app):
+    world = node_app.config["WORLD"]
+    paid_order(node_app)
+    paid_order(node_app)
+    pick_list = _pick_one(node_app, world["picker_ru"], max_shipments=2)
+    for shipment in pick_list["shipments"]:
+        _set_status(node_app, shipment["id"], "cancelled")
+    with node_app.app_context():
+        close_finished_pick_lists([pick_list["id"], None])
+        db.session.commit()
+    assert _pick_list_status(node_app, pick_list["id"]) == "done"
+
+
+def test_a_list_with_a_parcel_still_being_picked_is_not_closed(node_app):
+    world = node_app.config["WORLD"]
+    paid_order(node_app)
+    paid_order(node_app)
+    pick_list = _pick_one(node_app, world["picker_ru"], max_shipments=2)
+    _set_status(node_app, pick_list["shipments"][0]["id"], "cancelled")
+    with node_app.app_context():
+        close_finished_pick_lists([pick_list["id"]])
+        db.session.commit()
+    assert _pick_list_status(node_app, pick_list["id"]) == "open"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/warehouse/shipments", "/api/v1/warehouse/jobs"])
+def test_a_page_number_past_the_last_possible_page_is_a_422(node_app, path):
+    operator = bearer(node_app.config["WORLD"]["operator"])
+    response = node_app.test_client().get(f"{path}?page=1000000000000000000", headers=operator)
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert "page" in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/orders", "/api/v1/warehouse/nodes/RU-WH/receipts"])
+def test_json_nested_deeper_than_the_stack_is_malformed_not_a_crash(node_app, path):
+    response = node_app.test_client().post(
+        path, data="[" * 100_000 + "]" * 100_000,
+        headers={**bearer(node_app.config["WORLD"]["picker_ru"]),
+                 "Content-Type": "application/json"},
+    )  # fmt: skip
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.content_type == "application/problem+json"
+    assert response.get_json()["code"] == "malformed_json"

@@ -247,6 +247,42 @@ def test_one_address_gets_20_failures_across_emails_then_waits(staff_app):
     assert elsewhere.status_code == 303
 
 
+def test_failures_from_other_addresses_do_not_lock_the_owner_out(staff_app):
+    for n in range(5):
+        attacker = staff_app.test_client()
+        assert (
+            log_in(attacker, "sfh@example.com", "guess", addr=f"203.0.113.{n}").status_code == 200
+        )
+    at_the_depot = log_in(
+        staff_app.test_client(), "sfh@example.com", staff(staff_app, "sfh")["password"],
+        addr="198.51.100.7",
+    )  # fmt: skip
+    assert at_the_depot.status_code == 303
+
+
+def test_one_attacker_address_is_stopped_after_5_failures_on_an_email(staff_app):
+    for _ in range(5):
+        assert log_in(staff_app.test_client(), "sfh@example.com", "guess",
+                      addr="203.0.113.9").status_code == 200  # fmt: skip
+    again = log_in(staff_app.test_client(), "sfh@example.com", "guess", addr="203.0.113.9")
+    assert again.status_code == 429
+
+
+def test_an_email_guessed_at_from_many_addresses_waits_after_50_failures(staff_app):
+    with staff_app.app_context():
+        db.session.add_all(
+            LoginAttempt(email="sfh@example.com", remote_addr=f"203.0.113.{n}", succeeded=False)
+            for n in range(50)
+        )
+        db.session.commit()
+    response = log_in(
+        staff_app.test_client(), "sfh@example.com", staff(staff_app, "sfh")["password"],
+        addr="198.51.100.7",
+    )  # fmt: skip
+    assert response.status_code == 429
+    assert 0 < int(response.headers["Retry-After"]) <= 15 * 60
+
+
 # ------------------------------------------------------------------ redirects
 
 

@@ -11,9 +11,8 @@ from sqlalchemy import func, select
 
 from orders.models import Order
 from shop.extensions import db
-from tests.checkout_world import build_world, order_body
-from tests.conftest import make_test_app
-from tests.live_server import live_server
+from tests.checkout_world import order_body
+from tests.live_server import served_world
 from warehouse.services import ledger_mismatches
 
 BUYERS = 80
@@ -22,19 +21,8 @@ UNITS = 20  # LAST-UNITS at RU-WH in the checkout world
 
 @pytest.fixture
 def served(postgres):
-    app = make_test_app(
-        postgres.create("checkout_race"),
-        # Enough connections that the race is decided by the database, not the pool.
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 20, "max_overflow": 20, "pool_timeout": 60},
-    )
-    with app.app_context():
-        db.create_all()
-        build_world()
-    with live_server(app) as base_url:
+    with served_world(postgres, "checkout_race") as (app, base_url, _world):
         yield app, base_url
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
 
 
 def _post(base_url: str, body: dict, headers: dict | None = None) -> requests.Response:

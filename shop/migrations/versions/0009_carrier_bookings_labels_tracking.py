@@ -46,6 +46,7 @@ def upgrade():
 
     with op.batch_alter_table('shipments', schema=None) as batch_op:
         batch_op.add_column(sa.Column('booking_state', sa.String(length=12), nullable=True))
+        batch_op.add_column(sa.Column('booking_attempt', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('carrier_reference', sa.String(length=80), nullable=True))
         batch_op.add_column(sa.Column('label_reference', sa.String(length=80), nullable=True))
         batch_op.add_column(sa.Column('last_error', sa.String(length=500), nullable=False, server_default=''))
@@ -61,6 +62,7 @@ def downgrade():
         batch_op.drop_column('last_error')
         batch_op.drop_column('label_reference')
         batch_op.drop_column('carrier_reference')
+        batch_op.drop_column('booking_attempt')
         batch_op.drop_column('booking_state')
 
     with op.batch_alter_table('tracking_events', schema=None) as batch_op:
