@@ -6,24 +6,17 @@ project declares ``manual`` and ``stripe`` in setup.cfg). Enabling is the
 application's policy: ``load_adapter`` builds only a name in the ``enabled``
 allowlist the app passes from its configuration.
 
-Entry points are imported on first use and kept for the process. A plugin
-that fails to import is logged and left out; it does not take the others
-down, and asking for it by name says what is wrong with it.
+Discovery, caching and broken plugins are handled by ``shop.plugins``.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any
 
 from orders.payments.base import PaymentAdapter
 from shop.errors import DomainError, register_problem_types
-
-log = logging.getLogger(__name__)
+from shop.plugins import PluginGroup
 
 ENTRY_POINT_GROUP = "pavilion.payments"
 
@@ -47,14 +40,14 @@ class PaymentAdapterLoadError(RuntimeError):
     ``PaymentAdapter``. This is an operator's problem, not a client's."""
 
 
-@dataclass(frozen=True)
-class _Discovery:
-    adapters: Mapping[str, type[PaymentAdapter]]
-    broken: Mapping[str, str]  # name -> why it cannot be loaded
-
-
-_discovered: _Discovery | None = None
-_discovering = threading.Lock()
+_GROUP = PluginGroup(
+    ENTRY_POINT_GROUP,
+    PaymentAdapter,
+    kind="payment adapter",
+    field="payment.adapter",
+    unknown=UnknownPaymentAdapter,
+    broken=PaymentAdapterLoadError,
+)
 
 
 def available_adapters() -> dict[str, type[PaymentAdapter]]:
@@ -63,13 +56,11 @@ def available_adapters() -> dict[str, type[PaymentAdapter]]:
     Imported the first time this (or ``load_adapter``) is called, then kept;
     ``clear_adapter_cache`` forgets them (tests that install a plugin).
     """
-    return dict(_discover().adapters)
+    return _GROUP.available()
 
 
 def clear_adapter_cache() -> None:
-    global _discovered
-    with _discovering:
-        _discovered = None
+    _GROUP.clear()
 
 
 def load_adapter(
@@ -81,61 +72,4 @@ def load_adapter(
     ``name`` is not in ``enabled`` or not installed, and
     ``PaymentAdapterLoadError`` when it is installed but broken.
     """
-    discovery = _discover()
-    if name in enabled and name in discovery.broken:
-        raise PaymentAdapterLoadError(discovery.broken[name])
-    if name not in enabled or name not in discovery.adapters:
-        offered = sorted(set(enabled) & set(discovery.adapters))
-        if name in enabled:
-            log.error(
-                "payment adapter %r is enabled but not installed; installed: %s",
-                name,
-                ", ".join(sorted(discovery.adapters)) or "none",
-            )
-        raise UnknownPaymentAdapter(
-            f"No payment adapter named {name!r} is offered; "
-            f"offered: {', '.join(offered) or 'none'}.",
-            errors={"payment.adapter": [f"Must be one of: {', '.join(offered) or 'none'}."]},
-        )
-    return discovery.adapters[name](settings)
-
-
-def _discover() -> _Discovery:
-    global _discovered
-    discovery = _discovered
-    if discovery is not None:
-        return discovery
-    with _discovering:
-        if _discovered is None:
-            _discovered = _load_all()
-        return _discovered
-
-
-def _load_all() -> _Discovery:
-    adapters: dict[str, type[PaymentAdapter]] = {}
-    broken: dict[str, str] = {}
-    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
-        name = entry_point.name
-        if name in adapters or name in broken:
-            # The first on sys.path wins, as importlib.metadata orders them.
-            log.warning(
-                "payment adapter %r is declared twice; ignoring %s", name, entry_point.value
-            )
-            continue
-        try:
-            target = entry_point.load()
-        except Exception as exc:  # one broken plugin must not hide the others
-            broken[name] = (
-                f"payment adapter {name!r} ({entry_point.value}) cannot be loaded: {exc!r}"
-            )
-            log.exception("payment adapter %r (%s) cannot be loaded", name, entry_point.value)
-            continue
-        if not (isinstance(target, type) and issubclass(target, PaymentAdapter)):
-            broken[name] = (
-                f"payment adapter {name!r} ({entry_point.value}) is not a PaymentAdapter subclass"
-            )
-            log.error("%s", broken[name])
-            continue
-        adapters[name] = target
-        log.debug("payment adapter %r found at %s", name, entry_point.value)
-    return _Discovery(adapters, broken)
+    return _GROUP.load(name, settings, enabled)
