@@ -77,7 +77,6 @@ import contextlib
 import cProfile
 import csv
 import http.client
-import importlib.util
 import io
 import json
 import linecache
@@ -100,23 +99,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+from benchkit import shared, write_report
 
-def _load_catalog_bench() -> ModuleType:
-    """bench/catalog.py as a module: its name would clash with the ``catalog`` package."""
-    path = Path(__file__).resolve().parent / "catalog.py"
-    spec = importlib.util.spec_from_file_location("bench_catalog", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-shared = _load_catalog_bench()
 ROOT: Path = shared.ROOT
 BIN_DIR: Path = shared.BIN_DIR
 RESULTS_DIR: Path = shared.RESULTS_DIR
@@ -1062,12 +1048,7 @@ def main(argv: list[str] | None = None) -> int:
                 psql(conninfo, "ANALYZE")
             report += "\n" + memory_profile(url, token, args.rows)
         print(report)
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        result_file = RESULTS_DIR / f"bulk-{now.strftime('%Y%m%dT%H%M%SZ')}.md"
-        options = sys.argv[1:] if argv is None else argv
-        command = " ".join([".venv/bin/python", "bench/bulk_upload.py", *options])
-        result_file.write_text(f"# `{command}`\n\n{report}")
-        log(f"written to {result_file.relative_to(ROOT)}")
+        write_report("bulk", "bench/bulk_upload.py", argv, report, now)
         return 0
     finally:
         if server is not None:

@@ -66,7 +66,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
-import importlib.util
 import json
 import os
 import re
@@ -83,25 +82,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+from benchkit import shared, write_report
 
-def _load_catalog_bench() -> ModuleType:
-    """bench/catalog.py as a module: its name would clash with the ``catalog`` package."""
-    if "bench_catalog" in sys.modules:
-        return sys.modules["bench_catalog"]
-    path = Path(__file__).resolve().parent / "catalog.py"
-    spec = importlib.util.spec_from_file_location("bench_catalog", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-shared = _load_catalog_bench()  # also puts the repository root first on sys.path
 ROOT: Path = shared.ROOT
 RESULTS_DIR: Path = shared.RESULTS_DIR
 DEFAULT_ADMIN_URL: str = shared.DEFAULT_ADMIN_URL
@@ -841,12 +825,7 @@ def main(argv: list[str] | None = None) -> int:
             args, checkout_runs, pgbench_runs, counts, skus, dropped, checks, http_201, context
         )
         print(report)
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        result_file = RESULTS_DIR / f"checkout-{now.strftime('%Y%m%dT%H%M%SZ')}.md"
-        options = sys.argv[1:] if argv is None else argv
-        command = " ".join([".venv/bin/python", "bench/checkout.py", *options])
-        result_file.write_text(f"# `{command}`\n\n{report}")
-        log(f"written to {result_file.relative_to(ROOT)}")
+        write_report("checkout", "bench/checkout.py", argv, report, now)
         return 0
     finally:
         if server is not None:

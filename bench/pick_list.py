@@ -83,7 +83,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import importlib.util
 import io
 import logging
 import os
@@ -99,25 +98,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+from benchkit import shared, write_report
 
-def _load_catalog_bench() -> ModuleType:
-    """bench/catalog.py as a module: its name would clash with the ``catalog`` package."""
-    if "bench_catalog" in sys.modules:
-        return sys.modules["bench_catalog"]
-    path = Path(__file__).resolve().parent / "catalog.py"
-    spec = importlib.util.spec_from_file_location("bench_catalog", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-shared = _load_catalog_bench()  # also puts the repository root first on sys.path
 ROOT: Path = shared.ROOT
 RESULTS_DIR: Path = shared.RESULTS_DIR
 DEFAULT_ADMIN_URL: str = shared.DEFAULT_ADMIN_URL
@@ -881,12 +865,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         report = render_report(args, world, info, context)
         print(report)
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        result_file = RESULTS_DIR / f"pick_list-{now.strftime('%Y%m%dT%H%M%SZ')}.md"
-        options = sys.argv[1:] if argv is None else argv
-        command = " ".join([".venv/bin/python", "bench/pick_list.py", *options])
-        result_file.write_text(f"# `{command}`\n\n{report}")
-        log(f"written to {result_file.relative_to(ROOT)}")
+        write_report("pick_list", "bench/pick_list.py", argv, report, now)
         return 0
     finally:
         if url is not None:

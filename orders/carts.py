@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
 
-from catalog.models import iso_utc, utcnow
+from catalog.models import Sku, iso_utc, utcnow
 from catalog.services import current_rates
 from orders.models import Cart, CartLine
 from orders.pricing import (
@@ -28,6 +28,7 @@ from orders.pricing import (
     load_lines,
     quote,
 )
+from shop.auth import hash_token
 from shop.errors import DomainError, NotFound, ValidationFailed
 from shop.extensions import db
 from warehouse.routing import RoutingError
@@ -41,12 +42,6 @@ class NewCart:
     token: str
 
 
-def _hash(token: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def create_cart(currency: str | None, lines: list[WantedLine]) -> NewCart:
     rates = current_rates().table
     if currency:
@@ -54,7 +49,7 @@ def create_cart(currency: str | None, lines: list[WantedLine]) -> NewCart:
     if lines:
         load_lines(lines, currency or DEFAULT_CURRENCY, rates)  # 422 for unknown SKUs
     cart_id, token = secrets.token_urlsafe(16), secrets.token_urlsafe(24)
-    cart = Cart(id=cart_id, token_hash=_hash(token), currency=currency)
+    cart = Cart(id=cart_id, token_hash=hash_token(token), currency=currency)
     db.session.add(cart)
     db.session.flush()
     _merge_lines(cart, lines)
@@ -67,14 +62,12 @@ def _find(cart_id: str, token: str | None, *, for_update: bool = False) -> Cart:
     if for_update:
         query = query.with_for_update()
     cart = db.session.scalar(query)
-    if cart is None or not token or not hmac.compare_digest(_hash(token), cart.token_hash):
+    if cart is None or not token or not hmac.compare_digest(hash_token(token), cart.token_hash):
         raise NotFound(f"No cart {cart_id}.")
     return cart
 
 
 def _sku_ids(codes: list[str]) -> dict[str, int]:
-    from catalog.models import Sku
-
     return dict(db.session.execute(select(Sku.code, Sku.id).where(Sku.code.in_(codes))).all())
 
 
@@ -131,8 +124,6 @@ def delete_cart(cart_id: str, token: str | None) -> None:
 
 def cart_lines_for_checkout(cart_id: str, token: str | None) -> list[WantedLine]:
     """The cart's lines for checkout; a cart that is not the caller's is a 404."""
-    from catalog.models import Sku
-
     _find(cart_id, token)
     lines = [
         WantedLine(code, quantity)
@@ -160,8 +151,6 @@ def cart_document(
 ) -> dict[str, Any]:
     """The cart priced in ``currency`` (else the cart's); with a destination, the quote:
     shipments, shipping, delivery windows and duties — or why it cannot go there."""
-    from catalog.models import Sku
-
     cart = _find(cart_id, token)
     rates = current_rates().table
     currency = check_currency(currency or cart.currency or DEFAULT_CURRENCY, rates)
@@ -195,7 +184,7 @@ def cart_document(
                 priced += load_lines([line], currency, rates)
             except ValidationFailed:
                 unavailable.append(line.sku)
-        priced = tuple(type(p)(**{**p.__dict__, "index": i}) for i, p in enumerate(priced, start=1))
+        priced = tuple(replace(p, index=i) for i, p in enumerate(priced, start=1))
     document["lines"] = [
         {
             "id": line_ids[line.sku.code],

@@ -18,7 +18,6 @@ was written.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from orders.lifecycle import PAID_STATUSES
 from orders.models import Cart, CartLine, Order, OrderEvent, OrderLine, Payment
 from orders.pricing import Address, PricedLine, Quote, WantedLine, check_currency, load_lines, quote
 from shop import background
+from shop.auth import hash_token
 from shop.errors import Conflict, ValidationFailed
 from shop.extensions import db
 from shop.idempotency import derived_secret, mark_committed
@@ -80,10 +80,6 @@ def new_order_number() -> str:
     """``SCO-XXXX-XXXX``: 40 random bits, so numbers say nothing about volume or order."""
     chars = "".join(secrets.choice(NUMBER_ALPHABET) for _ in range(8))
     return f"SCO-{chars[:4]}-{chars[4:]}"
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def place_order(checkout: CheckoutRequest, *, actor: str = "shopper") -> PlacedOrder:
@@ -202,12 +198,11 @@ def _recheck_cbec_year(identity: dict[str, str], priced: Quote) -> None:
             text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
             {"key": f"cbec-year:{identity['hash']}"},
         )
-    order_figures = priced.duties.as_json().get("order") or {}
-    limit = order_figures.get("annual_limit")
+    limit = priced.duties.order_figures.get("annual_limit")
     value = _dutiable_value_cny(priced.duties)
-    if not limit or value is None:
+    if limit is None or value is None:
         return
-    limit_cny = Decimal(limit["amount"] if isinstance(limit, dict) else str(limit))
+    limit_cny = limit.amount
     used = _cbec_year_used(identity, priced.quoted_at)
     if used + value > limit_cny:
         raise customs.CustomsLimitExceeded(
@@ -385,7 +380,5 @@ def _order_lines(order_id: int, lines: tuple[PricedLine, ...]) -> list[dict[str,
 
 
 def _dutiable_value_cny(duties: customs.DutyAssessment) -> Decimal | None:
-    value = duties.as_json().get("dutiable_value_cny")
-    if value is None:
-        return None
-    return Decimal(value["amount"] if isinstance(value, dict) else str(value))
+    value = duties.dutiable_value_cny
+    return value.amount if value is not None else None

@@ -8,6 +8,7 @@ picked up again by the sweeper.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,11 +22,10 @@ from sqlalchemy.exc import IntegrityError
 from catalog.models import iso_utc, utcnow
 from catalog.money import Money
 from orders import lifecycle, payments_service
-from orders.checkout import hash_token
 from orders.models import Order, OrderEvent, Payment, ProviderEvent, Refund
 from orders.payments.base import PaymentError, PaymentEvent, PaymentUnavailable
 from shop import background
-from shop.auth import Forbidden, StaffPrincipal
+from shop.auth import Forbidden, StaffPrincipal, hash_token
 from shop.errors import Conflict, DomainError, NotFound, ValidationFailed
 from shop.extensions import db
 from shop.transactions import retry_on_conflict
@@ -84,14 +84,8 @@ def _may_see(order: Order, viewer: Viewer) -> bool:
             is not None
         )
     if viewer.order_token:
-        return _same(hash_token(viewer.order_token), order.token_hash)
+        return hmac.compare_digest(hash_token(viewer.order_token), order.token_hash)
     return False
-
-
-def _same(a: str, b: str) -> bool:
-    import hmac
-
-    return hmac.compare_digest(a.encode(), b.encode())
 
 
 def order_document(order: Order, viewer: Viewer, lang: str = "en") -> dict[str, Any]:

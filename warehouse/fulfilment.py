@@ -752,14 +752,14 @@ def ship_shipment(
     db.session.flush()
     numbers = orders_follow([shipment.id], staff.actor, f"shipment {shipment.id} shipped")
     close_done_pick_list(shipment.pick_list_id)
-    for number in numbers or [order_number(shipment.order_id)]:
+    for number in numbers or [order_number_of(shipment.order_id)]:
         background.enqueue("orders.notify", key=f"notify:{number}:shipped:{shipment.id}",
                            number=number, event="shipped")  # fmt: skip
     db.session.commit()
     return summary_of(shipment)
 
 
-def order_number(order_id: int) -> str:
+def order_number_of(order_id: int) -> str:
     return db.session.scalar(select(Order.number).where(Order.id == order_id))
 
 

@@ -445,7 +445,7 @@ def _shipped(shipment_id: int, attempt: str, booking: carriers.Booking) -> bool:
     numbers = fulfilment.orders_follow([shipment.id], f"carrier {booking.carrier}",
                                        f"shipment {shipment.id} booked")  # fmt: skip
     fulfilment.close_done_pick_list(shipment.pick_list_id)
-    for number in numbers or [fulfilment.order_number(shipment.order_id)]:
+    for number in numbers or [fulfilment.order_number_of(shipment.order_id)]:
         background.enqueue("orders.notify", key=f"notify:{number}:shipped:{shipment.id}",
                            number=number, event="shipped")  # fmt: skip
     return True
@@ -488,7 +488,7 @@ def cancel_booking(
         if _booking_job_running(shipment):
             # It may be sending the booking right now: ask once its answer is in.
             raise background.TransientError("a booking may be on its way; looking later")
-        number = shipment_number(fulfilment.order_number(shipment.order_id), shipment_id)
+        number = shipment_number(fulfilment.order_number_of(shipment.order_id), shipment_id)
         booking = _outside(adapter.find_booking, number)
         if booking is None or booking.state == "invalid" or not booking.reference:
             _set(shipment_id, booking_state="cancelled")
