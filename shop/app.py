@@ -59,6 +59,7 @@ def _register_models() -> None:
     # Alembic autogenerate and the test fixtures read.
     import catalog.models  # noqa: F401
     import orders.models  # noqa: F401
+    import shop.admin.models
     import shop.auth
     import shop.background
     import shop.idempotency  # noqa: F401
@@ -87,6 +88,12 @@ def _register_blueprints(app: Flask) -> None:
     api.register_blueprint(carriers_blp)
     app.register_blueprint(docs_bp)
     app.register_blueprint(web_bp)
+
+    from shop.admin import register_admin
+    from shop.storefront import register_storefront
+
+    register_admin(app)
+    register_storefront(app)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "merchant or staff token"}
     )

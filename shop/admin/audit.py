@@ -1,0 +1,104 @@
+"""Write and read the audit log.
+
+``record`` adds the entry to the current session and does not commit: the
+service that makes the change commits both together, so there is never a
+change without its entry, nor an entry for a change that was rolled back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import g, has_request_context
+from sqlalchemy import func, select
+
+from catalog.models import iso_utc
+from shop.admin.models import AuditEntry
+from shop.auth import StaffPrincipal
+from shop.extensions import db
+
+MAX_PAGE_SIZE = 200
+
+
+def record(
+    actor: StaffPrincipal | str,
+    action: str,
+    target_type: str,
+    target_id: Any,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Audit one action by ``actor`` (a staff principal, or a label such as ``"cli"``).
+
+    ``before``/``after`` must be JSON-ready and must not hold secrets (no
+    tokens, no password hashes, ID numbers only masked).
+    """
+    if isinstance(actor, StaffPrincipal):
+        staff_id, label = actor.staff_id, actor.actor
+    else:
+        staff_id, label = None, str(actor)
+    entry = AuditEntry(
+        staff_id=staff_id,
+        actor=label,
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id),
+        before=before,
+        after=after,
+        request_id=g.get("request_id") if has_request_context() else None,
+    )
+    db.session.add(entry)
+    return entry
+
+
+def entry_json(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "at": iso_utc(entry.at),
+        "staff_id": entry.staff_id,
+        "actor": entry.actor,
+        "action": entry.action,
+        "target_type": entry.target_type,
+        "target_id": entry.target_id,
+        "before": entry.before,
+        "after": entry.after,
+        "request_id": entry.request_id,
+    }
+
+
+def list_entries(
+    *,
+    page: int = 1,
+    per_page: int = 50,
+    action: str | None = None,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, Any]:
+    """Newest first, filtered; one page."""
+    per_page = max(1, min(per_page, MAX_PAGE_SIZE))
+    query = select(AuditEntry)
+    if action:
+        query = query.where(AuditEntry.action == action)
+    if target_type:
+        query = query.where(AuditEntry.target_type == target_type)
+    if target_id:
+        query = query.where(AuditEntry.target_id == str(target_id))
+    if since:
+        query = query.where(AuditEntry.at >= since)
+    if until:
+        query = query.where(AuditEntry.at < until)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = db.session.scalars(
+        query.order_by(AuditEntry.id.desc()).limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    return {
+        "items": [entry_json(e) for e in rows],
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+        "pages": -(-total // per_page),
+    }
