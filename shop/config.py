@@ -130,6 +130,23 @@ def load_config(
         # A job running longer than its lease may be taken over by the sweeper.
         "JOB_LEASE_SECONDS": float(env.get("PAVILION_JOB_LEASE_SECONDS", "300")),
         "JOB_REDISPATCH_SECONDS": float(env.get("PAVILION_JOB_REDISPATCH_SECONDS", "300")),
+        # Exchange-rate feeds (catalog/rates): which are enabled, where the Central Bank
+        # of Russia's daily XML is, and when the newest rate of a pair counts as stale.
+        "RATE_FEEDS": _names(env, "PAVILION_RATE_FEEDS", ("manual", "cbr")),
+        "CBR_RATES_URL": env.get("CBR_RATES_URL", "https://www.cbr.ru/scripts/XML_daily.asp"),
+        "CBR_TIMEOUT_SECONDS": float(env.get("CBR_TIMEOUT_SECONDS", "10")),
+        "RATES_MAX_AGE_HOURS": float(env.get("PAVILION_RATES_MAX_AGE_HOURS", "48")),
+        # China's cross-border order record (CEB311): who the platform and the seller are.
+        "CUSTOMS_PLATFORM_CODE": env.get("PAVILION_CUSTOMS_PLATFORM_CODE", ""),
+        "CUSTOMS_PLATFORM_NAME": env.get("PAVILION_CUSTOMS_PLATFORM_NAME", "SCO Pavilion"),
+        "CUSTOMS_ENTERPRISE_CODE": env.get("PAVILION_CUSTOMS_ENTERPRISE_CODE", ""),
+        "CUSTOMS_ENTERPRISE_NAME": env.get("PAVILION_CUSTOMS_ENTERPRISE_NAME", ""),
+        # Key for the full PRC ID numbers the customs record needs (Fernet, urlsafe
+        # base64 of 32 bytes); unset outside production: derived from SECRET_KEY.
+        "ID_ENCRYPTION_KEY": env.get("PAVILION_ID_ENCRYPTION_KEY"),
+        # Stripe.js for the Payment Element on the checkout page (tests point it at
+        # localstripe's copy).
+        "STRIPE_JS_URL": env.get("STRIPE_JS_URL", "https://js.stripe.com/v3/"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": pavilion_env == "production",
@@ -142,6 +159,13 @@ def load_config(
     }
     config.update(overrides)
     return config
+
+
+def _names(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    listed = env.get(name)
+    if listed is None:
+        return default
+    return tuple(item.strip() for item in listed.split(",") if item.strip())
 
 
 def _payment_adapters(env: Mapping[str, str]) -> tuple[str, ...]:
