@@ -209,10 +209,44 @@ def _leaf_messages(value: Any) -> list[str]:
     return [str(value)]
 
 
+# Paths whose clients read problem+json, or that draw their own error pages;
+# everything else is the storefront, where a browser gets a page in the shop's look.
+NON_STOREFRONT_PREFIXES = ("/api/", "/warehouse", "/admin", "/healthz", "/problems/")
+
+
+def wants_storefront_page() -> bool:
+    """Whether this error should be a storefront HTML page: a storefront route, or
+    another path outside the API (a mistyped URL) asked for by a browser."""
+    try:
+        path = request.path
+    except RuntimeError:  # outside a request
+        return False
+    if path == "/api" or path.startswith(NON_STOREFRONT_PREFIXES):
+        return False
+    if request.blueprint == "storefront":
+        return True
+    best = request.accept_mimetypes.best_match(
+        [PROBLEM_CONTENT_TYPE, "application/json", "text/html"]
+    )
+    return best == "text/html"
+
+
+def storefront_page(status: int, *, without_database: bool = False, headers=None):
+    from shop.storefront.context import error_page, error_page_without_database
+
+    response = error_page_without_database(status) if without_database else error_page(status)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
 def handle_http_exception(error: HTTPException):
     status = error.code or 500
     if status >= 500 and isinstance(error, InternalServerError):
         return handle_unexpected_exception(error.original_exception or error)
+    if wants_storefront_page():
+        allow = dict(error.get_headers()).get("Allow") if status == 405 else None
+        return storefront_page(status, headers={"Allow": allow} if allow else None)
     code = HTTP_CODES.get(status, "error")
     headers = dict(error.get_headers()) if status == 405 else {}
     headers.pop("Content-Type", None)
@@ -234,6 +268,8 @@ def handle_http_exception(error: HTTPException):
 
 
 def handle_domain_error(error: DomainError):
+    if wants_storefront_page():
+        return storefront_page(error.status)
     invalid_params = None
     if error.errors:
         invalid_params = [
@@ -255,6 +291,8 @@ def handle_domain_error(error: DomainError):
 def handle_database_unavailable(error: OperationalError):
     db.session.rollback()
     log.error("database unavailable (request %s): %s", g.get("request_id"), error.orig)
+    if wants_storefront_page():
+        return storefront_page(503, without_database=True, headers={"Retry-After": "5"})
     return problem_response(
         503,
         "database_unavailable",
@@ -271,6 +309,8 @@ def handle_unexpected_exception(error: BaseException):
         db.session.rollback()
     except Exception:  # the session may be the thing that broke
         log.exception("rollback after an unhandled error failed")
+    if wants_storefront_page():
+        return storefront_page(500, without_database=True)
     return problem_response(
         500,
         "internal_error",
