@@ -114,29 +114,51 @@ class Conversion:
 
 @dataclass
 class RateTable:
-    """The rates in force on one day; finds a direct, inverse or cross rate."""
+    """The rates in force on one day; finds a direct, inverse or cross rate.
+
+    Sources quote a pair either way round (the CBR quotes CNY in roubles, the seed
+    quotes roubles in yuan), so each unordered pair keeps one quote: the newest by
+    ``effective_on`` of either direction, and on a tie the one later in ``quotes``
+    (callers list rows in the order they were stored, so the later row wins). Both
+    directions of a pair then convert at the same rate, whatever order the rows came in.
+    """
 
     quotes: list[ExchangeRateQuote] = field(default_factory=list)
 
     def __post_init__(self):
-        self._by_pair = {(q.base, q.quote): q for q in self.quotes}
+        chosen: dict[frozenset[str], ExchangeRateQuote] = {}
+        for candidate in self.quotes:
+            pair = frozenset((candidate.base, candidate.quote))
+            held = chosen.get(pair)
+            # ">=": of two quotes of one day, the later listed wins.
+            if held is None or candidate.effective_on >= held.effective_on:
+                chosen[pair] = candidate
+        self._by_pair = chosen
 
     def currencies(self) -> set[str]:
         return {q.base for q in self.quotes} | {q.quote for q in self.quotes}
 
+    def in_force(self) -> list[ExchangeRateQuote]:
+        """The one quote each currency pair converts at, ordered by base then quote."""
+        return sorted(self._by_pair.values(), key=lambda q: (q.base, q.quote))
+
+    def quote_for(self, first: str, second: str) -> ExchangeRateQuote | None:
+        """The quote the pair converts at, whichever way round it was published."""
+        return self._by_pair.get(frozenset((first, second)))
+
     def _leg(self, source: str, target: str) -> Conversion | None:
         if source == target:
             return Conversion(source, target, Decimal(1))
-        direct = self._by_pair.get((source, target))
-        if direct:
-            return Conversion(source, target, direct.rate, (direct,))
-        inverse = self._by_pair.get((target, source))
-        if inverse:
-            return Conversion(source, target, Decimal(1) / inverse.rate, (inverse,))
-        return None
+        quote = self.quote_for(source, target)
+        if quote is None:
+            return None
+        if quote.base == source:
+            return Conversion(source, target, quote.rate, (quote,))
+        return Conversion(source, target, Decimal(1) / quote.rate, (quote,))
 
     def conversion(self, source: str, target: str) -> Conversion:
-        """Direct or inverse rate first; else through one pivot currency.
+        """Direct or inverse rate first, even when a cross rate is newer (one quote
+        says more than two); else through one pivot currency.
 
         Pivots are tried in code order, so the same table always gives the
         same answer.

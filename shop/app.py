@@ -57,7 +57,8 @@ def _migrations_dir():
 def _register_models() -> None:
     # Importing the model modules puts every table in db.metadata, which
     # Alembic autogenerate and the test fixtures read.
-    import catalog.models  # noqa: F401
+    import catalog.models
+    import catalog.rates.models  # noqa: F401
     import orders.models  # noqa: F401
     import shop.admin.models
     import shop.auth

@@ -387,3 +387,7 @@ def register_cli(app: Flask) -> None:
             "wsgi:app",
         ]
         os.execv(gunicorn, argv)  # noqa: S606 - replace this process by gunicorn, no shell
+
+    from catalog.rate_feeds import register_rates_cli
+
+    register_rates_cli(app)
