@@ -1,6 +1,6 @@
 # SCO Pavilion production image: gunicorn as a non-root user, health-checked.
 # Migrations are a separate, explicit step:
-#   docker run --rm -e DATABASE_URL=... -e SECRET_KEY=... IMAGE flask --app wsgi db upgrade
+#   docker run --rm -e DATABASE_URL=... -e SECRET_KEY=... -e PAVILION_ID_ENCRYPTION_KEY=... IMAGE flask --app wsgi db upgrade
 
 FROM python:3.11-slim AS build
 WORKDIR /src

@@ -34,7 +34,7 @@ from catalog.services import current_rates
 from orders import payments_service
 from orders.carts import cart_lines_for_checkout
 from orders.customs import duties as customs
-from orders.customs import prc_id
+from orders.customs import id_vault, prc_id
 from orders.lifecycle import PAID_STATUSES
 from orders.models import Cart, CartLine, Order, OrderEvent, OrderLine, Payment
 from orders.pricing import Address, PricedLine, Quote, WantedLine, check_currency, load_lines, quote
@@ -167,6 +167,8 @@ def _customs_identity(country: str, given: dict[str, str] | None, now) -> dict[s
         "name": name[:120],
         "masked": prc_id.mask_id(id_number),
         "hash": prc_id.hash_id(id_number, secret),
+        # Only China's customs order record reads it back (orders.customs.order_records).
+        "encrypted": id_vault.encrypt_id(id_number),
     }
 
 
@@ -244,6 +246,7 @@ def _write_order(
         customs_name=identity["name"] if identity else None,
         customs_id_masked=identity["masked"] if identity else None,
         customs_id_hash=identity["hash"] if identity else None,
+        customs_id_encrypted=identity["encrypted"] if identity else None,
         goods_total=priced.goods_total.amount,
         shipping_total=priced.shipping_total.amount,
         duties_total=priced.duties_total.amount if priced.duties_total is not None else None,

@@ -50,6 +50,9 @@ class Order(db.Model):
     customs_name: Mapped[str | None] = mapped_column(String(120))
     customs_id_masked: Mapped[str | None] = mapped_column(String(32))
     customs_id_hash: Mapped[str | None] = mapped_column(String(64))
+    # The full number, Fernet-encrypted (orders.customs.id_vault), for the customs order
+    # record only; NULL for orders placed before it was kept.
+    customs_id_encrypted: Mapped[str | None] = mapped_column(String(255))
     goods_total: Mapped[Decimal] = mapped_column(Numeric(19, 4), default=Decimal(0))
     shipping_total: Mapped[Decimal] = mapped_column(Numeric(19, 4), default=Decimal(0))
     # None when no policy covers the destination: unknown, never a false zero.

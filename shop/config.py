@@ -77,6 +77,15 @@ def load_config(
             else _development_secret_key(var_dir)
         )
 
+    if pavilion_env == "production" and not (
+        overrides.get("ID_ENCRYPTION_KEY") or env.get("PAVILION_ID_ENCRYPTION_KEY")
+    ):
+        raise ConfigError(
+            "PAVILION_ID_ENCRYPTION_KEY must be set when PAVILION_ENV=production: buyers' PRC "
+            "ID numbers on orders to China are encrypted with it (make one with `python -c "
+            "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)"
+        )
+
     config: dict[str, Any] = {
         "PAVILION_ENV": pavilion_env,
         "TESTING": pavilion_env == "test",

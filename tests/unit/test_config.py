@@ -67,3 +67,15 @@ def test_access_logs_leave_out_query_strings():
     assert "%(U)s" in gunicorn_conf.access_log_format
     assert "%(r)s" not in gunicorn_conf.access_log_format
     assert "%(q)s" not in gunicorn_conf.access_log_format
+
+
+def test_production_needs_a_key_for_buyers_id_numbers():
+    """Orders to China keep the buyer's full PRC ID number encrypted: production must not
+    fall back to a key derived from SECRET_KEY."""
+    env = {"PAVILION_ENV": "production", "DATABASE_URL": "sqlite://", "SECRET_KEY": "s" * 40}
+    with pytest.raises(ConfigError, match="PAVILION_ID_ENCRYPTION_KEY"):
+        load_config(environ=env)
+    key = "k" * 43 + "="
+    assert (
+        load_config(environ={**env, "PAVILION_ID_ENCRYPTION_KEY": key})["ID_ENCRYPTION_KEY"] == key
+    )
