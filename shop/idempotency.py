@@ -86,20 +86,28 @@ class Claim:
     key: str
 
 
-def idempotent(view=None, *, recover=None, secret_fields=()):
+def idempotent(view=None, *, recover=None, secret_fields=(), key_from=None, body_from=None):
     """Make a view replay-safe when the client sends ``Idempotency-Key``.
 
     ``recover(resource)`` rebuilds the response when the first request committed its
     work (``mark_committed``) and then failed before answering; ``secret_fields`` are
     top-level response fields not stored (a token): a replay fills them again from
     ``derived_secret``, which gives the same value for the same claim.
+
+    A browser form cannot send a header: ``key_from()`` reads the key from elsewhere
+    (a hidden field), and ``body_from()`` gives the bytes that identify the request
+    (a parsed form is no longer in ``request.get_data()``). Such a view may answer
+    with a redirect: its key is kept while its work is, and a repeat is answered by
+    ``recover`` (which can set cookies a stored response could not replay).
     """
     if view is None:
-        return lambda v: idempotent(v, recover=recover, secret_fields=secret_fields)
+        return lambda v: idempotent(
+            v, recover=recover, secret_fields=secret_fields, key_from=key_from, body_from=body_from
+        )
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        key = request.headers.get(HEADER)
+        key = key_from() if key_from is not None else request.headers.get(HEADER)
         if key is None:
             return view(*args, **kwargs)
         key = key.strip()
@@ -109,7 +117,8 @@ def idempotent(view=None, *, recover=None, secret_fields=()):
                 errors={HEADER: ["1 to 255 printable characters, e.g. a UUID."]},
             )
         scope = _scope()
-        fingerprint = hashlib.sha256(request.get_data()).hexdigest()
+        body = body_from() if body_from is not None else request.get_data()
+        fingerprint = hashlib.sha256(body).hexdigest()
         claimed = _claim_or_replay(scope, key, fingerprint, recover, secret_fields)
         if isinstance(claimed, Response):
             return claimed
@@ -301,6 +310,13 @@ def _keep(record_id: int, response: Response, secret_fields=()) -> None:
 
 
 def _give_back(record_id: int) -> None:
+    """Free the key of a request that did not succeed; but a request whose work was
+    committed (``mark_committed``) keeps it, so a repeat answers from that work
+    instead of doing it twice."""
     db.session.rollback()
-    db.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id))
+    db.session.execute(
+        delete(IdempotencyRecord).where(
+            IdempotencyRecord.id == record_id, IdempotencyRecord.resource.is_(None)
+        )
+    )
     db.session.commit()

@@ -1,0 +1,133 @@
+// Checkout and order pages: small improvements over forms that work without script.
+//
+// - The customs identity fieldset is shown only for destinations whose customs need it
+//   (the page lists them in data-customs-countries).
+// - When the destination changes, the summary (shipments, shipping, duties, total) is
+//   fetched again from /checkout/summary and swapped in; without script the
+//   "Update totals" button does the same by sending the form back.
+// - "Place order" is sent once, however often it is pressed (the server's one-time key
+//   makes a repeat land on the same order anyway).
+// - On an order paid by card, Stripe's Payment Element is mounted when Stripe.js is on
+//   the page.
+(function () {
+  "use strict";
+
+  function customsCountries(form) {
+    return (form.dataset.customsCountries || "").split(/\s+/).filter(Boolean);
+  }
+
+  function showCustomsFor(form, country) {
+    var fieldset = document.getElementById("customs-identity");
+    if (!fieldset) return;
+    var needed = customsCountries(form).indexOf(country) !== -1;
+    fieldset.hidden = !needed;
+    fieldset.querySelectorAll("input").forEach(function (input) {
+      input.required = needed;
+      input.setAttribute("aria-required", needed ? "true" : "false");
+    });
+  }
+
+  function refreshSummary(form) {
+    var summary = document.getElementById("checkout-summary");
+    if (!summary) return;
+    var query = new URLSearchParams();
+    ["country", "region", "postal_code"].forEach(function (name) {
+      var field = form.elements.namedItem(name);
+      if (field && field.value) query.set(name, field.value);
+    });
+    summary.setAttribute("aria-busy", "true");
+    fetch(form.dataset.summaryUrl + "?" + query.toString(), {
+      credentials: "same-origin",
+      headers: { Accept: "text/html" },
+    })
+      .then(function (response) {
+        if (!response.ok) throw new Error("summary " + response.status);
+        return response.text();
+      })
+      .then(function (html) {
+        var holder = document.createElement("div");
+        holder.innerHTML = html;
+        var fresh = holder.querySelector("#checkout-summary");
+        var current = document.getElementById("checkout-summary");
+        if (fresh && current) current.replaceWith(fresh);
+        var status = document.getElementById("summary-status");
+        if (status) status.textContent = status.dataset.updatedText || "";
+      })
+      .catch(function () {
+        // The totals stay as they were; "Update totals" still works.
+        var stale = document.getElementById("checkout-summary");
+        if (stale) stale.removeAttribute("aria-busy");
+        var update = document.getElementById("update-totals");
+        if (update) update.hidden = false;
+      });
+  }
+
+  function setUpCheckout(form) {
+    var country = form.elements.namedItem("country");
+    var update = document.getElementById("update-totals");
+    if (update) update.hidden = true;
+    if (country) {
+      showCustomsFor(form, country.value);
+      country.addEventListener("change", function () {
+        showCustomsFor(form, country.value);
+        refreshSummary(form);
+      });
+    }
+    ["region", "postal_code"].forEach(function (name) {
+      var field = form.elements.namedItem(name);
+      if (field) field.addEventListener("change", function () { refreshSummary(form); });
+    });
+    var sent = false;
+    form.addEventListener("submit", function (event) {
+      var submitter = event.submitter;
+      if (submitter && submitter.id === "update-totals") return;
+      if (sent) {
+        event.preventDefault();
+        return;
+      }
+      sent = true;
+      var button = document.getElementById("place-order");
+      if (button) button.setAttribute("aria-disabled", "true");
+    });
+    var errors = document.getElementById("error-summary");
+    if (errors) errors.focus();
+  }
+
+  function setUpStripe(form) {
+    if (typeof window.Stripe !== "function") return;
+    var stripe = window.Stripe(form.dataset.publishableKey, {
+      locale: document.documentElement.lang || "auto",
+    });
+    var elements = stripe.elements({ clientSecret: form.dataset.clientSecret });
+    var paymentElement = elements.create("payment");
+    paymentElement.mount("#payment-element");
+    var button = document.getElementById("pay-button");
+    var message = document.getElementById("payment-message");
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (button) button.disabled = true;
+      stripe
+        .confirmPayment({ elements: elements, confirmParams: { return_url: form.dataset.returnUrl } })
+        .then(function (result) {
+          // Success leaves the page (return_url); only a failure comes back here.
+          if (result && result.error) {
+            message.textContent = result.error.message || form.dataset.errorText;
+            if (button) button.disabled = false;
+          }
+        });
+    });
+  }
+
+  function start() {
+    var checkout = document.getElementById("checkout-form");
+    if (checkout) setUpCheckout(checkout);
+    var stripeForm = document.getElementById("stripe-payment");
+    if (stripeForm) setUpStripe(stripeForm);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
