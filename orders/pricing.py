@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from catalog.merchant_services import cbec_rules
-from catalog.models import Category, Product, Sku
+from catalog.models import Category, Merchant, Product, Sku
 from catalog.money import Money, RateTable, UnknownCurrency, is_currency_code, round_to_currency
 from orders.customs import duties as customs
 from orders.regions import region_code
@@ -228,11 +228,14 @@ def load_lines(
             select(Sku, Product, Category.slug)
             .join(Product, Product.id == Sku.product_id)
             .join(Category, Category.id == Product.category_id)
+            .join(Merchant, Merchant.id == Product.merchant_id)
             .where(
                 Sku.code.in_(list(merged)),
                 Sku.deleted_at.is_(None),
                 Sku.is_active.is_(True),
                 Product.is_active.is_(True),
+                # A suspended merchant's goods leave the shop, also for buyers who know a code.
+                Merchant.is_active.is_(True),
             )
         )
     }

@@ -144,6 +144,8 @@ def load_config(
         "RATE_FEEDS": _names(env, "PAVILION_RATE_FEEDS", ("manual", "cbr")),
         "CBR_RATES_URL": env.get("CBR_RATES_URL", "https://www.cbr.ru/scripts/XML_daily.asp"),
         "CBR_TIMEOUT_SECONDS": float(env.get("CBR_TIMEOUT_SECONDS", "10")),
+        # Operators add customs policy rows; each worker reloads them at most this often.
+        "CUSTOMS_POLICY_CACHE_SECONDS": int(env.get("PAVILION_CUSTOMS_POLICY_CACHE_SECONDS", "60")),
         "RATES_MAX_AGE_HOURS": float(env.get("PAVILION_RATES_MAX_AGE_HOURS", "48")),
         # China's cross-border order record (CEB311): who the platform and the seller are.
         "CUSTOMS_PLATFORM_CODE": env.get("PAVILION_CUSTOMS_PLATFORM_CODE", ""),

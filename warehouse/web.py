@@ -57,6 +57,8 @@ from warehouse.services import list_lanes
 log = logging.getLogger(__name__)
 
 web_bp = Blueprint("warehouse_pages", __name__, url_prefix="/warehouse")
+# Where the login may send its user back to: these pages and the admin pages.
+PAGES_AFTER_LOGIN = ("/warehouse/", "/admin/")
 
 SESSION_LIFETIME = timedelta(hours=12)  # one shift
 THROTTLE_WINDOW = timedelta(minutes=15)
@@ -517,7 +519,11 @@ def _end_session() -> None:
         session["lang"] = lang
 
 
-def _load_page_user() -> None:
+def load_page_user() -> None:
+    """Put the page session's staff member (or None) in ``g.staff``/``g.staff_email``.
+
+    Shared with the admin pages (shop.admin.web): one login, one session for both.
+    """
     g.staff = None
     g.staff_email = None
     if "staff_id" not in session:
@@ -534,14 +540,16 @@ def _load_page_user() -> None:
 
 
 def safe_next_url(candidate: str | None) -> str | None:
-    """``candidate`` if it is a path of these pages, else None (no open redirect).
+    """``candidate`` if it is a path of the staff or admin pages, else None (no open
+    redirect).
 
-    Only ``/warehouse/...`` is accepted, which also rules out ``//host``,
-    ``/\\host`` and every absolute URL a browser would leave the site for.
+    Only ``/warehouse/...`` and ``/admin/...`` (the admin pages share this login) are
+    accepted, which also rules out ``//host``, ``/\\host`` and every absolute URL a
+    browser would leave the site for.
     """
     if not candidate or len(candidate) > 2000:
         return None
-    if not candidate.startswith(web_bp.url_prefix + "/"):
+    if not candidate.startswith(PAGES_AFTER_LOGIN):
         return None
     if any(ch in candidate for ch in "\\\r\n\t") or any(ord(ch) < 32 for ch in candidate):
         return None
@@ -569,7 +577,7 @@ def login_required(view: Callable) -> Callable:
 @web_bp.before_request
 def _before_page() -> None:
     g.lang = page_language()
-    _load_page_user()
+    load_page_user()
     if request.method not in ("GET", "HEAD", "OPTIONS") and not csrf_token_sent_is_valid():
         log.warning("CSRF token missing or wrong on %s %s", request.method, request.path)
         abort(400, description="csrf")

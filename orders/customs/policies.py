@@ -5,7 +5,14 @@ rule set per regime with ``effective_from`` / ``effective_to``. A change of law
 is a new rule set in the data, not a code edit; the order date picks the set,
 and an order records the set's ``version`` with the figures it used.
 
-Pure: no database, no Flask.
+Operators add rule sets without a release: each is a row in the database
+(``orders.customs.policy_rows``), never edited in place. ``merge_rule_sets`` lays
+them over the shipped ones: for each country, the set with the later
+``effective_from`` wins from that day, and the one before it ends the day before
+(computed, so no stored row changes).
+
+Pure except ``load_policies``, which asks ``policy_rows`` for the added rule sets
+(none outside a Flask app context).
 """
 
 from __future__ import annotations
@@ -13,8 +20,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from decimal import Decimal
 from functools import cache
 from importlib import resources
@@ -349,18 +356,95 @@ def check_no_overlap(policies: tuple[Policy, ...]) -> None:
                 )
 
 
+KIND_OF_POLICY: dict[type, str] = {CbecPolicy: "cn_cbec", EaeuPolicy: "eaeu"}
+
+
+@dataclass(frozen=True)
+class ShippedRuleSet:
+    """A rule set as a file in ``rules/`` holds it, with the file's name and kind."""
+
+    file: str
+    kind: str
+    document: Mapping[str, Any]
+    policy: Policy
+
+
 @cache
-def load_policies() -> tuple[Policy, ...]:
+def shipped_rule_sets() -> tuple[ShippedRuleSet, ...]:
     """Every rule set shipped in ``orders/customs/rules``; read once per process,
     as the files change only with a release."""
     folder = resources.files("orders.customs").joinpath("rules")
-    policies: list[Policy] = []
+    shipped: list[ShippedRuleSet] = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".json"):
-            policies.extend(parse_rule_file(json.loads(entry.read_text(encoding="utf-8"))))
-    result = tuple(policies)
+            data = json.loads(entry.read_text(encoding="utf-8"))
+            if data.get("kind") not in _PARSERS:
+                continue  # other customs data kept beside the rules (e.g. code lists)
+            for document, policy in zip(data["rule_sets"], parse_rule_file(data), strict=True):
+                shipped.append(ShippedRuleSet(entry.name, data["kind"], document, policy))
+    check_no_overlap(tuple(s.policy for s in shipped))
+    return tuple(shipped)
+
+
+def merge_rule_sets(shipped: tuple[Policy, ...], added: tuple[Policy, ...]) -> tuple[Policy, ...]:
+    """The rule sets in force, day by day: ``added`` (in the order they were added)
+    laid over ``shipped``.
+
+    Per country, the sets are taken in order of ``effective_from`` (a tie goes to the
+    one added later: that is how an operator corrects a scheduled row). Each ends the
+    day before the next one starts, or at its own ``effective_to`` if that is
+    earlier. A set that only some of its countries leave is split in two (same id,
+    same figures, different end); a set superseded before it starts is dropped.
+    """
+    ordered = (*shipped, *added)
+    ends: list[dict[str, date | None]] = [{} for _ in ordered]
+    for country in sorted({c for p in ordered for c in p.countries}):
+        chain = sorted(
+            (n for n, p in enumerate(ordered) if country in p.countries),
+            key=lambda n: (ordered[n].effective_from, n),
+        )
+        for here, following in zip(chain, [*chain[1:], None], strict=True):
+            end = ordered[here].effective_to
+            if following is not None:
+                day_before = ordered[following].effective_from - timedelta(days=1)
+                end = day_before if end is None else min(end, day_before)
+            ends[here][country] = end
+    merged: list[Policy] = []
+    for policy, end_by_country in zip(ordered, ends, strict=True):
+        by_end: dict[date | None, set[str]] = {}
+        for country, end in end_by_country.items():
+            by_end.setdefault(end, set()).add(country)
+        for end, countries in sorted(by_end.items(), key=lambda item: item[0] or date.max):
+            if end is not None and end < policy.effective_from:
+                continue  # superseded before it started
+            if end == policy.effective_to and countries == policy.countries:
+                merged.append(policy)
+            else:
+                merged.append(replace(policy, countries=frozenset(countries), effective_to=end))
+    result = tuple(merged)
     check_no_overlap(result)
     return result
+
+
+def load_policies() -> tuple[Policy, ...]:
+    """The rule sets in force: the shipped ones with the operators' rows laid over them."""
+    from orders.customs.policy_rows import added_rule_sets
+
+    added = added_rule_sets()
+    shipped = tuple(s.policy for s in shipped_rule_sets())
+    if not added:
+        return shipped
+    # The added rows come from a cache that hands out the same tuple until it reloads:
+    # merge once per load, not on every duty estimate.
+    last = _last_merge
+    if last and last[0] is added:
+        return last[1]
+    merged = merge_rule_sets(shipped, added)
+    _last_merge[:] = [added, merged]
+    return merged
+
+
+_last_merge: list = []
 
 
 def policy_for(country: str, on: date) -> Policy | None:

@@ -7,11 +7,13 @@ change without its entry, nor an entry for a change that was rolled back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from flask import g, has_request_context
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
 
 from catalog.models import iso_utc
 from shop.admin.models import AuditEntry
@@ -19,6 +21,7 @@ from shop.auth import StaffPrincipal
 from shop.extensions import db
 
 MAX_PAGE_SIZE = 200
+_DEFERRED_AFTER = "pavilion.audit_deferred_after"
 
 
 def record(
@@ -28,13 +31,21 @@ def record(
     target_id: Any,
     *,
     before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
+    after: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
 ) -> AuditEntry:
     """Audit one action by ``actor`` (a staff principal, or a label such as ``"cli"``).
 
     ``before``/``after`` must be JSON-ready and must not hold secrets (no
     tokens, no password hashes, ID numbers only masked).
+
+    ``after`` may be a function: it is called just before the session commits, for
+    a change made by a service that commits itself (``warehouse.services.update_lane``,
+    shared with the CLI), so the entry still holds the state that was committed,
+    in the same transaction.
     """
+    deferred_after = after if callable(after) else None
+    if deferred_after is not None:
+        after = None
     if isinstance(actor, StaffPrincipal):
         staff_id, label = actor.staff_id, actor.actor
     else:
@@ -50,7 +61,20 @@ def record(
         request_id=g.get("request_id") if has_request_context() else None,
     )
     db.session.add(entry)
+    if deferred_after is not None:
+        db.session.info.setdefault(_DEFERRED_AFTER, []).append((entry, deferred_after))
     return entry
+
+
+@event.listens_for(Session, "before_commit")
+def _fill_deferred_after(session: Session) -> None:
+    for entry, snapshot in session.info.pop(_DEFERRED_AFTER, []):
+        entry.after = snapshot()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_deferred_after(session: Session, previous_transaction) -> None:
+    session.info.pop(_DEFERRED_AFTER, None)
 
 
 def entry_json(entry: AuditEntry) -> dict[str, Any]:

@@ -29,3 +29,10 @@ class AuditEntry(db.Model):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     request_id: Mapped[str | None] = mapped_column(String(64))
+
+
+# The customs package keeps the rows operators add beside its parsers; importing it
+# here puts the table in the metadata with the admin's own (app.py loads this module).
+from orders.customs.policy_rows import CustomsPolicyRow  # noqa: E402
+
+__all__ = ["AuditEntry", "CustomsPolicyRow"]
