@@ -100,7 +100,7 @@ def place_order(checkout: CheckoutRequest, *, actor: str = "shopper") -> PlacedO
         lines = load_lines(wanted, currency, rates, field_prefix="cart_id")
     else:
         lines = load_lines(checkout.lines or [], currency, rates)
-    annual_used = _cbec_year_used(identity, now) if identity else Decimal(0)
+    annual_used = cbec_year_used(identity, now) if identity else Decimal(0)
 
     number = new_order_number()
     # With an Idempotency-Key the token is derived from its claim, so a retry after a
@@ -172,7 +172,7 @@ def _customs_identity(country: str, given: dict[str, str] | None, now) -> dict[s
     }
 
 
-def _cbec_year_used(identity: dict[str, str], now) -> Decimal:
+def cbec_year_used(identity: dict[str, str], now) -> Decimal:
     """What this person has bought through CBEC this calendar year, in CNY: paid orders,
     and unpaid ones still holding their goods (they become paid without a new check).
 
@@ -192,20 +192,25 @@ def _cbec_year_used(identity: dict[str, str], now) -> Decimal:
     return Decimal(used or 0)
 
 
+def lock_cbec_year(id_hash: str) -> None:
+    """Serialize, until the transaction ends, everything that adds to one buyer's
+    yearly CBEC total (SQLite serializes all writers anyway)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"cbec-year:{id_hash}"}
+        )
+
+
 def _recheck_cbec_year(identity: dict[str, str], priced: Quote) -> None:
     """Inside the order's transaction, with this person's orders serialized: two
     checkouts at once must not both fit under the yearly allowance."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-            {"key": f"cbec-year:{identity['hash']}"},
-        )
+    lock_cbec_year(identity["hash"])
     limit = priced.duties.order_figures.get("annual_limit")
     value = _dutiable_value_cny(priced.duties)
     if limit is None or value is None:
         return
     limit_cny = limit.amount
-    used = _cbec_year_used(identity, priced.quoted_at)
+    used = cbec_year_used(identity, priced.quoted_at)
     if used + value > limit_cny:
         raise customs.CustomsLimitExceeded(
             "This order would take the buyer's cross-border purchases this year over "

@@ -42,7 +42,9 @@ ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
     "partially_refunded": frozenset({"partially_refunded", "refunded"}),
     "cancelled": frozenset(),
     "refunded": frozenset(),
-    "expired": frozenset(),
+    # Only when a payment arrives after the hold ran out and every line can be held
+    # again (orders.services._hold_again); otherwise the money goes back.
+    "expired": frozenset({"pending_payment"}),
 }
 
 # Whom a cancel is open to, by the order's status.

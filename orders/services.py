@@ -19,7 +19,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from catalog.models import iso_utc, utcnow
+from catalog.models import Sku, iso_utc, utcnow
 from catalog.money import Money
 from orders import lifecycle, payments_service
 from orders.models import Order, OrderEvent, Payment, ProviderEvent, Refund
@@ -29,8 +29,8 @@ from shop.auth import Forbidden, StaffPrincipal, hash_token
 from shop.errors import Conflict, DomainError, NotFound, ValidationFailed
 from shop.extensions import db
 from shop.transactions import retry_on_conflict
-from warehouse.models import Node, RoutingDecision, Shipment, ShipmentLine
-from warehouse.services import release_order_stock
+from warehouse.models import Node, RoutingDecision, Shipment, ShipmentLine, StockLevel
+from warehouse.services import Allocation, release_order_stock, reserve_stock
 
 log = logging.getLogger(__name__)
 
@@ -626,8 +626,19 @@ def _apply(order: Order, payment: Payment | None, event: PaymentEvent, adapter: 
                  {"key": f"notify:{order.number}:paid", "number": order.number, "event": "paid"})
             )  # fmt: skip
             return "paid", follow_up
-        # Money that the order no longer needs: it was cancelled or expired, or another
-        # payment paid it already (a second tab, a retry). It goes back, once.
+        if order.status == "expired" and payment is not None and _hold_again(order, actor):
+            payment.status = "succeeded"
+            _mark_paid(order, amount, actor, "payment succeeded after the hold ran out",
+                       event=event.id)  # fmt: skip
+            _cancel_payments([p for p in _live_payments(order.id) if p is not payment])
+            follow_up.append(
+                ("orders.notify",
+                 {"key": f"notify:{order.number}:paid", "number": order.number, "event": "paid"})
+            )  # fmt: skip
+            return "paid after expiry: goods held again", follow_up
+        # Money that the order no longer needs: it was cancelled, or expired and its goods
+        # are gone, or another payment paid it already (a second tab, a retry). It goes
+        # back, once.
         if payment is None:
             return f"ignored: order is {order.status}, payment unknown", follow_up
         payment.status = "succeeded"
@@ -678,6 +689,73 @@ def _apply(order: Order, payment: Payment | None, event: PaymentEvent, adapter: 
             _record(order, None, actor, "refund confirmed", kind="refund", event=event.id)
         return f"refund recorded ({order.refunded_amount})", follow_up
     return "ignored", follow_up
+
+
+def _hold_again(order: Order, actor: str) -> bool:
+    """An expired order whose payment still arrives (a slow bank, 3-D Secure finished
+    late, a webhook delayed past the sweep) is kept when its goods are still there: each
+    expired line is held again at its node, all or none; the order goes back to
+    ``pending_payment`` for the caller to mark it paid. False (nothing changed) when any
+    line is short: then the money goes back.
+
+    The stock rows are locked in (sku, node) order, as checkout locks them, and checked
+    before any is changed, so a short line leaves nothing half-held.
+    """
+    lines = db.session.execute(
+        select(ShipmentLine, Shipment, Sku.code)
+        .join(Shipment, Shipment.id == ShipmentLine.shipment_id)
+        .join(Sku, Sku.id == ShipmentLine.sku_id)
+        .where(Shipment.order_id == order.id, ShipmentLine.reservation == "expired")
+        .order_by(ShipmentLine.id)
+    ).all()
+    if not lines or not _within_cbec_year(order):
+        return False
+    wanted: dict[tuple[int, int], int] = {}
+    for line, shipment, _code in lines:
+        key = (line.sku_id, shipment.node_id)
+        wanted[key] = wanted.get(key, 0) + line.quantity
+    for (sku_id, node_id), quantity in sorted(wanted.items()):
+        level = db.session.execute(
+            select(StockLevel.on_hand, StockLevel.reserved)
+            .where(StockLevel.sku_id == sku_id, StockLevel.node_id == node_id)
+            .with_for_update()
+        ).one_or_none()
+        if level is None or level.on_hand - level.reserved < quantity:
+            return False
+    reserve_stock(
+        [Allocation(line.sku_id, shipment.node_id, line.quantity, shipment.id, code)
+         for line, shipment, code in lines],
+        order_id=order.id, actor=actor,
+    )  # fmt: skip
+    for line, shipment, _code in lines:
+        line.reservation = "held"
+        if shipment.status == "cancelled":  # cancelled by the expiry, not by a person
+            shipment.status = "awaiting_payment"
+    db.session.flush()  # before _mark_paid moves the shipments on with a bulk UPDATE
+    _record(order, "pending_payment", actor, "payment arrived after the hold ran out; "
+            "the goods are held again")  # fmt: skip
+    return True
+
+
+def _within_cbec_year(order: Order) -> bool:
+    """Whether the buyer's yearly CBEC allowance still has room for this order.
+
+    An expired order stopped counting against the allowance when its hold ran out, so
+    other orders may have used that room since; keeping it now is a new purchase and
+    gets checked like one (serialized per buyer, as checkout does)."""
+    if not order.customs_id_hash or order.dutiable_value_cny is None:
+        return True
+    from orders import customs
+    from orders.checkout import CHINA, cbec_year_used, lock_cbec_year
+
+    now = utcnow()
+    policy = customs.policy_for(order.destination_country, now.astimezone(CHINA).date())
+    limit = getattr(policy, "annual_limit", None)
+    if limit is None:
+        return True
+    lock_cbec_year(order.customs_id_hash)
+    used = cbec_year_used({"hash": order.customs_id_hash}, now)
+    return used + Decimal(order.dutiable_value_cny) <= limit
 
 
 # ------------------------------------------------------------------ background tasks

@@ -66,6 +66,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from catalog.models import iso_utc, utcnow
 from shop.errors import Conflict, NotFound
 from shop.extensions import db
+from shop.transactions import is_database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ def is_transient(error: BaseException) -> bool:
         verdict = getattr(current, "retryable", None)
         if isinstance(verdict, bool):
             return verdict
-        if isinstance(current, transient_types):
+        if isinstance(current, transient_types) or is_database_unavailable(current):
             return True
         status = _http_status(current)
         if status is not None:

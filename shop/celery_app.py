@@ -21,7 +21,8 @@ from typing import Any
 from celery import Celery, Task
 from celery.signals import worker_process_init
 from flask import Flask
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from shop import background
 from shop.extensions import db
@@ -74,8 +75,9 @@ def make_celery(flask_app: Flask) -> Celery:
     @celery.task(
         name=RUN_JOB,
         # run_job records the job's own failures; only the database being away while
-        # claiming or recording gets here, and Celery tries again shortly.
-        autoretry_for=(OperationalError,),
+        # claiming or recording gets here (a dropped connection may surface as the
+        # driver's InterfaceError; a busy pool as its timeout), and Celery tries again.
+        autoretry_for=(OperationalError, InterfaceError, PoolTimeout),
         retry_backoff=True,
         retry_backoff_max=300,
         retry_jitter=True,

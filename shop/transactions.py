@@ -1,5 +1,6 @@
 """Retry a unit of work that PostgreSQL aborted to break a deadlock or a
-serialization conflict: the right answer to those is to run it again, not a 500."""
+serialization conflict: the right answer to those is to run it again, not a 500.
+And tell a database that is away from a mistake in our SQL."""
 
 from __future__ import annotations
 
@@ -8,13 +9,25 @@ import random
 import time
 from functools import wraps
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from shop.extensions import db
 
 log = logging.getLogger(__name__)
 
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+
+
+def is_database_unavailable(error: BaseException) -> bool:
+    """The database, not our SQL, is the trouble: the server refused or dropped the
+    connection (OperationalError), the driver found its connection gone whatever class
+    it raised (``connection_invalidated``: psycopg's InterfaceError on a closed socket),
+    or every pooled connection stayed busy past the pool's timeout. A request answers
+    503 and a background job tries again later."""
+    if isinstance(error, OperationalError | PoolTimeout):
+        return True
+    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
 
 
 def is_retryable(error: BaseException) -> bool:

@@ -16,6 +16,7 @@ from shop.extensions import db
 from tests import fake_cdek as fake_cdek_module
 from tests.checkout_world import build_world, order_body
 from tests.conftest import make_test_app
+from tests.invariants import assert_invariants, fake_cdek_bookings
 from warehouse import shipping
 from warehouse.models import Shipment
 from warehouse.services import ledger_mismatches
@@ -144,6 +145,7 @@ def test_parcels_shipped_during_an_outage_are_all_booked_after_it(cdek_shop):
     assert {shipment(app, i).status for i in ids} == {"shipped"}
     for shipment_id, order in zip(ids, orders, strict=True):
         assert len(cdek.orders_by_number[f"{order['number']}-{shipment_id}"]) == 1
+    assert_invariants(app, live_bookings=fake_cdek_bookings(cdek))
 
 
 def test_an_expired_token_is_renewed(cdek_shop):

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from orders.models import Order
 from shop.extensions import db
 from tests.checkout_world import order_body
+from tests.invariants import assert_invariants
 from tests.live_server import served_world
 from warehouse.services import ledger_mismatches
 
@@ -45,6 +46,7 @@ def test_80_buyers_race_for_the_last_20_units_and_exactly_20_win(served):
     with app.app_context():
         assert db.session.scalar(select(func.count(Order.id))) == UNITS
         assert ledger_mismatches() == []
+    assert_invariants(app)
 
 
 def test_one_idempotency_key_sent_by_10_requests_at_once_makes_one_order(served):
@@ -59,3 +61,4 @@ def test_one_idempotency_key_sent_by_10_requests_at_once_makes_one_order(served)
     with app.app_context():
         assert db.session.scalar(select(func.count(Order.id))) == 1
         assert ledger_mismatches() == []
+    assert_invariants(app)

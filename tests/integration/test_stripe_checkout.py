@@ -18,6 +18,7 @@ from shop.extensions import db
 from tests import localstripe_server
 from tests.checkout_world import build_world, order_body
 from tests.conftest import make_test_app
+from tests.invariants import assert_invariants
 from tests.live_server import live_server
 
 localstripe_url = localstripe_server.localstripe_url
@@ -207,22 +208,7 @@ def test_a_stripe_outage_leaves_an_order_the_shopper_pays_later(stripe_shop, str
         stripe_client, payment["next_action"]["payment_intent"]
     )
     wait_until(base_url, order, lambda d: d["status"] == "paid")
-
-
-def test_money_for_an_expired_order_goes_back(stripe_shop, stripe_client):
-    from datetime import timedelta
-
-    from catalog.models import utcnow
-    from warehouse.services import expire_reservations
-
-    app, base_url = stripe_shop
-    order = stripe_order(base_url)
-    with app.app_context():
-        assert expire_reservations(utcnow() + timedelta(hours=1)) == 1
-    intent_id = order["payment"]["next_action"]["payment_intent"]
-    localstripe_server.confirm_with_test_card(stripe_client, intent_id)
-    document = wait_until(base_url, order, lambda d: d["payment"]["status"] == "refunded")
-    assert document["status"] == "expired"
+    assert_invariants(app)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ LEGAL_ORDER_MOVES = {
     ("pending_payment", "paid"),
     ("pending_payment", "cancelled"),
     ("pending_payment", "expired"),
+    ("expired", "pending_payment"),  # a late payment, with every line held again
     ("paid", "fulfilling"),
     ("paid", "partially_shipped"),
     ("paid", "shipped"),
