@@ -25,7 +25,7 @@ from catalog.schemas import (
     UpsertReportSchema,
 )
 from catalog.sku_csv import CSV_PROBLEM_DESCRIPTIONS, MAX_ROWS, CsvProblem, parse_sku_csv
-from shop.api_base import Blueprint, bearer_protected, json_body, shaped_json
+from shop.api_base import Blueprint, bearer_protected, json_body, reads_json_body, shaped_json
 from shop.auth import merchant_required
 from shop.errors import PayloadTooLarge, ValidationFailed, register_problem_types
 from shop.http_caching import public_cache
@@ -130,6 +130,7 @@ class MerchantSkus(MethodView):
         return shaped_json(merchant_services.list_merchant_skus(merchant, **args))
 
     @merchant_only
+    @reads_json_body(merchant_blp)
     @merchant_blp.doc(requestBody=_body(SkuInSchema))
     @merchant_blp.response(201, MerchantSkuSchema)
     @merchant_blp.alt_response(409, description="The SKU code is already in use")
@@ -150,6 +151,7 @@ class MerchantSku(MethodView):
         return shaped_json(merchant_services.get_merchant_sku(merchant, code))
 
     @merchant_only
+    @reads_json_body(merchant_blp)
     @merchant_blp.doc(requestBody=_body(SkuInSchema))
     @merchant_blp.response(200, MerchantSkuSchema)
     @merchant_blp.alt_response(201, schema=MerchantSkuSchema, description="Created")
@@ -161,6 +163,7 @@ class MerchantSku(MethodView):
         return shaped_json(document, status=201 if created else 200)
 
     @merchant_only
+    @reads_json_body(merchant_blp)
     @merchant_blp.doc(requestBody=_body(SkuPatchSchema, "application/merge-patch+json"))
     @merchant_blp.response(200, MerchantSkuSchema)
     @merchant_blp.alt_response(404, description="No such SKU of this merchant")
@@ -201,6 +204,7 @@ class MerchantSku(MethodView):
 @merchant_blp.alt_response(
     207, schema=UpsertReportSchema, description="Some rows failed (skip_failed)"
 )
+@merchant_blp.alt_response(400, description="The JSON body does not parse")
 @merchant_blp.alt_response(413, description="Over 10,000 rows or over the body size limit")
 @merchant_blp.alt_response(415, description="Neither text/csv nor application/json")
 @merchant_blp.alt_response(422, description="A row failed (reject_all) or the CSV is unreadable")

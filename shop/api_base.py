@@ -7,6 +7,7 @@ OpenAPI document says so for every default error response.
 from __future__ import annotations
 
 import http
+from json import JSONDecodeError
 from typing import ClassVar
 
 import marshmallow as ma
@@ -14,8 +15,12 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Response, current_app, json, request
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
+from flask_smorest.spec.plugins import unicodeconverter2paramschema
 from flask_smorest.utils import prepare_response
 from webargs.flaskparser import FlaskParser
+from werkzeug.routing import UnicodeConverter
+
+from shop.web_hardening import NUL_REFUSED, holds_nul
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -27,7 +32,15 @@ class InvalidParamSchema(ma.Schema):
 
 
 class ProblemSchema(ma.Schema):
-    """An RFC 9457 problem document."""
+    """An RFC 9457 problem document.
+
+    Problems carry extension members (RFC 9457, section 3.2) named by their code:
+    ``lines`` of an insufficient_stock, ``status_now`` of an illegal_transition, the
+    ``line`` of a CSV problem, a bulk ``report``; so the document allows more members.
+    """
+
+    class Meta:
+        unknown = ma.INCLUDE
 
     type = ma.fields.String(required=True, metadata={"description": "URI of the problem type"})
     code = ma.fields.String(required=True, metadata={"description": "stable machine code"})
@@ -52,11 +65,85 @@ class SchemaDecidesUnknownParser(FlaskParser):
         "querystring": None,
     }
 
+    def _raw_load_json(self, req):
+        document = super()._raw_load_json(req)
+        # The same rule as request.get_json (shop.web_hardening): no NUL in any string.
+        if holds_nul(document):
+            raise JSONDecodeError(NUL_REFUSED, "\\u0000", 0)
+        return document
+
 
 class Blueprint(SmorestBlueprint):
-    """The project's blueprint: flask-smorest with our argument parser."""
+    """The project's blueprint: flask-smorest with our argument parser, and error
+    responses documented as what they are."""
 
     ARGUMENTS_PARSER = SchemaDecidesUnknownParser()
+
+    def alt_response(self, status_code, response=None, *, schema=None, content_type=None,
+                     **kwargs):  # fmt: skip
+        """An error response declared with only a description is still a problem document:
+        say so in the OpenAPI document, so that clients (and the fuzzer) can rely on it."""
+        if response is None and schema is None and _is_error_status(status_code):
+            schema, content_type = ProblemSchema, content_type or PROBLEM_CONTENT_TYPE
+        return super().alt_response(
+            status_code, response, schema=schema, content_type=content_type, **kwargs
+        )
+
+    def arguments(self, schema, *, location="json", **kwargs):
+        """A JSON body that does not parse is a 400 ``malformed_json`` wherever it is read,
+        so every operation that reads one declares it (unless it says more itself)."""
+        parse = super().arguments(schema, location=location, **kwargs)
+        if location != "json":
+            return parse
+
+        def decorate(view):
+            parsed = parse(view)
+            declared = getattr(parsed, "_apidoc", {}).get("response", {}).get("responses", {})
+            if 400 in declared or "400" in declared:
+                return parsed
+            return self.alt_response(400, description="The body is not valid JSON")(parsed)
+
+        return decorate
+
+
+def _is_error_status(status_code) -> bool:
+    try:
+        return int(status_code) >= 400
+    except (TypeError, ValueError):  # "4XX"-style ranges name their own content
+        return False
+
+
+PRINTABLE_SEGMENT = r"[^/\x00-\x1f\x7f]"  # one path segment without control characters
+
+
+class PrintableSegmentConverter(UnicodeConverter):
+    """The default ``string`` URL converter, minus control characters.
+
+    No name in the shop (SKU code, order number, node code, slug) holds one, and
+    PostgreSQL refuses NUL in a text comparison: without this, ``/skus/%00`` would be
+    a 500 from the database instead of the 404 it is, in every view that looks it up.
+    """
+
+    def __init__(self, map, *args, **kwargs):
+        super().__init__(map, *args, **kwargs)
+        self.regex = self.regex.replace("[^/]", PRINTABLE_SEGMENT, 1)
+
+
+def printable_segment_param_schema(converter: PrintableSegmentConverter) -> dict:
+    schema = unicodeconverter2paramschema(converter)
+    schema["pattern"] = f"^{PRINTABLE_SEGMENT}+$"
+    return schema
+
+
+def decimal_strings_are_strings(converter, field, ret, **kwargs) -> dict:
+    """apispec documents every ``fields.Decimal`` as a JSON number, but one dumped
+    ``as_string`` (money, rates, averages: exact decimals) is sent as a JSON string."""
+    if not (isinstance(field, ma.fields.Decimal) and field.as_string):
+        return {}
+    kind = ret.get("type")
+    if isinstance(kind, list):  # OpenAPI 3.1 spells nullable as ["number", "null"]
+        return {"type": ["string" if t == "number" else t for t in kind], "format": "decimal"}
+    return {"type": "string", "format": "decimal"}
 
 
 class PavilionApi(Api):
@@ -65,6 +152,17 @@ class PavilionApi(Api):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("spec_kwargs", {"marshmallow_plugin": MarshmallowPlugin()})
         super().__init__(*args, **kwargs)
+        self.register_converter(PrintableSegmentConverter, printable_segment_param_schema)
+
+    def _init_spec(self, *args, **kwargs):
+        super()._init_spec(*args, **kwargs)
+        self.ma_plugin.converter.add_attribute_function(decimal_strings_are_strings)
+
+    def init_app(self, app, *, spec_kwargs=None):
+        # Before any blueprint adds its rules: <code> and <string(...):code> both mean it.
+        app.url_map.converters["default"] = PrintableSegmentConverter
+        app.url_map.converters["string"] = PrintableSegmentConverter
+        super().init_app(app, spec_kwargs=spec_kwargs)
 
     def _register_error_handlers(self):
         # shop.errors registers the handlers for the whole app, API or not.
@@ -112,6 +210,17 @@ def json_body() -> object:
     if body is None:
         raise MalformedJson("The body is not valid JSON.")
     return body
+
+
+def reads_json_body(blp: Blueprint):
+    """A decorator for views that read their body with ``json_body()``: the OpenAPI
+    document declares the 400 and 415 problems it raises."""
+
+    def decorate(view):
+        view = blp.alt_response(400, description="The body is not valid JSON")(view)
+        return blp.alt_response(415, description="The body is not application/json")(view)
+
+    return decorate
 
 
 def bearer_protected(blp: Blueprint, authenticate, *, who: str):

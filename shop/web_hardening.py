@@ -7,6 +7,8 @@ import re
 import uuid
 
 from flask import Flask, g, has_request_context, request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import BadRequest
 
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -26,6 +28,35 @@ SECURITY_HEADERS = {
 }
 
 
+NUL_REFUSED = "Text may not contain the NUL character (U+0000)."
+
+
+def holds_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(holds_nul(v) for v in value)
+    return False
+
+
+class NulRefusingJSONProvider(DefaultJSONProvider):
+    """Request bodies with a NUL anywhere are malformed JSON here (400).
+
+    PostgreSQL text cannot hold U+0000, so such a value would fail deep inside a
+    service with a database error; no legitimate client sends one.
+    """
+
+    sort_keys = False  # keys in the order the services build them
+
+    def loads(self, s, **kwargs):
+        document = super().loads(s, **kwargs)
+        if holds_nul(document):
+            raise ValueError(NUL_REFUSED)
+        return document
+
+
 class RequestIdLogFilter(logging.Filter):
     """Put the request id on every log record (``-`` outside a request)."""
 
@@ -35,6 +66,18 @@ class RequestIdLogFilter(logging.Filter):
 
 
 def install_request_ids_and_security_headers(app: Flask) -> None:
+    app.json = NulRefusingJSONProvider(app)
+
+    @app.before_request
+    def refuse_nul_in_query_and_form():
+        # The same rule as for JSON bodies, for query strings and HTML forms.
+        if any("\x00" in v for values in request.args.listvalues() for v in values):
+            raise BadRequest(NUL_REFUSED)
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data") and any(
+            "\x00" in v for values in request.form.listvalues() for v in values
+        ):
+            raise BadRequest(NUL_REFUSED)
+
     @app.before_request
     def assign_request_id():
         offered = request.headers.get("X-Request-ID", "")

@@ -186,6 +186,7 @@ def pick_list_pdf(args, pick_list_id, staff):
 @staff_only
 @warehouse_blp.arguments(ShipmentQuerySchema, location="query")
 @warehouse_blp.response(200, ShipmentPageSchema)
+@warehouse_blp.alt_response(404, description="`node` names no node this staff member works at")
 def shipments(args, staff):
     """The node's shipments, newest first (pickers: their node; operators: any)."""
     return shaped_json(

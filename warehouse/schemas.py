@@ -5,8 +5,11 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from catalog.schemas import MoneySchema, StrictSchema, Text
+from catalog.schemas import MoneySchema, StrictSchema, Text, _known_language
 from orders.lifecycle import SHIPMENT_STATUSES
+
+# An unknown ?lang= is the caller's mistake, a 422, as on the catalog.
+LANG_DESCRIPTION = "en, ru or zh; without it, Accept-Language decides, then en"
 
 
 class DaysSchema(ma.Schema):
@@ -91,7 +94,7 @@ class NodeListSchema(ma.Schema):
 
 
 class NodesQuerySchema(StrictSchema):
-    lang = Text()
+    lang = Text(validate=_known_language, metadata={"description": LANG_DESCRIPTION})
 
 
 class StockLinesSchema(StrictSchema):
@@ -134,7 +137,7 @@ class PickListCreateSchema(StrictSchema):
 
 
 class PickListQuerySchema(StrictSchema):
-    lang = Text()
+    lang = Text(validate=_known_language, metadata={"description": LANG_DESCRIPTION})
 
 
 class PickListLineSchema(ma.Schema):
@@ -246,7 +249,7 @@ class ShipmentQuerySchema(StrictSchema):
 
 
 class SlipQuerySchema(StrictSchema):
-    lang = Text()
+    lang = Text(validate=_known_language, metadata={"description": LANG_DESCRIPTION})
 
 
 class JobSchema(ma.Schema):

@@ -163,3 +163,26 @@ def test_every_problem_code_the_services_raise_is_described(client):
     for code in sorted(codes):
         response = client.get(f"/problems/{code}")
         assert response.status_code == 200, code
+
+
+def test_a_nul_character_in_a_json_body_is_a_400_problem_not_a_database_error(app):
+    """PostgreSQL text cannot hold U+0000: refused at the edge, before any service."""
+    client = _app_with_a_json_endpoint(app)
+    response = client.post("/_lines", json={"sku": "RU-\u0000", "quantity": 1})
+    assert_problem(response, 400, "malformed_json")
+    nested = client.post("/_lines", json={"sku": "RU-1", "quantity": 1, "x": [{"\u0000": 1}]})
+    assert_problem(nested, 400, "malformed_json")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/products?q=%00", "/api/v1/products?q=a&q=%00b"])
+def test_a_nul_character_in_the_query_is_a_400_problem(client, path):
+    assert_problem(client.get(path), 400, "bad_request")
+
+
+def test_a_nul_character_in_a_form_is_refused_before_any_service(client):
+    with client.session_transaction() as session:
+        session["_csrf"] = "token"
+    response = client.post(
+        "/cart/add", data={"csrf_token": "token", "sku": "RU-\u0000", "quantity": "1"}
+    )
+    assert response.status_code == 400
