@@ -10,6 +10,7 @@ from flask import Flask
 
 from shop.config import load_config
 from shop.extensions import api, db, migrate
+from shop.rate_limits import install_rate_limits
 from shop.web_hardening import install_request_ids_and_security_headers
 
 
@@ -41,6 +42,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     _register_models()
     _register_blueprints(app)
+    install_rate_limits(app)  # wraps registered views: after the blueprints
 
     from shop.cli import register_cli
 

@@ -158,6 +158,12 @@ def load_config(
         # Stripe.js for the Payment Element on the checkout page (tests point it at
         # localstripe's copy).
         "STRIPE_JS_URL": env.get("STRIPE_JS_URL", "https://js.stripe.com/v3/"),
+        # Rate limits (shop/rate_limits.py): on|off, where counts live, and each budget.
+        "RATE_LIMITS": env.get("PAVILION_RATE_LIMITS", "on"),
+        "RATE_LIMIT_STORAGE_URL": env.get("PAVILION_RATE_LIMIT_STORAGE_URL", "memory://"),
+        "RATE_LIMIT_LOGIN": env.get("PAVILION_RATE_LIMIT_LOGIN", "10/minute;100/hour"),
+        "RATE_LIMIT_CHECKOUT": env.get("PAVILION_RATE_LIMIT_CHECKOUT", "20/minute"),
+        "RATE_LIMIT_TOKENS": env.get("PAVILION_RATE_LIMIT_TOKENS", "30/minute"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": pavilion_env == "production",
@@ -208,11 +214,16 @@ def _json_setting(env: Mapping[str, str], name: str) -> Any:
 
 
 def _engine_options(database_url: str, env: Mapping[str, str]) -> dict[str, Any]:
+    # SQLAlchemy keeps a compiled form of every statement shape it has run (500 by
+    # default, pruned at 750); catalog pages have many shapes and large compiled forms,
+    # so a smaller cache keeps a worker's memory flat at little cost.
+    compiled_cache = int(env.get("PAVILION_SQL_COMPILED_CACHE_SIZE", "250"))
     if database_url.startswith("postgresql"):
         return {
+            "query_cache_size": compiled_cache,
             "pool_pre_ping": True,
             "pool_size": int(env.get("DATABASE_POOL_SIZE", "5")),
             "max_overflow": int(env.get("DATABASE_MAX_OVERFLOW", "5")),
             "pool_recycle": 1800,
         }
-    return {}
+    return {"query_cache_size": compiled_cache}

@@ -85,7 +85,10 @@ class ClosingClient(FlaskClient):
 
 
 def make_test_app(database_url: str, **overrides):
-    app = create_app({"PAVILION_ENV": "test", "SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+    # Limits off unless a test asks for them (tests/security): a suite sends many requests
+    # from one address, and counting them is not what most tests are about.
+    settings = {"PAVILION_ENV": "test", "RATE_LIMITS": "off"}
+    app = create_app({**settings, "SQLALCHEMY_DATABASE_URI": database_url, **overrides})
     app.test_client_class = ClosingClient
     return app
 
