@@ -5,10 +5,12 @@ on ``sys.path`` when a script runs): bench/catalog.py's helpers, and writing a r
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 
 def load_catalog_bench() -> ModuleType:
@@ -25,16 +27,50 @@ def load_catalog_bench() -> ModuleType:
     return module
 
 
+def figure(
+    name: str,
+    value: float | int | None,
+    *,
+    baseline: float | int | None = None,
+    target: str | None = None,
+    met: bool | None = None,
+) -> dict[str, Any]:
+    """One line of ``python -m bench``'s summary: a measured value, the baseline measured
+    in the same run (if any) and their ratio, the target in words and whether it is met."""
+    ratio = value / baseline if value is not None and baseline else None
+    return {
+        "figure": name, "value": value, "baseline": baseline, "ratio": ratio,
+        "target": target, "met": met,
+    }  # fmt: skip
+
+
 shared = load_catalog_bench()  # also puts the repository root first on sys.path
 
 
-def write_report(name: str, script: str, argv: list[str] | None, report: str, now: datetime):
+def write_report(
+    name: str,
+    script: str,
+    argv: list[str] | None,
+    report: str,
+    now: datetime,
+    figures: list[dict[str, Any]] | None = None,
+):
     """Save ``report`` as bench/results/<name>-<UTC time>.md, headed by the command that
-    made it, so every figure in BENCHMARKS.md names how to reproduce it."""
+    made it, so every figure in BENCHMARKS.md names how to reproduce it.
+
+    ``figures`` (each: figure, value, baseline, ratio, target, met) go beside it as
+    <name>-<UTC time>.json, which ``python -m bench`` reads for its summary table.
+    """
     shared.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    result_file = shared.RESULTS_DIR / f"{name}-{now.strftime('%Y%m%dT%H%M%SZ')}.md"
+    stem = f"{name}-{now.strftime('%Y%m%dT%H%M%SZ')}"
+    result_file = shared.RESULTS_DIR / f"{stem}.md"
     options = sys.argv[1:] if argv is None else argv
     command = " ".join([".venv/bin/python", script, *options])
     result_file.write_text(f"# `{command}`\n\n{report}")
+    if figures is not None:
+        document = {"command": command, "date": now.isoformat(), "figures": figures}
+        (shared.RESULTS_DIR / f"{stem}.json").write_text(
+            json.dumps(document, ensure_ascii=False, indent=1, default=str)
+        )
     shared.log(f"written to {result_file.relative_to(shared.ROOT)}")
     return result_file

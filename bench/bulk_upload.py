@@ -85,7 +85,6 @@ import os
 import pstats
 import random
 import re
-import secrets
 import shutil
 import signal
 import statistics
@@ -101,7 +100,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from benchkit import shared, write_report
+from benchkit import figure, shared, write_report
 
 ROOT: Path = shared.ROOT
 BIN_DIR: Path = shared.BIN_DIR
@@ -748,8 +747,9 @@ def render_report(
     sql: dict[int, dict[str, StatementLog]],
     memory: dict[str, Any],
     context: dict[str, str],
-) -> str:
-    """The results as markdown: context, the table, statement counts, verdicts."""
+) -> tuple[str, list[dict[str, Any]]]:
+    """The results as markdown (context, the table, statement counts, verdicts) and
+    the verdicts as figures."""
     rows = args.rows
     copy_net = statistics.median(c.net for c in copies)
     copy_wall = statistics.median(c.wall for c in copies)
@@ -833,7 +833,18 @@ def render_report(
         f"- no statement per row (statements PostgreSQL runs): {server_text}: "
         f"{'met' if server_ok else 'NOT met'}",
     ]
-    return "\n".join(lines) + "\n"
+    first_rps = statistics.median(u.rows_per_s for u in by_phase["a"])
+    figures = [
+        figure(f"bulk upload rows/s, first upload of {rows:,} (× psql \\copy)", first_rps,
+               baseline=copy_rps, target=f"ratio ≥ {COPY_TARGET}", met=first >= COPY_TARGET),
+        figure("bulk upload worker peak RSS MB", peak, target=f"< {RSS_TARGET_MB:.0f} MB",
+               met=peak < RSS_TARGET_MB),
+        figure("bulk upload SQL round trips per extra row", None,
+               target=f"≤ 1 per {MIN_ROWS_PER_STATEMENT} rows", met=trips_ok),
+        figure("bulk upload statements PostgreSQL runs per extra row", None,
+               target=f"≤ 1 per {MIN_ROWS_PER_STATEMENT} rows", met=server_ok),
+    ]  # fmt: skip
+    return "\n".join(lines) + "\n", figures
 
 
 def _calls(seen: StatementLog, style: str) -> str:
@@ -946,15 +957,7 @@ def main(argv: list[str] | None = None) -> int:
         url = shared.create_database(admin_url)
         database = url.rsplit("/", 1)[1]
         log(f"database {database}")
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "PAVILION_ENV": "production",
-            "SECRET_KEY": secrets.token_urlsafe(32),
-            "LOG_LEVEL": "WARNING",
-            "PAVILION_VAR_DIR": str(workdir / "var"),
-            "GUNICORN_CMD_ARGS": "--timeout 120",
-        }
+        env = {**shared.production_env(url, workdir), "GUNICORN_CMD_ARGS": "--timeout 120"}
         log("flask db upgrade, flask seed")
         log(shared.migrate_and_seed(env) or "seeded")
         merchant_id, token = create_merchant(env, "Bench LLC")
@@ -1036,7 +1039,7 @@ def main(argv: list[str] | None = None) -> int:
             "stock_levels": sum(row[-1].count(":") for row in files[0][3]),
             "with_warnings": uploads[0].counts["with_warnings"],
         }
-        report = render_report(args, uploads, copies, sql, memory, context)
+        report, figures = render_report(args, uploads, copies, sql, memory, context)
         if args.profile:
             if args.analyze:
                 psql(conninfo, "ANALYZE")
@@ -1048,7 +1051,7 @@ def main(argv: list[str] | None = None) -> int:
                 psql(conninfo, "ANALYZE")
             report += "\n" + memory_profile(url, token, args.rows)
         print(report)
-        write_report("bulk", "bench/bulk_upload.py", argv, report, now)
+        write_report("bulk", "bench/bulk_upload.py", argv, report, now, figures)
         return 0
     finally:
         if server is not None:

@@ -287,6 +287,23 @@ def drop_database(admin_url: str, url: str) -> None:
         engine.dispose()
 
 
+def production_env(url: str, workdir: Path) -> dict[str, str]:
+    """The environment the shop runs in under a benchmark: production settings on the
+    bench database, throwaway secrets, and no rate limits (every client is 127.0.0.1)."""
+    from cryptography.fernet import Fernet
+
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "PAVILION_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "PAVILION_ID_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "PAVILION_RATE_LIMITS": "off",
+        "LOG_LEVEL": "WARNING",
+        "PAVILION_VAR_DIR": str(workdir / "var"),
+    }
+
+
 def migrate_and_seed(env: dict[str, str]) -> str:
     """The real migrations and the real demo seed, as an operator runs them."""
     flask = str(BIN_DIR / "flask")
@@ -1018,6 +1035,28 @@ def render_report(
     return "\n".join(lines) + "\n"
 
 
+def report_figures(
+    rounds: dict[str, list[LoadResult]], sql_counts: dict[str, int]
+) -> list[dict[str, Any]]:
+    """The verdicts of ``render_report`` as figures for ``python -m bench``."""
+    from benchkit import figure  # benchkit loads this module: import it late
+
+    catalog, bare = combine(rounds["catalog"]), combine(rounds["bare"])
+    worst_sql = max(sql_counts.values())
+    steady = {v for k, v in sql_counts.items() if k != COLD}
+    failures = catalog.non_200 + catalog.socket_errors
+    return [
+        figure("catalog page requests/s (× bare Flask)", catalog.rps, baseline=bare.rps,
+               target="ratio ≥ 0.90", met=catalog.rps >= 0.9 * bare.rps),
+        figure("catalog page p99 ms (bare Flask p99)", catalog.p99_ms, baseline=bare.p99_ms,
+               target="< 50 ms", met=catalog.p99_ms < 50),
+        figure("SQL statements per catalog page (worst)", worst_sql,
+               target=f"constant, ≤ {SQL_COUNT_TARGET}",
+               met=len(steady) == 1 and worst_sql <= SQL_COUNT_TARGET),
+        figure("catalog non-200 answers", failures, target="0", met=failures == 0),
+    ]  # fmt: skip
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -1084,14 +1123,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         url = create_database(admin_url)
         log(f"database {url.rsplit('/', 1)[1]}")
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "PAVILION_ENV": "production",
-            "SECRET_KEY": secrets.token_urlsafe(32),
-            "LOG_LEVEL": "WARNING",
-            "PAVILION_VAR_DIR": str(workdir / "var"),
-        }
+        env = production_env(url, workdir)
         log("flask db upgrade, flask seed")
         log(migrate_and_seed(env) or "seeded")
         if args.products > 0:
@@ -1161,12 +1193,10 @@ def main(argv: list[str] | None = None) -> int:
             log(f"profiling {args.profile} category pages")
             report += "\n" + profile_catalog(url, args.profile)
         print(report)
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        result_file = RESULTS_DIR / f"catalog-{now.strftime('%Y%m%dT%H%M%SZ')}.md"
-        options = sys.argv[1:] if argv is None else argv
-        command = " ".join([".venv/bin/python", "bench/catalog.py", *options])
-        result_file.write_text(f"# `{command}`\n\n{report}")
-        log(f"written to {result_file.relative_to(ROOT)}")
+        from benchkit import write_report  # benchkit loads this module: import it late
+
+        figures = report_figures(rounds, sql_counts)
+        write_report("catalog", "bench/catalog.py", argv, report, now, figures)
         return 0
     finally:
         for server in servers:

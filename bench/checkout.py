@@ -70,7 +70,6 @@ import json
 import os
 import re
 import resource
-import secrets
 import shutil
 import signal
 import subprocess
@@ -84,7 +83,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchkit import shared, write_report
+from benchkit import figure, shared, write_report
 
 ROOT: Path = shared.ROOT
 RESULTS_DIR: Path = shared.RESULTS_DIR
@@ -579,7 +578,7 @@ def render_report(
     checks: dict[str, int],
     http_201: int,
     context: dict[str, str],
-) -> str:
+) -> tuple[str, list[dict[str, Any]]]:
     seconds = sum(r.seconds for r in checkout_runs)
     orders = sum(r.orders for r in checkout_runs)
     rate = orders / seconds if seconds else 0.0
@@ -703,7 +702,20 @@ def render_report(
         for index, (number, statement) in enumerate(counts[label].phases(), 1):
             phase = f"{number}: {PHASE_NAMES.get(number, '?')}"
             lines.append(f"| {index} | {phase} | `{statement_shape(statement)}` |")
-    return "\n".join(lines) + "\n"
+    figures = [
+        figure("checkout orders/s (× pgbench tps)", rate, baseline=tps,
+               target=f"ratio ≥ {TARGET_RATIO}", met=ratio >= TARGET_RATIO),
+        figure("checkout p95 ms (pgbench p95)", p95, baseline=percentile(pg_lat, 95),
+               target=f"< {TARGET_P95_MS:g} ms", met=p95 < TARGET_P95_MS),
+        figure("checkout non-201 answers", non_201 + socket_errors, target="0",
+               met=not (non_201 or socket_errors)),
+    ]  # fmt: skip
+    if steady and cold and steady.valid and cold.valid:
+        worst = max(len(steady.statements), len(cold.statements))
+        figures.append(figure("SQL statements per checkout (1 line, worst of cold/steady)",
+                              worst, target=f"≤ {TARGET_STATEMENTS}",
+                              met=worst <= TARGET_STATEMENTS))  # fmt: skip
+    return "\n".join(lines) + "\n", figures
 
 
 # ---------------------------------------------------------------- main
@@ -742,14 +754,7 @@ def main(argv: list[str] | None = None) -> int:
         urls.append(pgbench_url)
         database = url.rsplit("/", 1)[1]
         log(f"databases {database} (shop), {pgbench_url.rsplit('/', 1)[1]} (pgbench)")
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "PAVILION_ENV": "production",
-            "SECRET_KEY": secrets.token_urlsafe(32),
-            "LOG_LEVEL": "WARNING",
-            "PAVILION_VAR_DIR": str(workdir / "var"),
-        }
+        env = shared.production_env(url, workdir)
         log("flask db upgrade, flask seed")
         log(shared.migrate_and_seed(env) or "seeded")
         picked = pick_skus(url, args.skus)
@@ -821,11 +826,11 @@ def main(argv: list[str] | None = None) -> int:
             "loadavg": loadavg,
             "code": shared.code_version(),
         }
-        report = render_report(
+        report, figures = render_report(
             args, checkout_runs, pgbench_runs, counts, skus, dropped, checks, http_201, context
         )
         print(report)
-        write_report("checkout", "bench/checkout.py", argv, report, now)
+        write_report("checkout", "bench/checkout.py", argv, report, now, figures)
         return 0
     finally:
         if server is not None:

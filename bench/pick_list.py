@@ -88,7 +88,6 @@ import logging
 import os
 import pstats
 import random
-import secrets
 import shutil
 import signal
 import statistics
@@ -100,7 +99,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchkit import shared, write_report
+from benchkit import figure, shared, write_report
 
 ROOT: Path = shared.ROOT
 RESULTS_DIR: Path = shared.RESULTS_DIR
@@ -232,6 +231,7 @@ def build_world(shipments: int, sku_count: int, seed: int = 20261201) -> dict[st
         if rng.random() < 0.9:
             # Mostly enough in the bins; one SKU in eight has fewer there than is wanted.
             binned = received if rng.random() > 0.125 else max(1, held[sku_id] // 2)
+            binned = min(binned, received)  # a SKU nobody ordered may have received 0
             codes = {f"{rng.choice('ABC')}-{rng.randint(1, 24)}-{rng.randint(1, 12):02d}"
                      for _ in range(rng.randint(1, 3))}  # fmt: skip
             shares = _split(binned, len(codes), rng)
@@ -691,7 +691,7 @@ def _spread(values: list[float]) -> str:
 
 
 def render_report(args: argparse.Namespace, world: dict[str, Any], info: dict[str, Any],
-                  context: dict[str, str]) -> str:  # fmt: skip
+                  context: dict[str, str]) -> tuple[str, list[dict[str, Any]]]:  # fmt: skip
     times, first, counts = info["times"], info["first"], info["counts"]
     sizes = info["sizes"]
     big_n = sizes[-1]
@@ -797,7 +797,17 @@ def render_report(args: argparse.Namespace, world: dict[str, Any], info: dict[st
     for key, title in profiled:
         if key in info:
             lines += ["", f"cProfile of {title} (cumulative):", "", "```", info[key], "```"]
-    return "\n".join(lines) + "\n"
+    bases = (f"bare {big_n}", "plain", "plain long")
+    figures = [
+        figure(f"{label.split(' < ')[0]} (s)", value, baseline=m[base],
+               target=f"< {TARGET_SECONDS:g} s", met=value < TARGET_SECONDS)
+        for (label, value), base in zip(verdicts, bases, strict=True)
+    ]  # fmt: skip
+    figures.append(
+        figure("SQL statements of `create_pick_list`, most", max(create_counts.values()),
+               target="constant in shipments", met=constant)
+    )  # fmt: skip
+    return "\n".join(lines) + "\n", figures
 
 
 # ---------------------------------------------------------------- main
@@ -825,14 +835,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         url = shared.create_database(admin_url)
         log(f"database {url.rsplit('/', 1)[1]}")
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "PAVILION_ENV": "production",
-            "SECRET_KEY": secrets.token_urlsafe(32),
-            "LOG_LEVEL": "WARNING",
-            "PAVILION_VAR_DIR": str(workdir / "var"),
-        }
+        env = shared.production_env(url, workdir)
         log("flask db upgrade, flask seed")
         log(shared.migrate_and_seed(env) or "seeded")
         added = ensure_skus(url, args.skus)
@@ -863,9 +866,9 @@ def main(argv: list[str] | None = None) -> int:
             "loadavg": loadavg,
             "code": shared.code_version(),
         }
-        report = render_report(args, world, info, context)
+        report, figures = render_report(args, world, info, context)
         print(report)
-        write_report("pick_list", "bench/pick_list.py", argv, report, now)
+        write_report("pick_list", "bench/pick_list.py", argv, report, now, figures)
         return 0
     finally:
         if url is not None:

@@ -216,21 +216,27 @@ def bench_holds(total: int, clients: int) -> list[tuple[str, float, float]]:
     return results
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    from benchkit import figure, write_report
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--plans", type=int, default=3000, help="timed plans per scenario")
     parser.add_argument("--holds", type=int, default=4000, help="holds per measurement")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--skip-holds", action="store_true", help="no PostgreSQL part")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
-    lines = [f"# `bench/routing.py` ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)", ""]
+    now = datetime.now(UTC)
+    lines = [f"Run {now:%Y-%m-%d %H:%M} UTC.", ""]
     lines += ["| plan | shipments | engine p50 µs | engine p95 µs | naive p50 µs | × naive |",
               "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    figures = []
     for name, shipments, p50, p95, naive in bench_plans(args.plans):
         lines.append(
             f"| {name} | {shipments} | {p50:.0f} | {p95:.0f} | {naive:.1f} | {p50 / naive:.0f}× |"
         )
+        figures.append(figure(f"routing plan p50 µs, {name} (naive planner)", p50,
+                              baseline=naive, target="< 1,000 µs", met=p50 < 1000))  # fmt: skip
     lines.append("")
     lines.append("Target: engine p50 under 1 ms (1,000 µs).")
     if not args.skip_holds:
@@ -238,11 +244,10 @@ def main() -> None:
                   "|---|---:|---:|---:|"]  # fmt: skip
         for label, shop, bare in bench_holds(args.holds, args.clients):
             lines.append(f"| {label} | {shop:,.0f} | {bare:,.0f} | {shop / bare:.2f} |")
+            figures.append(figure(f"stock holds/s, {label} (bare UPDATE)", shop, baseline=bare))
     report = "\n".join(lines) + "\n"
     print(report)
-    out = ROOT / "bench" / "results" / f"routing-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(report)
+    write_report("routing", "bench/routing.py", argv, report, now, figures)
 
 
 if __name__ == "__main__":
