@@ -78,6 +78,9 @@ def load_rate_table(on: date | None = None) -> RateTable:
     )
 
 
+PAGE_STATEMENTS_KEPT = 64
+
+
 @dataclass
 class _CachedRates:
     loaded_at: float
@@ -289,13 +292,16 @@ def list_products(query: ProductQuery) -> dict[str, Any]:
         max_price=query.max_price is not None,
         in_stock=query.in_stock,
     )
-    statement = cached.page_statements.get(shape)
+    statements = cached.page_statements
+    statement = statements.pop(shape, None)
     if statement is None:
-        if len(cached.page_statements) >= 512:  # bounded: shapes are many in theory, few in use
-            cached.page_statements.clear()
-        statement = cached.page_statements[shape] = _product_page_statement(
-            shape, _price_in(currency, cached.table)
-        )
+        # Shapes are thousands in theory (language × currency × sort × filters) and few
+        # in use; each kept one also holds a compiled form in SQLAlchemy's cache, so keep
+        # the most recently used few (the soak run showed memory growing without a bound).
+        if len(statements) >= PAGE_STATEMENTS_KEPT:
+            del statements[next(iter(statements))]
+        statement = _product_page_statement(shape, _price_in(currency, cached.table))
+    statements[shape] = statement  # (re)inserted last: the dict is in order of use
 
     params: dict[str, Any] = {f"term_{n}": like_pattern(term) for n, term in enumerate(terms)}
     if query.category:
