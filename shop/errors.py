@@ -7,11 +7,13 @@ import logging
 from typing import Any
 
 from flask import Flask, g, json, request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from shop.api_base import PROBLEM_CONTENT_TYPE
 from shop.extensions import db
+from shop.transactions import is_database_unavailable
 
 log = logging.getLogger("shop.errors")
 
@@ -288,9 +290,22 @@ def handle_domain_error(error: DomainError):
     )
 
 
-def handle_database_unavailable(error: OperationalError):
-    db.session.rollback()
-    log.error("database unavailable (request %s): %s", g.get("request_id"), error.orig)
+def handle_database_error(error: DBAPIError | PoolTimeout):
+    if not is_database_unavailable(error):
+        return handle_unexpected_exception(error)
+    return handle_database_unavailable(error)
+
+
+def handle_database_unavailable(error: DBAPIError | PoolTimeout):
+    try:
+        db.session.rollback()
+    except Exception:  # a rollback on a connection that is gone can fail too
+        log.warning("rollback after losing the database failed", exc_info=True)
+    log.error(
+        "database unavailable (request %s): %s",
+        g.get("request_id"),
+        getattr(error, "orig", None) or error,
+    )
     if wants_storefront_page():
         return storefront_page(503, without_database=True, headers={"Retry-After": "5"})
     return problem_response(
@@ -340,7 +355,8 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(RecursionError, handle_recursion_error)
     app.register_error_handler(HTTPException, handle_http_exception)
-    app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(DBAPIError, handle_database_error)
+    app.register_error_handler(PoolTimeout, handle_database_error)
     app.register_error_handler(Exception, handle_unexpected_exception)
 
     @app.get("/problems/<code>")
