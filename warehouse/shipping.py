@@ -668,7 +668,11 @@ def _webhook_shipment(carrier_name: str, hint: carriers.WebhookHint) -> int | No
             return shipment_id
     number = hint.shipment_number or ""
     candidate = number.rsplit("-", 1)[-1]
-    if "-" not in number or not candidate.isdigit() or len(candidate) > 18:
+    if (
+        "-" not in number
+        or not (candidate.isascii() and candidate.isdigit())
+        or len(candidate) > 18
+    ):
         return None
     found = db.session.execute(
         select(Shipment.id, Order.number)

@@ -744,7 +744,9 @@ def create_pick_list(code: str, staff: StaffPrincipal):
     raw_max = request.form.get("max_shipments", "").strip()
     max_shipments = None
     if raw_max:
-        if not raw_max.isdigit() or not 1 <= int(raw_max) <= fulfilment.MAX_PICK_LIST_SIZE:
+        if not (raw_max.isascii() and raw_max.isdecimal()) or not (
+            1 <= int(raw_max) <= fulfilment.MAX_PICK_LIST_SIZE
+        ):
             flash(
                 translate("max_shipments_invalid", g.lang, most=fulfilment.MAX_PICK_LIST_SIZE),
                 "error",

@@ -485,11 +485,12 @@ def test_nothing_ready_to_pick_is_said_on_the_board(picking_app):
     assert 'class="flash flash-error' in board
 
 
-def test_a_bad_max_shipments_is_said_on_the_board_and_makes_nothing(picking_app):
+@pytest.mark.parametrize("bad", ["-3", "²", "１"])  # '²'.isdigit() is true; int('²') fails
+def test_a_bad_max_shipments_is_said_on_the_board_and_makes_nothing(picking_app, bad):
     client = log_in_as(picking_app, "sfh")
     response = client.post(
         "/warehouse/nodes/CN-SFH/pick-lists",
-        data={"csrf_token": page_token(client), "max_shipments": "-3"},
+        data={"csrf_token": page_token(client), "max_shipments": bad},
     )
     assert path_of(response) == "/warehouse/"
     assert "whole number" in client.get("/warehouse/").get_data(as_text=True)

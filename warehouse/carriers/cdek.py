@@ -404,7 +404,7 @@ def _timeout(value: Any) -> tuple[float, float]:
 
 def _location_code(value: Any) -> int | str:
     text = str(value).strip()
-    return int(text) if text.isdigit() else text
+    return int(text) if text.isascii() and text.isdecimal() else text
 
 
 class CdekCarrier(CarrierAdapter):
