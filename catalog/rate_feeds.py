@@ -460,11 +460,22 @@ def fetch_rates(feed_name: str, actor: StaffPrincipal | str = "cli") -> dict[str
         pairs=sorted({_pair(r.base, r.quote) for r in result.rates}),
     )
     db.session.add(run)
+    db.session.flush()
+    if added:
+        # New rates change what the shop converts at: audited with the rows, in their
+        # transaction. A run that added nothing changed nothing (its run row says so).
+        record(actor, "rate.fetch", "rate_feed", feed_name,
+               after={**_run_json(run), "added": [_added_text(v) for v in values]})  # fmt: skip
     db.session.commit()
     forget_cached_rates()
     log.info("rate feed %s: %d rates dated %s, %d new rows", feed_name, len(result.rates),
              result.published_on, added)  # fmt: skip
     return _run_json(run)  # type: ignore[return-value]
+
+
+def _added_text(row: Mapping[str, Any]) -> str:
+    return (f"1 {row['base_currency']} = {_plain(row['rate'])} {row['quote_currency']} "
+            f"on {row['effective_on'].isoformat()} ({row['source']})")  # fmt: skip
 
 
 def _record_failure(feed: str, actor: str, started_at: datetime, reason: str) -> dict[str, Any]:

@@ -33,6 +33,7 @@ orders, never an ID number.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
@@ -678,10 +679,23 @@ def _pav(name: str) -> str:
     return f"{{{EXTENSION_NAMESPACE}}}{name}"
 
 
+# What XML 1.0 cannot carry at all, escaped or not (C0 controls but tab, LF and CR;
+# surrogates; U+FFFE/U+FFFF). ElementTree would write them as they are, and the
+# broker would get a message that does not parse.
+_NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(value: Any) -> str:
+    """``value`` as text an XML 1.0 document can hold (``<`` and ``&`` are escaped by
+    the serializer; characters XML cannot hold are dropped)."""
+    return _NOT_XML_CHARS.sub("", str(value))
+
+
 def _text(parent: ET.Element, name: str, value: Any) -> None:
-    if value is None or value == "":
+    text = "" if value is None else xml_safe(value)
+    if text == "":
         return
-    ET.SubElement(parent, _ceb(name)).text = str(value)
+    ET.SubElement(parent, _ceb(name)).text = text
 
 
 def _guid() -> str:
@@ -796,7 +810,9 @@ def to_ceb311_xml(
                 "trackingNumber": shipment.tracking_number,
             }
             attributes |= {key: value for key, value in optional.items() if value}
-            ET.SubElement(route, _pav("Shipment"), attributes)
+            # Carrier names and tracking numbers come from carriers' answers.
+            safe = {key: xml_safe(value) for key, value in attributes.items()}
+            ET.SubElement(route, _pav("Shipment"), safe)
         if record.conversion:
             conversion = ET.SubElement(
                 route,

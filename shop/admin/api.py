@@ -9,8 +9,6 @@ Every change is written to the audit log in the same transaction (shop.admin.ser
 
 from __future__ import annotations
 
-from functools import wraps
-
 from flask import request
 from flask.views import MethodView
 
@@ -50,7 +48,7 @@ from shop.admin.schemas import (
     SuspendSchema,
     TokenSchema,
 )
-from shop.admin.web import admin_api_operator
+from shop.admin.web import admin_api_operator, operator_only_on
 from shop.api_base import Blueprint
 from warehouse.schemas import LaneSchema
 from warehouse.services import LaneChange, get_lane
@@ -76,21 +74,7 @@ def _operators_only() -> None:
         admin_api_operator()
 
 
-def operator_only(view):
-    """Document the operator's bearer token and the refusals; pass the operator to the
-    view as ``operator`` (the tree-wide guard has already checked it)."""
-    view = admin_blp.alt_response(401, description="Missing, unknown, revoked or merchant token")(
-        view
-    )
-    view = admin_blp.alt_response(404, description="Not found, or not an operator's token")(view)
-    view = admin_blp.doc(security=[{"bearerAuth": []}])(view)
-
-    @wraps(view)
-    def with_operator(*args, **kwargs):
-        kwargs["operator"] = admin_api_operator()
-        return view(*args, **kwargs)
-
-    return with_operator
+operator_only = operator_only_on(admin_blp)
 
 
 # ------------------------------------------------------------------ merchants

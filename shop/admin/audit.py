@@ -8,7 +8,7 @@ change without its entry, nor an entry for a change that was rolled back.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import g, has_request_context
@@ -70,6 +70,14 @@ def record(
 def _fill_deferred_after(session: Session) -> None:
     for entry, snapshot in session.info.pop(_DEFERRED_AFTER, []):
         entry.after = snapshot()
+        if entry.after == entry.before:
+            # Saved as it was (a form sent back unchanged): no change, no entry, as
+            # for the services that compare before and after themselves. An entry
+            # already flushed is taken back inside the transaction nobody saw yet.
+            if entry in session.new:
+                session.expunge(entry)
+            else:
+                session.delete(entry)
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -111,10 +119,11 @@ def list_entries(
         query = query.where(AuditEntry.target_type == target_type)
     if target_id:
         query = query.where(AuditEntry.target_id == str(target_id))
+    # In UTC, as stored: SQLite compares the text and would ignore another offset.
     if since:
-        query = query.where(AuditEntry.at >= since)
+        query = query.where(AuditEntry.at >= since.astimezone(UTC))
     if until:
-        query = query.where(AuditEntry.at < until)
+        query = query.where(AuditEntry.at < until.astimezone(UTC))
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = db.session.scalars(
         query.order_by(AuditEntry.id.desc()).limit(per_page).offset((page - 1) * per_page)

@@ -8,7 +8,6 @@ which names the orders and never an ID number.
 from __future__ import annotations
 
 from datetime import date
-from functools import wraps
 
 import marshmallow as ma
 from flask import current_app, request
@@ -16,7 +15,7 @@ from marshmallow import fields, validate
 
 from catalog.schemas import StrictSchema
 from orders.customs import order_records
-from shop.admin.web import admin_api_operator
+from shop.admin.web import operator_only_on
 from shop.api_base import Blueprint, shaped_json
 
 admin_customs_blp = Blueprint(
@@ -219,20 +218,7 @@ class CustomsExportSchema(ma.Schema):
 # ------------------------------------------------------------------ plumbing
 
 
-def operator_only(view):
-    """Operators' staff tokens only: 401 without one (or with a merchant's), 404 for a
-    picker's; documented in the OpenAPI document."""
-
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        kwargs["operator"] = admin_api_operator()
-        return view(*args, **kwargs)
-
-    wrapper = admin_customs_blp.alt_response(401, description="Missing or unknown token")(wrapper)
-    wrapper = admin_customs_blp.alt_response(
-        404, description="Not an operator's token (the path is not shown to others)"
-    )(wrapper)
-    return admin_customs_blp.doc(security=[{"bearerAuth": []}])(wrapper)
+operator_only = operator_only_on(admin_customs_blp)
 
 
 def window_from(args: dict) -> order_records.ExportWindow:

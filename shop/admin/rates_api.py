@@ -4,36 +4,20 @@ set by hand, the feeds and their runs. Operators only (``admin_api_operator``)."
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from functools import wraps
 from typing import ClassVar
 
 import marshmallow as ma
 from flask.views import MethodView
 
 from catalog import rate_feeds
-from shop.admin.web import admin_api_operator
+from shop.admin.web import operator_only_on
 from shop.api_base import Blueprint, shaped_json
 
 admin_rates_blp = Blueprint("admin_rates", __name__, url_prefix="/api/v1/admin/rates",
                             description="Operators: exchange rates and their feeds")  # fmt: skip
 
 
-def _operator_required(view):
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        kwargs["operator"] = admin_api_operator()
-        return view(*args, **kwargs)
-
-    return wrapper
-
-
-def _operator_only(view):
-    """Document the operator token and refusals, and pass the caller as ``operator``
-    (the admin tree's guard has already refused anyone else)."""
-    view = admin_rates_blp.alt_response(401, description="Missing or unknown token")(view)
-    view = admin_rates_blp.alt_response(404, description="Not an operator's token")(view)
-    view = admin_rates_blp.doc(security=[{"bearerAuth": []}])(view)
-    return _operator_required(view)
+_operator_only = operator_only_on(admin_rates_blp)
 
 
 class DecimalText(ma.fields.Field):

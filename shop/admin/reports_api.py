@@ -7,7 +7,6 @@ last 28 days, at most 366) and answers JSON, or CSV with ``?format=csv`` or
 
 from __future__ import annotations
 
-from functools import wraps
 from typing import Any
 
 import marshmallow as ma
@@ -17,7 +16,7 @@ from marshmallow import fields, validate
 from catalog.schemas import MoneySchema, StrictSchema
 from catalog.services import load_rate_table, today_utc
 from orders import reports
-from shop.admin.web import admin_api_operator
+from shop.admin.web import operator_only_on
 from shop.api_base import Blueprint, shaped_json
 
 admin_reports_blp = Blueprint(
@@ -247,31 +246,21 @@ class SkusReportSchema(MoneyReportSchema):
 # ------------------------------------------------------------------ plumbing
 
 
-def operator_only(view):
-    """Operators' staff tokens only (``shop.admin.web.admin_api_operator``): 401
-    without one, 404 for a picker's; documented in the OpenAPI document."""
+_operator_only = operator_only_on(admin_reports_blp)
 
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        admin_api_operator()
-        return view(*args, **kwargs)
 
-    wrapper = admin_reports_blp.alt_response(401, description="Missing or unknown token")(wrapper)
-    wrapper = admin_reports_blp.alt_response(
-        404, description="Not an operator's token (the path is not shown to others)"
-    )(wrapper)
-    wrapper = admin_reports_blp.alt_response(422, description="`from`/`to` or another parameter")(
-        wrapper
-    )
-    wrapper = admin_reports_blp.alt_response(
+def report_view(view):
+    """An operator's report: the guard, and the 422 and CSV answers every report has."""
+    view = admin_reports_blp.alt_response(422, description="`from`/`to` or another parameter")(view)
+    view = admin_reports_blp.alt_response(
         200,
         description="The report's rows as CSV (`?format=csv` or `Accept: text/csv`)",
         content_type=CSV_MIMETYPE,
         schema={"type": "string"},
         example="key,label,orders,units,goods_CNY\r\n2026-11-02,2026-11-02,3,7,1234.50\r\n",
         success=True,
-    )(wrapper)
-    return admin_reports_blp.doc(security=[{"bearerAuth": []}])(wrapper)
+    )(view)
+    return _operator_only(view)
 
 
 def _period(args: dict[str, Any]) -> reports.ReportRange:
@@ -313,10 +302,10 @@ def _answer(report: dict[str, Any], args: dict[str, Any], name: str):
 
 
 @admin_reports_blp.route("/sales")
-@operator_only
+@report_view
 @admin_reports_blp.arguments(SalesQuerySchema, location="query")
 @admin_reports_blp.response(200, SalesReportSchema)
-def sales(args):
+def sales(args, operator):
     """Goods sold in the range: orders, units and value per day (every day of the
     range, zeros included), category, origin country, destination country or node.
 
@@ -329,10 +318,10 @@ def sales(args):
 
 
 @admin_reports_blp.route("/duties")
-@operator_only
+@report_view
 @admin_reports_blp.arguments(MoneyReportQuerySchema, location="query")
 @admin_reports_blp.response(200, DutiesReportSchema)
-def duties(args):
+def duties(args, operator):
     """Duties and import taxes collected with sold orders, by customs regime: China
     CBEC, EAEU before and from 2026-07-01, and unknown (no rules for the destination,
     or an order no rule could estimate: `unknown_orders`)."""
@@ -340,10 +329,10 @@ def duties(args):
 
 
 @admin_reports_blp.route("/orders-by-state")
-@operator_only
+@report_view
 @admin_reports_blp.arguments(MoneyReportQuerySchema, location="query")
 @admin_reports_blp.response(200, OrdersByStateReportSchema)
-def orders_by_state(args):
+def orders_by_state(args, operator):
     """Orders placed in the range by their status now (every status, zeros included),
     with their grand totals."""
     report = reports.orders_by_state_report(_period(args), **_money_args(args))
@@ -351,20 +340,20 @@ def orders_by_state(args):
 
 
 @admin_reports_blp.route("/fulfilment-time")
-@operator_only
+@report_view
 @admin_reports_blp.arguments(ReportQuerySchema, location="query")
 @admin_reports_blp.response(200, FulfilmentReportSchema)
-def fulfilment_time(args):
+def fulfilment_time(args, operator):
     """Per node, the parcels that left in the range and the hours from the order's
     payment to the parcel leaving the node (mean and longest)."""
     return _answer(reports.fulfilment_time_report(_period(args)), args, "fulfilment-time")
 
 
 @admin_reports_blp.route("/stock-cover")
-@operator_only
+@report_view
 @admin_reports_blp.arguments(StockCoverQuerySchema, location="query")
 @admin_reports_blp.response(200, StockCoverReportSchema)
-def stock_cover(args):
+def stock_cover(args, operator):
     """Stock on hand per node and its days of cover: on hand divided by the units sold
     per day over the range (null when nothing sold); `running_out` lists the SKUs at
     nodes that run out first. The CSV has the per-node rows."""
@@ -373,10 +362,10 @@ def stock_cover(args):
 
 
 @admin_reports_blp.route("/skus")
-@operator_only
+@report_view
 @admin_reports_blp.arguments(SkusQuerySchema, location="query")
 @admin_reports_blp.response(200, SkusReportSchema)
-def skus(args):
+def skus(args, operator):
     """Top SKUs (most units sold in the range) or slow movers (active SKUs with stock
     on hand that sold the fewest units, none first; the most stock first)."""
     report = reports.skus_report(

@@ -428,7 +428,8 @@ def change_staff(
             staff.node = new_node
         if role is not None:
             staff.role = role
-        if staff.role == "picker" and staff.node_id is None:
+        # The relationship, not node_id: a node given in this change is not flushed yet.
+        if staff.role == "picker" and staff.node is None:
             raise ValidationFailed(errors={"node": ["A picker works at one node: give the node."]})
         revoked = 0
         if is_active is not None and is_active != staff.is_active:

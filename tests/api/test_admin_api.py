@@ -4,7 +4,7 @@ and customs policy rows; every change is audited; nobody else gets in."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -374,6 +374,19 @@ def test_staff_move_node_change_role_and_a_disabled_member_is_locked_out(admin_a
     assert entries[2]["after"]["tokens_revoked"] == 1
 
 
+def test_an_operator_without_a_node_becomes_a_picker_at_a_node_in_one_change(admin_app):
+    client = admin_app.test_client()
+    made = client.post(f"{ADMIN}/staff", json={"email": "lead@example.com", "role": "operator"},
+                       headers=ops(admin_app)).get_json()  # fmt: skip
+    assert made["node"] is None
+    moved = client.patch(f"{ADMIN}/staff/{made['id']}", json={"role": "picker", "node": "RU-WH"},
+                         headers=ops(admin_app))  # fmt: skip
+    assert moved.status_code == 200, moved.get_json()
+    assert (moved.get_json()["role"], moved.get_json()["node"]) == ("picker", "RU-WH")
+    (entry,) = audit_entries(admin_app, action="staff.update")
+    assert (entry["before"]["node"], entry["after"]["node"]) == (None, "RU-WH")
+
+
 def test_an_operator_cannot_disable_or_demote_themselves(admin_app):
     client = admin_app.test_client()
     url = f"{ADMIN}/staff/{admin_app.config['WORLD']['operator_id']}"
@@ -531,6 +544,24 @@ def test_a_bad_lane_change_changes_nothing_and_audits_nothing(admin_app):
     assert audit_entries(admin_app) == []
 
 
+def test_a_lane_saved_unchanged_audits_nothing(admin_app):
+    client = admin_app.test_client()
+    code = client.get(f"{ADMIN}/lanes", headers=ops(admin_app)).get_json()["items"][0]["code"]
+    lane = client.get(f"{ADMIN}/lanes/{code}", headers=ops(admin_app)).get_json()
+    same = client.put(f"{ADMIN}/lanes/{code}", json={"cutoff_time": lane["cutoff_time"]},
+                      headers=ops(admin_app))  # fmt: skip
+    assert same.status_code == 200, same.get_json()
+    assert audit_entries(admin_app, action="lane.update") == []
+    changed = client.put(f"{ADMIN}/lanes/{code}", json={"cutoff_time": "09:15"},
+                         headers=ops(admin_app))  # fmt: skip
+    assert changed.status_code == 200
+    (entry,) = audit_entries(admin_app, action="lane.update")
+    assert (entry["before"]["cutoff_time"], entry["after"]["cutoff_time"]) == (
+        lane["cutoff_time"],
+        "09:15",
+    )
+
+
 # ------------------------------------------------------------------ customs policies
 
 
@@ -680,3 +711,22 @@ def test_the_audit_log_is_filtered_by_action_target_and_time(admin_app):
     assert actions(f"since={future.replace('+', '%2B')}") == []
     assert actions(f"until={future.replace('+', '%2B')}") == ["node.update", "merchant.suspend"]
     assert client.get(f"{ADMIN}/audit?since=yesterday", headers=ops(admin_app)).status_code == 422
+
+
+def test_the_audit_time_filters_read_any_utc_offset_as_the_same_instant(admin_app):
+    client = admin_app.test_client()
+    client.patch(f"{ADMIN}/nodes/RU-WH", json={"priority": 3}, headers=ops(admin_app))
+    beijing = timezone(timedelta(hours=8))
+    a_minute_ago = (datetime.now(UTC) - timedelta(minutes=1)).astimezone(beijing)
+    in_a_minute = (datetime.now(UTC) + timedelta(minutes=1)).astimezone(beijing)
+
+    def actions(name, moment):
+        query = f"{name}={moment.isoformat().replace('+', '%2B')}"
+        page = client.get(f"{ADMIN}/audit?{query}", headers=ops(admin_app))
+        assert page.status_code == 200, page.get_json()
+        return [e["action"] for e in page.get_json()["items"]]
+
+    assert actions("since", a_minute_ago) == ["node.update"]
+    assert actions("until", in_a_minute) == ["node.update"]
+    assert actions("since", in_a_minute) == []
+    assert actions("until", a_minute_ago) == []

@@ -263,6 +263,28 @@ def test_fetching_now_answers_the_run_and_the_feeds_remember_success_and_failure
     assert rates["CNY/RUB"]["confirmed_at"] == cbr["last_success"]["finished_at"]
 
 
+def test_a_fetch_that_adds_rates_is_audited_once_and_one_that_fails_or_adds_nothing_is_not(
+    shop, fake_cbr
+):
+    shop.config.update(fake_cbr.settings())
+    client = shop.test_client()
+
+    assert client.post(RATES + "/feeds/cbr/fetch", headers=ops(shop)).status_code == 200
+    client.post(RATES + "/feeds/cbr/fetch", headers=ops(shop))  # the same rates: nothing new
+    fake_cbr.mode = "503"
+    client.post(RATES + "/feeds/cbr/fetch", headers=ops(shop))
+
+    with shop.app_context():
+        entries = db.session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "rate.fetch")
+        ).all()
+        (entry,) = entries
+        assert (entry.target_type, entry.target_id) == ("rate_feed", "cbr")
+        assert entry.staff_id == shop.config["PEOPLE"]["operator_id"]
+        assert entry.after["rows_added"] == 18
+        assert "1 CNY = 11.2364 RUB on" in " ".join(entry.after["added"])
+
+
 # ------------------------------------------------------------------ the page
 
 

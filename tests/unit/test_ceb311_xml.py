@@ -265,3 +265,14 @@ def test_a_china_day_is_its_midnight_to_midnight_in_utc():
     assert end == datetime(2026, 12, 2, 16, 0, tzinfo=UTC)
     with pytest.raises(ValueError, match="ends before"):
         ExportWindow(date(2026, 12, 2), date(2026, 12, 1))
+
+
+def test_text_from_shoppers_and_merchants_is_escaped_and_control_characters_dropped():
+    address = {**order().shipping_address, "line1": 'Rd 1 <b>&"\x0b</b>\x01 楼', "city": "A&B"}
+    odd = order(shipping_address=address, customs_name="张三\x07",
+                lines=[line(name_zh="巧克力 <&> \x1f")])  # fmt: skip
+    document = message(build_record(odd, ceb_codes(), decrypt))  # well-formed, or it raises
+    assert schema().validate(document), schema().error_log
+    text = etree.tostring(document, encoding="unicode")
+    assert 'Rd 1 <b>&"</b> 楼' in "".join(document.itertext())
+    assert not set("\x0b\x01\x07\x1f") & set(text)
