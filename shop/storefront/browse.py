@@ -16,9 +16,17 @@ from typing import Any
 from flask import Response, abort, redirect, request
 
 from catalog import services
+from orders.pricing import MAX_QUANTITY
 from shop.i18n import country_codes, country_name
 from shop.storefront import storefront_bp
-from shop.storefront.context import error_page, gettext, prefs, render
+from shop.storefront.context import (
+    error_page,
+    gettext,
+    prefs,
+    render,
+    safe_return_path,
+    typed_text,
+)
 from shop.storefront.pictures import (
     PICTURE_NAMES,
     category_picture_url,
@@ -87,7 +95,7 @@ def _price_arg(name: str, filters: ListingFilters) -> Decimal | None:
 
 def read_listing_filters() -> ListingFilters:
     filters = ListingFilters()
-    filters.q = request.args.get("q", "").strip()[:MAX_QUERY_LENGTH]
+    filters.q = typed_text(request.args.get("q"), MAX_QUERY_LENGTH)
     country = request.args.get("country", "").strip().upper()
     if country in country_codes():
         filters.country = country
@@ -104,9 +112,17 @@ def read_listing_filters() -> ListingFilters:
     sort = request.args.get("sort", "name")
     sort = SORT_ALIASES.get(sort, sort)
     filters.sort = sort if sort in SORTS else "name"
-    page = request.args.get("page", "1")
-    filters.page = min(int(page), MAX_PAGE) if page.isdigit() and int(page) > 0 else 1
+    filters.page = _page_number(request.args.get("page", ""))
     return filters
+
+
+def _page_number(text: str) -> int:
+    """The asked page, 1 for anything that is not one. Only ASCII digits, and few of
+    them: ``str.isdigit`` also accepts "²", and ``int`` refuses over 4300 digits."""
+    text = text.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > len(str(MAX_PAGE)):
+        return 1
+    return min(max(int(text), 1), MAX_PAGE)
 
 
 def _product_page(filters: ListingFilters, category: str | None) -> dict[str, Any]:
@@ -175,36 +191,26 @@ def featured_goods() -> list[dict[str, Any]]:
 @storefront_bp.get("/c/<slug>")
 def category(slug: str) -> Response:
     """One category's goods: filters, sorting and pages."""
-    shopper = prefs()
-    categories = services.list_categories(shopper.lang)["items"]
+    categories = services.list_categories(prefs().lang)["items"]
     current = next((c for c in categories if c["slug"] == slug), None)
     if current is None:
         return error_page(404)
-    filters = read_listing_filters()
-    page = _product_page(filters, slug)
-    return render(
-        "storefront/listing.html",
-        category=current,
-        categories=categories,
-        filters=filters,
-        results=page,
-        items=_with_pictures(page["items"]),
-        origin_countries=_origin_choices(filters),
-        search_query=filters.q,
-        sorts=SORTS,
-    )
+    return _listing_page(categories, current)
 
 
 @storefront_bp.get("/search")
 def search() -> Response:
     """Search results across the pavilion (zh, ru and en text), with the same filters."""
-    shopper = prefs()
-    categories = services.list_categories(shopper.lang)["items"]
+    return _listing_page(services.list_categories(prefs().lang)["items"], None)
+
+
+def _listing_page(categories: list[dict[str, Any]], current: dict[str, Any] | None) -> Response:
+    """A category's goods (``current``) or the whole pavilion's, as the query filters them."""
     filters = read_listing_filters()
-    page = _product_page(filters, None)
+    page = _product_page(filters, current["slug"] if current else None)
     return render(
         "storefront/listing.html",
-        category=None,
+        category=current,
         categories=categories,
         filters=filters,
         results=page,
@@ -239,6 +245,7 @@ def product(product_id: int) -> Response:
     return render(
         "storefront/product.html",
         product=found,
+        max_quantity=MAX_QUANTITY,
         picture=product_picture_url(
             found["id"], found["category"]["slug"], found["origin_country"]["code"]
         ),
@@ -250,20 +257,7 @@ def choose() -> Response:
     """Where the language, currency and deliver-to switches send their choice: it is
     remembered (see context) and the shopper goes back to the page they were on."""
     prefs()  # reads the choice from the query; the after-request hook keeps it
-    return redirect(_safe_return_path(request.args.get("next")), code=303)
-
-
-def _safe_return_path(candidate: str | None) -> str:
-    """A path on this site to go back to; anything else (``//host``, a URL) is home."""
-    if (
-        not candidate
-        or len(candidate) > 2000
-        or not candidate.startswith("/")
-        or candidate.startswith("//")
-        or any(ch in candidate for ch in "\\\r\n\t")
-    ):
-        return "/"
-    return candidate
+    return redirect(safe_return_path(request.args.get("next")), code=303)
 
 
 @storefront_bp.get("/pictures/<slug>/<origin>/<int(max=2147483647):product_id>.svg")

@@ -242,6 +242,11 @@ def _whole_form_message(path: str, text: str, translate: Translate) -> str:
         return translate("Your cart is empty.")
     if path.startswith("cart_id.") and path.endswith(".sku"):
         return translate("Some goods in your cart are no longer on sale: remove them to check out.")
+    if path == "shown_total":
+        return translate(
+            "The total has changed since it was shown: the cart, the prices or the delivery "
+            "country changed meanwhile. Check the new total below and place the order again."
+        )
     if path == "currency":
         return translate("Prices cannot be shown in this currency; choose another one.")
     return text

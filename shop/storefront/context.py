@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -335,6 +336,27 @@ def url_with(**args: Any) -> str:
         f"{_quote(name)}={_quote(value)}" for name, values in query.lists() for value in values
     )
     return f"{base}?{encoded}" if encoded else base
+
+
+def typed_text(value: str | None, max_length: int) -> str:
+    """What a shopper typed in a box, without control characters (PostgreSQL refuses a
+    NUL in text, and no product name holds one), trimmed and at most ``max_length``."""
+    kept = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in value or "")
+    return kept.strip()[:max_length]
+
+
+def safe_return_path(candidate: str | None, fallback: str = "/") -> str:
+    """A path on this site to go back to; anything else (``//host``, ``/\\host``, a URL)
+    is ``fallback``."""
+    if (
+        not candidate
+        or len(candidate) > 2000
+        or not candidate.startswith("/")
+        or candidate.startswith("//")
+        or any(ch in candidate for ch in "\\\r\n\t")
+    ):
+        return fallback
+    return candidate
 
 
 def _quote(value: str) -> str:

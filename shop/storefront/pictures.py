@@ -17,23 +17,6 @@ from markupsafe import escape
 
 PICTURES_DIR = Path(__file__).resolve().parent.parent / "static" / "storefront" / "pictures"
 
-# The seeded shelves (catalog/seed/categories.json); a category without a drawing
-# of its own shows the pavilion.
-CATEGORY_SLUGS = frozenset(
-    {
-        "confectionery",
-        "honey",
-        "grain-oil",
-        "dairy",
-        "seafood",
-        "meat-sausage",
-        "tea-coffee",
-        "nuts-dried-fruit",
-        "beverages",
-        "beauty",
-        "crafts",
-    }
-)
 FALLBACK_PICTURE = "pavilion"
 
 _ROOT_ELEMENT = re.compile(r"<svg\b[^>]*>(.*)</svg>", re.DOTALL)
@@ -41,7 +24,10 @@ _ROOT_ELEMENT = re.compile(r"<svg\b[^>]*>(.*)</svg>", re.DOTALL)
 _GOLDEN_ANGLE = 137.508
 
 
-PICTURE_NAMES = CATEGORY_SLUGS | {FALLBACK_PICTURE}
+# A category has a drawing of its own when its slug names a file here; any other
+# category (one added after the seed) shows the pavilion.
+PICTURE_NAMES = frozenset(path.stem for path in PICTURES_DIR.glob("*.svg"))
+CATEGORY_SLUGS = PICTURE_NAMES - {FALLBACK_PICTURE}
 
 
 def picture_name(slug: str) -> str:

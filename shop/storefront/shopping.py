@@ -50,10 +50,13 @@ from shop.storefront.context import (
     format_money,
     gettext,
     localized_country_name,
+    ngettext,
     prefs,
     remember_cart,
     render,
+    safe_return_path,
     ship_to_countries,
+    typed_text,
 )
 from shop.web_hardening import SECURITY_HEADERS
 
@@ -62,6 +65,8 @@ ORDER_COOKIE = "pv_order"
 ORDER_COOKIE_AGE = 90 * 24 * 3600
 CHECKOUT_KEY_FIELD = "checkout_key"
 UPDATE_TOTALS_FIELD = "update_totals"
+# The grand total the summary showed ("1090.00 CNY"), sent back with the form.
+SHOWN_TOTAL_FIELD = "shown_total"
 ORDER_NUMBER = "string(maxlength=32)"
 
 # The nodes of the seeded pavilion, as a shopper reads them; others show their code.
@@ -118,7 +123,7 @@ PAYMENT_METHOD_LABELS = {
 def add_to_cart() -> Response:
     """Put units of a SKU in the shopper's cart, making the cart (and its cookie) if
     there is none yet."""
-    sku = (request.form.get("sku") or "").strip()[:64]
+    sku = typed_text(request.form.get("sku"), 64)
     quantity = _quantity(request.form.get("quantity", "1"), minimum=1)
     if not sku or quantity is None:
         flash(gettext("Choose a quantity from 1 to {max}.", max=MAX_QUANTITY), "error")
@@ -217,11 +222,14 @@ def _cart_problem(refused: DomainError) -> str:
 
 
 def _back_url() -> str:
-    """Where the shopper came from, if it was this shop; else the cart."""
+    """Where the shopper came from, if it was this shop; else the cart. The path is
+    checked as /choose checks ``next``: ``http://shop//evil.example/`` is this host,
+    yet its path alone would send the browser to another site."""
     came_from = urlsplit(request.referrer or "")
-    if came_from.netloc == request.host and came_from.path.startswith("/"):
-        return came_from.path + (f"?{came_from.query}" if came_from.query else "")
-    return url_for("storefront.cart")
+    if came_from.netloc != request.host:
+        return url_for("storefront.cart")
+    path = came_from.path + (f"?{came_from.query}" if came_from.query else "")
+    return safe_return_path(path, fallback=url_for("storefront.cart"))
 
 
 # ------------------------------------------------------------------ checkout
@@ -287,6 +295,7 @@ def _place_order_once(form: CheckoutForm) -> Response:
     loaded, errors = check_order_body(body, today)
     if errors:
         raise ValidationFailed(errors=errors)
+    _check_the_total_seen(form)
     placed = checkout.place_order(
         checkout.CheckoutRequest(
             currency=loaded["currency"],
@@ -300,6 +309,20 @@ def _place_order_once(form: CheckoutForm) -> Response:
         )
     )
     return _to_placed_order(placed.number, placed.token)
+
+
+def _check_the_total_seen(form: CheckoutForm) -> None:
+    """The shopper agrees to the total the summary showed them; if the order would cost
+    anything else (the cart or the currency changed in another tab, the country changed
+    without the totals being updated), they see the new total before placing it."""
+    shown = request.form.get(SHOWN_TOTAL_FIELD)
+    if shown is None:
+        return  # a form from before the summary carried its total
+    now = _summary_context(form)
+    if not (now["cart"] or {}).get("lines"):
+        return  # emptied in another tab: checkout itself says the cart is empty
+    if shown != now["shown_total"]:
+        raise ValidationFailed(errors={SHOWN_TOTAL_FIELD: ["The total changed."]})
 
 
 def _to_placed_order(number: str, token: str) -> Response:
@@ -360,9 +383,11 @@ def _summary_context(form: CheckoutForm) -> dict[str, Any]:
     refusal = None
     if quote is not None and not quote.get("deliverable"):
         refusal = problem_message(quote.get("problem") or {}, gettext, localized_country_name)
+    total = (quote or {}).get("totals", {}).get("grand_total") if refusal is None else None
     return {
         "cart": document,
         "quote": quote,
+        "shown_total": f"{total['amount']} {total['currency']}" if total else "",
         "refusal": refusal,
         "destination": country,
         "problems": form.problems,
@@ -477,7 +502,11 @@ def pay_order(number: str) -> Response:
     except NotFound:
         return error_page(404)
     except DomainError as refused:
-        flash(_order_problem(refused), "error")
+        if refused.code == "illegal_transition":
+            # Paid in another tab, cancelled, or expired meanwhile: the page says which.
+            flash(gettext("This order is not waiting for a payment any more."), "error")
+        else:
+            flash(_order_problem(refused), "error")
     return redirect(url_for("storefront.order", number=number), 303)
 
 
@@ -590,4 +619,6 @@ def delivery_window(delivery: dict[str, Any] | None) -> str:
     shown = format_date(latest, format="medium", locale=BABEL_LOCALES[prefs().lang])
     if high <= 0:
         return gettext("by {date}", date=shown)
+    if low == high:  # "3 days", not "3–3 days"
+        return ngettext("{n} day (by {date})", "{n} days (by {date})", high, date=shown)
     return gettext("{low}–{high} days (by {date})", low=low, high=high, date=shown)

@@ -4,6 +4,7 @@ same services as the JSON API, seen as a shopper sees them (forms, cookies, HTML
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from http.cookies import SimpleCookie
 
 import pytest
@@ -147,6 +148,32 @@ def test_a_bad_sku_or_quantity_goes_back_with_the_error_and_makes_no_cart(shop, 
     assert "Your cart is empty." in page
 
 
+@pytest.mark.parametrize(
+    "referrer",
+    ["http://localhost//evil.example/p/1", "http://localhost/\\evil.example/",
+     "https://evil.example/p/1", "http://localhost.evil.example/p/1"],
+)  # fmt: skip
+def test_going_back_after_a_refused_add_never_leaves_the_shop(shop, referrer):
+    client = shopper(shop)
+    response = client.post(
+        "/cart/add",
+        data={CSRF_FIELD: CSRF, "sku": "ALENKA-100", "quantity": "lots"},
+        headers={"Referer": referrer},
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/cart"
+
+
+def test_going_back_after_a_refused_add_returns_to_the_page_of_this_shop(shop):
+    client = shopper(shop)
+    response = client.post(
+        "/cart/add",
+        data={CSRF_FIELD: CSRF, "sku": "ALENKA-100", "quantity": "lots"},
+        headers={"Referer": "http://localhost/p/7?lang=ru"},
+    )
+    assert response.headers["Location"] == "/p/7?lang=ru"
+
+
 def test_lines_are_changed_and_removed(shop):
     client = shopper(shop)
     add_to_cart(client)
@@ -202,6 +229,68 @@ def test_checkout_to_china_shows_duties_before_paying_then_places_the_order(shop
     assert text_of_testid(page, "order-status") == "待付款"
     assert text_of_testid(page, "transfer-reference") == number
     assert element(page, "cancel-order").startswith('<button type="submit"')
+
+
+def shown_total(page):
+    return re.search(r'name="shown_total" value="([^"]*)"', page).group(1)
+
+
+def total_of(order):
+    return f"{Decimal(order.grand_total):.2f} {order.currency}"
+
+
+def test_the_placed_order_costs_what_the_summary_showed(shop):
+    client = shopper(shop, lang="ru")
+    add_to_cart(client)
+    page = client.get("/checkout?country=RU").get_data(as_text=True)
+    seen = shown_total(page)
+    assert seen.endswith(" RUB")
+    number, _ = place(client, RU_ADDRESS, shown_total=seen)
+    order = order_row(shop, number)
+    assert total_of(order) == seen
+
+
+@pytest.mark.parametrize("meanwhile", ["another_tab_adds", "another_tab_switches_currency",
+                                       "country_changed_without_update"])  # fmt: skip
+def test_an_order_is_not_placed_at_a_total_the_shopper_did_not_see(shop, meanwhile):
+    client = shopper(shop, lang="ru")
+    add_to_cart(client)
+    page = client.get("/checkout?country=RU").get_data(as_text=True)
+    seen = shown_total(page)
+    address = RU_ADDRESS
+    if meanwhile == "another_tab_adds":
+        add_to_cart(client, quantity=1)
+    elif meanwhile == "another_tab_switches_currency":
+        client.get("/choose?currency=CNY")
+    else:
+        address = CN_ADDRESS  # the select changed, "Update totals" not pressed (no script)
+    response = post(client, "/checkout", **checkout_form(address, shown_total=seen))
+    assert response.status_code == 422
+    again = response.get_data(as_text=True)
+    assert "Итог изменился" in again
+    assert shown_total(again) != seen  # the new total is on the page to be agreed to
+    assert order_count(shop) == 0
+
+    # Agreeing to the new total places the order at it.
+    number, _ = place(client, address, shown_total=shown_total(again), checkout_key="again")
+    order = order_row(shop, number)
+    assert total_of(order) == shown_total(again)
+
+
+def test_a_cart_emptied_in_another_tab_during_checkout_sends_the_shopper_to_the_cart(shop):
+    client = shopper(shop, lang="ru")
+    add_to_cart(client)
+    page = client.get("/checkout?country=RU").get_data(as_text=True)
+    seen = shown_total(page)
+    line_id = re.search(r'action="/cart/lines/(\d+)/remove"', client.get("/cart").text).group(1)
+    post(client, f"/cart/lines/{line_id}/remove")
+    response = post(client, "/checkout", **checkout_form(RU_ADDRESS, shown_total=seen))
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/cart"
+    cart_page = client.get("/cart").get_data(as_text=True)
+    assert "Ваша корзина пуста." in cart_page
+    assert "Итог изменился" not in cart_page
+    assert order_count(shop) == 0
 
 
 def test_checkout_to_russia_is_priced_and_placed_in_roubles(shop):
@@ -414,6 +503,29 @@ def test_the_shopper_cancels_while_allowed_and_not_after(shop):
     assert order_row(shop, shipped).status == "shipped"
 
 
+def test_paying_an_order_that_no_longer_waits_for_payment_says_so(shop):
+    client = shopper(shop, lang="ru")
+    add_to_cart(client)
+    number, _ = place(client, RU_ADDRESS)
+    post(client, f"/orders/{number}/cancel")
+    response = post(client, f"/orders/{number}/pay")
+    assert response.status_code == 303
+    page = client.get(f"/orders/{number}").get_data(as_text=True)
+    assert "Этот заказ больше не ждёт оплаты." in page
+    assert "Этот заказ уже нельзя отменить." not in page
+    assert order_row(shop, number).status == "cancelled"
+
+
+def test_the_chinese_order_page_names_its_grand_total_and_its_goods(shop):
+    client = shopper(shop, lang="zh")
+    add_to_cart(client)
+    number, _ = place(client, RU_ADDRESS)
+    page = client.get(f"/orders/{number}").get_data(as_text=True)
+    grand = re.search(r'<div class="grand"><dt>([^<]*)</dt>', page).group(1)
+    assert grand == "订单总额"  # not 小计, a subtotal
+    assert '<h2 id="lines-heading">商品清单</h2>' in page
+
+
 def test_cancelling_needs_the_token_too(shop):
     client = shopper(shop)
     add_to_cart(client)
@@ -505,3 +617,20 @@ def test_a_card_order_mounts_stripes_payment_element_from_the_shops_stripe_js(
     policy = response.headers["Content-Security-Policy"]
     assert f"script-src 'self' {localstripe_url}" in policy
     assert "https://js.stripe.com" not in policy  # only the origin actually used
+
+
+@pytest.mark.parametrize(
+    ("lang", "days", "said"),
+    [("ru", 3, "3 дня"), ("ru", 5, "5 дней"), ("en", 1, "1 day"), ("zh", 3, "3 天")],
+)
+def test_a_delivery_window_of_one_length_says_its_days_once(shop, lang, days, said):
+    from datetime import timedelta
+
+    from catalog.models import utcnow
+    from shop.storefront.shopping import delivery_window
+
+    by = (utcnow().date() + timedelta(days=days)).isoformat()
+    with shop.test_request_context(f"/?lang={lang}"):
+        window = delivery_window({"from": by, "by": by})
+    assert window.startswith(said), window
+    assert "–" not in window

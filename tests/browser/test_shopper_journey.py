@@ -280,6 +280,38 @@ def test_changing_the_country_at_checkout_updates_the_summary_without_a_reload(o
     shopper.shot("summary-for-russia")
 
 
+def test_every_summary_update_is_announced_to_screen_readers(open_shopper):
+    """The live region is emptied, then filled, on each change: a screen reader reads a
+    live region when its text changes, so the same words set twice are read only once."""
+    shopper = open_shopper(PHONE, locale="zh-CN")
+    page = shopper.page
+    shopper.goto("/search?q=蜂蜜&lang=zh&currency=CNY&ship_to=CN")
+    open_product(page, ALTAI_HONEY_ZH)
+    add_to_cart(page)
+    go_to_cart(page)
+    go_to_checkout(page)
+    status = page.locator("#summary-status")
+    expect(status).to_have_attribute("role", "status")
+    page.evaluate(
+        """() => {
+            window.announced = [];
+            const region = document.getElementById("summary-status");
+            new MutationObserver(() => window.announced.push(region.textContent))
+                .observe(region, {childList: true, characterData: true, subtree: true});
+        }"""
+    )
+    country = page.locator("form:has(#place-order) select[name=country]")
+    for destination in ("RU", "CN"):
+        with page.expect_response(lambda r: "/checkout/summary" in r.url):
+            country.select_option(destination)
+        expect(status).to_have_text("合计已更新。")
+    page.wait_for_function("window.announced.filter(Boolean).length === 2")
+    said = page.evaluate("window.announced")
+    # The second announcement follows an emptied region, so it is read aloud again.
+    assert said.count("合计已更新。") == 2, said
+    assert said[-2:] == ["", "合计已更新。"], said
+
+
 @pytest.mark.parametrize("lang", ["zh", "ru"])
 def test_the_order_page_shows_duties_in_the_total_for_the_shoppers_language(open_shopper, lang):
     """The order page repeats what the shopper agreed to: goods, shipping, duties."""

@@ -109,3 +109,45 @@ def test_russian_plurals_take_three_forms():
 )
 def test_prices_are_formatted_as_the_shoppers_locale_writes_them(money, lang, shown):
     assert format_money(money, lang) == shown
+
+
+def test_russian_parcel_counts_agree_with_the_number():
+    forget_translations()
+    russian = translations_for("ru")
+    singular = "Your order travels in {n} parcel from different warehouses."
+    plural = "Your order travels in {n} parcels from different warehouses."
+    said = [russian.ngettext(singular, plural, n).format(n=n) for n in (2, 5, 21)]
+    assert said == [
+        "Заказ придёт 2 посылками с разных складов.",
+        "Заказ придёт 5 посылками с разных складов.",
+        "Заказ придёт 21 посылкой с разных складов.",
+    ]
+
+
+@pytest.mark.parametrize("lang", ["ru", "zh"])
+def test_every_status_and_node_a_shopper_sees_has_a_label_in_their_language(lang):
+    """The order page's status names come from dictionaries, not gettext calls, so the
+    extraction above does not see them: each status the lifecycle knows has a label,
+    and each label is translated (no "partially_shipped" on a Chinese page)."""
+    from orders import lifecycle
+    from shop.storefront import shopping
+
+    assert set(lifecycle.ORDER_STATUSES) <= set(shopping.ORDER_STATUS_LABELS)
+    assert set(lifecycle.SHIPMENT_STATUSES) <= set(shopping.SHIPMENT_STATUS_LABELS)
+    have = translated(lang)
+    labels = [
+        *shopping.ORDER_STATUS_LABELS.values(),
+        *shopping.SHIPMENT_STATUS_LABELS.values(),
+        *shopping.PAYMENT_STATUS_LABELS.values(),
+        *shopping.PAYMENT_METHOD_LABELS.values(),
+        *shopping.NODE_NAMES.values(),
+    ]
+    missing = [label for label in labels if not have.get(label, [""])[0].strip()]
+    assert not missing, missing
+
+
+def test_the_order_total_is_not_called_a_subtotal_in_chinese():
+    forget_translations()
+    chinese = translations_for("zh")
+    assert chinese.gettext("Order total") == "订单总额"
+    assert "小计" not in chinese.gettext("Order total")

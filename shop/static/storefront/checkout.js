@@ -27,6 +27,20 @@
     });
   }
 
+  // Only the answer to the latest change is shown: an earlier, slower answer is stale.
+  var latestRequest = 0;
+
+  function announce(text) {
+    // A live region announces a change of its text: clear it first, so the same words
+    // ("The totals are updated.") are read again after every change, not only the first.
+    var status = document.getElementById("summary-status");
+    if (!status) return;
+    status.textContent = "";
+    window.setTimeout(function () {
+      status.textContent = text || "";
+    }, 100);
+  }
+
   function refreshSummary(form) {
     var summary = document.getElementById("checkout-summary");
     if (!summary) return;
@@ -35,6 +49,7 @@
       var field = form.elements.namedItem(name);
       if (field && field.value) query.set(name, field.value);
     });
+    var request = ++latestRequest;
     summary.setAttribute("aria-busy", "true");
     fetch(form.dataset.summaryUrl + "?" + query.toString(), {
       credentials: "same-origin",
@@ -45,20 +60,24 @@
         return response.text();
       })
       .then(function (html) {
+        if (request !== latestRequest) return;
         var holder = document.createElement("div");
         holder.innerHTML = html;
         var fresh = holder.querySelector("#checkout-summary");
         var current = document.getElementById("checkout-summary");
         if (fresh && current) current.replaceWith(fresh);
         var status = document.getElementById("summary-status");
-        if (status) status.textContent = status.dataset.updatedText || "";
+        announce(status && status.dataset.updatedText);
       })
       .catch(function () {
+        if (request !== latestRequest) return;
         // The totals stay as they were; "Update totals" still works.
         var stale = document.getElementById("checkout-summary");
         if (stale) stale.removeAttribute("aria-busy");
         var update = document.getElementById("update-totals");
         if (update) update.hidden = false;
+        var status = document.getElementById("summary-status");
+        announce(status && status.dataset.failedText);
       });
   }
 
