@@ -8,7 +8,6 @@ import uuid
 
 from flask import Flask, g, has_request_context, request
 from flask.json.provider import DefaultJSONProvider
-from werkzeug.exceptions import BadRequest
 
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -41,6 +40,10 @@ def holds_nul(value) -> bool:
     return False
 
 
+def _any_nul(values: list[str]) -> bool:
+    return any("\x00" in value for value in values)
+
+
 class NulRefusingJSONProvider(DefaultJSONProvider):
     """Request bodies with a NUL anywhere are malformed JSON here (400).
 
@@ -69,20 +72,22 @@ def install_request_ids_and_security_headers(app: Flask) -> None:
     app.json = NulRefusingJSONProvider(app)
 
     @app.before_request
-    def refuse_nul_in_query_and_form():
-        # The same rule as for JSON bodies, for query strings and HTML forms.
-        if any("\x00" in v for values in request.args.listvalues() for v in values):
-            raise BadRequest(NUL_REFUSED)
-        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data") and any(
-            "\x00" in v for values in request.form.listvalues() for v in values
-        ):
-            raise BadRequest(NUL_REFUSED)
-
-    @app.before_request
     def assign_request_id():
         offered = request.headers.get("X-Request-ID", "")
         # A proxy's id is kept so logs line up across hops; anything odd is replaced.
         g.request_id = offered if _CLIENT_REQUEST_ID.match(offered) else uuid.uuid4().hex
+
+    @app.before_request
+    def refuse_nul_in_query_and_form():
+        # The same rule as for JSON bodies, for query strings and HTML forms: a 422
+        # naming each field, before any service or the database sees the value.
+        fields = [name for name, values in request.args.lists() if _any_nul(values)]
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            fields += [name for name, values in request.form.lists() if _any_nul(values)]
+        if fields:
+            from shop.errors import ValidationFailed
+
+            raise ValidationFailed(errors={name: [NUL_REFUSED] for name in fields})
 
     @app.after_request
     def add_headers(response):

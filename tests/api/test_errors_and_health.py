@@ -175,8 +175,10 @@ def test_a_nul_character_in_a_json_body_is_a_400_problem_not_a_database_error(ap
 
 
 @pytest.mark.parametrize("path", ["/api/v1/products?q=%00", "/api/v1/products?q=a&q=%00b"])
-def test_a_nul_character_in_the_query_is_a_400_problem(client, path):
-    assert_problem(client.get(path), 400, "bad_request")
+def test_a_nul_character_in_the_query_is_a_422_naming_the_parameter(client, path):
+    body = assert_problem(client.get(path), 422, "validation_error")
+    assert list(body["errors"]) == ["q"]
+    assert body["request_id"]
 
 
 def test_a_nul_character_in_a_form_is_refused_before_any_service(client):
@@ -185,4 +187,5 @@ def test_a_nul_character_in_a_form_is_refused_before_any_service(client):
     response = client.post(
         "/cart/add", data={"csrf_token": "token", "sku": "RU-\u0000", "quantity": "1"}
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
+    assert response.mimetype == "text/html"
