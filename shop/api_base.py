@@ -209,6 +209,8 @@ def json_body() -> object:
     body = request.get_json(silent=True)
     if body is None:
         raise MalformedJson("The body is not valid JSON.")
+    if holds_nul(body):
+        raise MalformedJson(NUL_REFUSED)
     return body
 
 

@@ -7,7 +7,6 @@ import re
 import uuid
 
 from flask import Flask, g, has_request_context, request
-from flask.json.provider import DefaultJSONProvider
 
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -44,22 +43,6 @@ def _any_nul(values: list[str]) -> bool:
     return any("\x00" in value for value in values)
 
 
-class NulRefusingJSONProvider(DefaultJSONProvider):
-    """Request bodies with a NUL anywhere are malformed JSON here (400).
-
-    PostgreSQL text cannot hold U+0000, so such a value would fail deep inside a
-    service with a database error; no legitimate client sends one.
-    """
-
-    sort_keys = False  # keys in the order the services build them
-
-    def loads(self, s, **kwargs):
-        document = super().loads(s, **kwargs)
-        if holds_nul(document):
-            raise ValueError(NUL_REFUSED)
-        return document
-
-
 class RequestIdLogFilter(logging.Filter):
     """Put the request id on every log record (``-`` outside a request)."""
 
@@ -69,8 +52,6 @@ class RequestIdLogFilter(logging.Filter):
 
 
 def install_request_ids_and_security_headers(app: Flask) -> None:
-    app.json = NulRefusingJSONProvider(app)
-
     @app.before_request
     def assign_request_id():
         offered = request.headers.get("X-Request-ID", "")

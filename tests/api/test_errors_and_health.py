@@ -189,3 +189,13 @@ def test_a_nul_character_in_a_form_is_refused_before_any_service(client):
     )
     assert response.status_code == 422
     assert response.mimetype == "text/html"
+
+
+def test_a_nul_character_in_a_merchant_sku_body_is_a_400_problem(client):
+    """The merchant SKU API reads its body with json_body(), not webargs: same rule."""
+    from shop.api_base import json_body
+    from shop.errors import MalformedJson
+
+    context = client.application.test_request_context("/x", method="POST", json={"sku": "\u0000"})
+    with context, pytest.raises(MalformedJson, match="NUL"):
+        json_body()
