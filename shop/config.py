@@ -217,7 +217,7 @@ def _engine_options(database_url: str, env: Mapping[str, str]) -> dict[str, Any]
     # SQLAlchemy keeps a compiled form of every statement shape it has run (500 by
     # default, pruned at 750); catalog pages have many shapes and large compiled forms,
     # so a smaller cache keeps a worker's memory flat at little cost.
-    compiled_cache = int(env.get("PAVILION_SQL_COMPILED_CACHE_SIZE", "250"))
+    compiled_cache = int(env.get("PAVILION_SQL_COMPILED_CACHE_SIZE", "120"))
     if database_url.startswith("postgresql"):
         return {
             "query_cache_size": compiled_cache,
