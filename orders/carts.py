@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from catalog.models import Sku, iso_utc, utcnow
 from catalog.services import current_rates
@@ -65,6 +65,20 @@ def _find(cart_id: str, token: str | None, *, for_update: bool = False) -> Cart:
     if cart is None or not token or not hmac.compare_digest(hash_token(token), cart.token_hash):
         raise NotFound(f"No cart {cart_id}.")
     return cart
+
+
+def unit_count(cart_id: str, token: str | None) -> int:
+    """Units in the cart, in one query; 0 when there is no such cart for this token
+    (a page header shows it, so a stale cookie is not an error)."""
+    row = db.session.execute(
+        select(Cart.token_hash, func.coalesce(func.sum(CartLine.quantity), 0))
+        .outerjoin(CartLine, CartLine.cart_id == Cart.id)
+        .where(Cart.id == cart_id)
+        .group_by(Cart.id, Cart.token_hash)
+    ).first()
+    if row is None or not token or not hmac.compare_digest(row[0], hash_token(token)):
+        return 0
+    return int(row[1])
 
 
 def _sku_ids(codes: list[str]) -> dict[str, int]:

@@ -165,13 +165,10 @@ class PermanentError(Exception):
 
 
 def _transient_types() -> tuple[type[BaseException], ...]:
-    types: list[type[BaseException]] = [TransientError, TimeoutError, ConnectionError]
-    try:
-        import requests
+    import requests  # a dependency of the shop; imported here to keep start-up light
 
-        types += [requests.Timeout, requests.ConnectionError]
-    except ImportError:  # pragma: no cover - requests comes with stripe
-        pass
+    types: list[type[BaseException]] = [TransientError, TimeoutError, ConnectionError]
+    types += [requests.Timeout, requests.ConnectionError]
     # The database went away, a deadlock, a lock timeout: all worth another try.
     types.append(OperationalError)
     return tuple(types)

@@ -22,7 +22,6 @@ from typing import Any
 from babel.numbers import format_currency
 from flask import Response, current_app, g, make_response, render_template, request, url_for
 from markupsafe import Markup, escape
-from sqlalchemy import func, select
 
 from catalog.money import Money
 from shop.csrf import CSRF_FIELD, csrf_token, csrf_token_sent_is_valid
@@ -272,25 +271,13 @@ def cart_unit_count() -> int:
         return 0
     cart_id, token = found
     try:
-        import hmac
+        from orders.carts import unit_count
 
-        from orders.models import Cart, CartLine
-        from shop.auth import hash_token
-        from shop.extensions import db
-
-        row = db.session.execute(
-            select(Cart.token_hash, func.coalesce(func.sum(CartLine.quantity), 0))
-            .outerjoin(CartLine, CartLine.cart_id == Cart.id)
-            .where(Cart.id == cart_id)
-            .group_by(Cart.id, Cart.token_hash)
-        ).first()
+        return unit_count(cart_id, token)
     except Exception:
         log.exception("cart count unavailable")
         _recover_session()
         return 0
-    if row is None or not hmac.compare_digest(row[0], hash_token(token)):
-        return 0
-    return int(row[1])
 
 
 def _recover_session() -> None:
