@@ -2,7 +2,7 @@
 ``celery --app wsgi:celery_app worker`` / ``beat``."""
 
 from shop import create_app
-from shop.celery_app import make_celery
+from shop.core.celery_app import make_celery
 
 app = create_app()
 celery_app = make_celery(app)

@@ -52,7 +52,7 @@ machine state:
    bench database, a ``before_cursor_execute`` listener on its engine, the
    same three uploads through the test client at 1,000 and at 10,000 rows
    (fresh code prefixes each). psycopg's ``Cursor.copy`` is wrapped too:
-   the shop's COPY (``shop.bulk_insert``) goes through the DBAPI cursor,
+   the shop's COPY (``shop.core.bulk_insert``) goes through the DBAPI cursor,
    where no SQLAlchemy event sees it. Each call is a round trip the app
    waits on. A COPY or a multi-row INSERT batch (SQLAlchemy's
    insertmanyvalues) is one statement in PostgreSQL too; an ``executemany``
@@ -467,7 +467,7 @@ def statement_shape(statement: str) -> str:
 def watch_copy(on_copy):
     """Call ``on_copy(statement, rows)`` after every psycopg COPY in this process.
 
-    The shop sends COPY through the DBAPI cursor (``shop.bulk_insert``), past
+    The shop sends COPY through the DBAPI cursor (``shop.core.bulk_insert``), past
     SQLAlchemy's events, so the benchmark wraps psycopg's ``Cursor.copy``.
     """
     import psycopg
@@ -506,7 +506,7 @@ def count_sql_statements(url: str, token: str) -> dict[int, dict[str, StatementL
     """The three uploads at each size of SQL_COUNT_SIZES, through the test client."""
     from sqlalchemy import event
 
-    from shop.extensions import db
+    from shop.core.extensions import db
 
     app = bench_app(url)
     results: dict[int, dict[str, StatementLog]] = {}
@@ -551,7 +551,7 @@ PROFILE_STAGES = (
     ("catalog/search.py", "build_search_text", "build_search_text (once per SKU row)"),
     ("warehouse/services.py", "set_on_hand", "set_on_hand (stock rows)"),
     ("sqlalchemy/orm/session.py", "execute", "Session.execute (all statements)"),
-    ("shop/bulk_insert.py", "insert_rows", "COPY of new rows (shop.bulk_insert)"),
+    ("shop/core/bulk_insert.py", "insert_rows", "COPY of new rows (shop.core.bulk_insert)"),
     (
         "catalog/merchant_services.py",
         "_refresh_statistics_after_a_large_load",
@@ -569,7 +569,7 @@ PROFILE_STAGES = (
 
 def profile_upload(url: str, token: str, rows: int, top: int = 25) -> str:
     """One first upload of ``rows`` rows unprofiled, one under cProfile; markdown."""
-    from shop.extensions import db
+    from shop.core.extensions import db
 
     app = bench_app(url)
     profiler = cProfile.Profile()
@@ -654,7 +654,7 @@ def memory_profile(url: str, token: str, rows: int, top: int = 12) -> str:
     """
     from sqlalchemy.engine import default
 
-    from shop.extensions import db
+    from shop.core.extensions import db
 
     best: dict[str, Any] = {}
     originals = {

@@ -367,7 +367,7 @@ def add_synthetic_products(url: str, count: int, seed: int = 20261101) -> dict[s
 
     from catalog.models import Category, Merchant, Product, Sku
     from shop import create_app
-    from shop.extensions import db
+    from shop.core.extensions import db
     from shop.seed import product_search_text
     from warehouse.models import Node, StockLevel
 
@@ -719,7 +719,7 @@ def count_sql_statements(url: str) -> dict[str, int]:
     from sqlalchemy import event
 
     from shop import create_app
-    from shop.extensions import db
+    from shop.core.extensions import db
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "PAVILION_ENV": "test"})
     statements: list[str] = []
@@ -765,7 +765,7 @@ def page_statement_timing(url: str, executions: int = 300) -> str:
     from sqlalchemy.engine import make_url
 
     from shop import create_app
-    from shop.extensions import db
+    from shop.core.extensions import db
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "PAVILION_ENV": "test"})
     captured: list[tuple[str, Any]] = []
@@ -843,7 +843,7 @@ def profile_catalog(url: str, requests: int, top: int = 25) -> str:
     the profiled total.
     """
     from shop import create_app
-    from shop.extensions import db
+    from shop.core.extensions import db
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "PAVILION_ENV": "test"})
     paths = [CATALOG_PATH.format(slug=slug, per_page=24) for slug in CATEGORIES]

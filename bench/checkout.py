@@ -485,7 +485,7 @@ def count_checkout_statements(url: str, codes: list[str]) -> dict[str, Statement
     from sqlalchemy import event
 
     from shop import create_app
-    from shop.extensions import db
+    from shop.core.extensions import db
     from tests.sql_count import count_statements
 
     app = create_app(

@@ -161,7 +161,7 @@ def build_world(shipments: int, sku_count: int, seed: int = 20261201) -> dict[st
     from sqlalchemy import select, text
 
     from catalog.models import Product, Sku
-    from shop.extensions import db
+    from shop.core.extensions import db
     from warehouse.models import (
         Lane,
         Node,
@@ -287,7 +287,7 @@ def _insert(
     from sqlalchemy import MetaData, Table, insert
     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-    from shop.extensions import db
+    from shop.core.extensions import db
 
     table = Table(name, MetaData(), autoload_with=db.session.connection())
     model = db.metadata.tables[name]
@@ -361,7 +361,7 @@ def bare_lines(node_id: int, limit: int) -> int:
     """The baseline of create_pick_list: one statement reading the same held lines."""
     from sqlalchemy import text
 
-    from shop.extensions import db
+    from shop.core.extensions import db
 
     rows = db.session.execute(
         text(
@@ -443,7 +443,7 @@ def long_list(lang: str, node_id: int) -> Any:
     from sqlalchemy import select
 
     from catalog.models import Product, Sku
-    from shop.extensions import db
+    from shop.core.extensions import db
     from warehouse import documents, fulfilment, picking
     from warehouse.models import Shipment, ShipmentLine, StockBin
 
@@ -558,8 +558,8 @@ def profile(call: Callable[[], Any], top: int = 18) -> str:
 
 def measure(url: str, args: argparse.Namespace, world: dict[str, Any]) -> dict[str, Any]:
     from shop import create_app
-    from shop.auth import StaffPrincipal
-    from shop.extensions import db
+    from shop.core.auth import StaffPrincipal
+    from shop.core.extensions import db
     from tests.sql_count import count_statements
     from warehouse import documents, fulfilment
 
@@ -842,7 +842,7 @@ def main(argv: list[str] | None = None) -> int:
         if added:
             log(f"{added} synthetic SKUs added")
         from shop import create_app
-        from shop.extensions import db
+        from shop.core.extensions import db
 
         app = create_app({"SQLALCHEMY_DATABASE_URI": url, "PAVILION_ENV": "test"})
         with app.app_context():

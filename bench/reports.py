@@ -214,7 +214,7 @@ def build_world(orders: int, days: int) -> dict[str, Any]:
     """Write the orders (app context); returns what was written."""
     from sqlalchemy import text
 
-    from shop.extensions import db
+    from shop.core.extensions import db
 
     session = db.session
     # CNY per unit of each currency the seeded rates reach, newest rate first.
@@ -320,7 +320,7 @@ def report_call(name: str, period: Any) -> Callable[[], Any]:
 def bare_count() -> int:
     from sqlalchemy import text
 
-    from shop.extensions import db
+    from shop.core.extensions import db
 
     value = db.session.scalar(text("SELECT count(*) FROM orders"))
     db.session.rollback()
@@ -330,7 +330,7 @@ def bare_count() -> int:
 def bare_aggregate(period: Any) -> int:
     from sqlalchemy import text
 
-    from shop.extensions import db
+    from shop.core.extensions import db
 
     first, after = period.bounds()
     rows = db.session.execute(
@@ -350,7 +350,7 @@ def bare_line_join(period: Any) -> int:
     from sqlalchemy import text
 
     from orders.reports import SOLD_STATUSES
-    from shop.extensions import db
+    from shop.core.extensions import db
 
     first, after = period.bounds()
     value = db.session.scalar(
@@ -375,7 +375,7 @@ def explain(call: Callable[[], Any]) -> list[str]:
     """EXPLAIN (ANALYZE, BUFFERS) of every statement ``call`` sends, with its parameters."""
     from sqlalchemy import event
 
-    from shop.extensions import db
+    from shop.core.extensions import db
 
     captured: list[tuple[str, Any]] = []
 
@@ -410,7 +410,7 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
     from catalog.services import today_utc
     from orders.reports import MAX_DAYS, report_range
     from shop import create_app
-    from shop.extensions import db
+    from shop.core.extensions import db
     from tests.sql_count import count_statements
 
     today = today_utc()
@@ -468,7 +468,7 @@ def measure_http(app: Any, rounds: int) -> dict[str, list[float]]:
     """Each endpoint (default range) and the whole page, through Flask's test client."""
     import re as regex
 
-    from shop.extensions import db
+    from shop.core.extensions import db
     from warehouse.services import create_staff
 
     staff = create_staff(f"bench-{secrets.token_hex(3)}@example.com", None, "operator")
@@ -632,7 +632,7 @@ def main(argv: list[str] | None = None) -> int:
         log("flask db upgrade, flask seed")
         log(shared.migrate_and_seed(env) or "seeded")
         from shop import create_app
-        from shop.extensions import db
+        from shop.core.extensions import db
 
         app = create_app(APP_SETTINGS | {"SQLALCHEMY_DATABASE_URI": url})
         with app.app_context():

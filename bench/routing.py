@@ -141,7 +141,7 @@ def bench_holds(total: int, clients: int) -> list[tuple[str, float, float]]:
     from sqlalchemy import create_engine, text
 
     from orders.models import Order
-    from shop.extensions import db
+    from shop.core.extensions import db
     from tests import factories as f
     from tests.conftest import PostgresDatabases, make_test_app
     from warehouse.services import Allocation, OnHandChange, reserve_stock, set_on_hand

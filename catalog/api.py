@@ -6,6 +6,7 @@ from flask import request
 from flask.views import MethodView
 
 from catalog import merchant_services, services
+from catalog.auth import merchant_required
 from catalog.merchant_services import IncomingRow
 from catalog.schemas import (
     BulkQuerySchema,
@@ -25,11 +26,10 @@ from catalog.schemas import (
     UpsertReportSchema,
 )
 from catalog.sku_csv import CSV_PROBLEM_DESCRIPTIONS, MAX_ROWS, CsvProblem, parse_sku_csv
-from shop.api_base import Blueprint, bearer_protected, json_body, reads_json_body, shaped_json
-from shop.auth import merchant_required
-from shop.errors import PayloadTooLarge, ValidationFailed, register_problem_types
-from shop.http_caching import public_cache
-from shop.i18n import choose_language
+from shop.core.api_base import Blueprint, bearer_protected, json_body, reads_json_body, shaped_json
+from shop.core.errors import PayloadTooLarge, ValidationFailed, register_problem_types
+from shop.core.http_caching import public_cache
+from shop.core.i18n import choose_language
 
 register_problem_types(CSV_PROBLEM_DESCRIPTIONS)
 

@@ -18,17 +18,18 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from catalog.models import Category, Merchant, Product, Sku, SkuChange, as_utc, iso_utc, utcnow
+from catalog.models import Category, Merchant, Product, Sku, SkuChange
 from catalog.money import Money
 from catalog.search import build_search_text
 from catalog.services import load_rate_table
 from catalog.sku_rules import CleanSku, SkuRuleContext, check_sku_row, load_cbec_rules
 from orders.models import UNSHIPPED_STATUSES, Order, OrderLine
-from shop.auth import MerchantPrincipal
-from shop.bulk_insert import insert_rows, insert_rows_returning_ids
-from shop.errors import Conflict, NotFound, ValidationFailed
-from shop.extensions import db
-from shop.transactions import retry_on_conflict
+from shop.core.auth import MerchantPrincipal
+from shop.core.bulk_insert import insert_rows, insert_rows_returning_ids
+from shop.core.clock import as_utc, iso_utc, utcnow
+from shop.core.errors import Conflict, NotFound, ValidationFailed
+from shop.core.extensions import db
+from shop.core.transactions import retry_on_conflict
 from warehouse.models import Node, StockLevel
 from warehouse.services import OnHandChange, set_on_hand
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -22,24 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from catalog.money import Money
-from shop.extensions import db
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso_utc(moment: datetime | None) -> str | None:
-    """ISO 8601 in UTC; SQLite hands back naive datetimes, which are UTC here."""
-    if moment is None:
-        return None
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat()
-
-
-def as_utc(moment: datetime) -> datetime:
-    """A filter bound as stored: naive means UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+from shop.core.clock import utcnow
+from shop.core.extensions import db
 
 
 class Localized:

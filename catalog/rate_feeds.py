@@ -20,11 +20,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import click
-from flask import Flask, current_app
+from flask import current_app
 from sqlalchemy import and_, func, or_, select
 
-from catalog.models import ExchangeRate, iso_utc, utcnow
+from catalog.models import ExchangeRate
 from catalog.money import ExchangeRateQuote, is_currency_code
 from catalog.rates.base import FeedError, FeedResult, FetchedRate
 from catalog.rates.models import FeedRun
@@ -35,11 +34,12 @@ from catalog.rates.registry import (
     load_feed,
 )
 from catalog.services import forget_cached_rates, load_rate_table, today_utc
-from shop import background
-from shop.admin.audit import record
-from shop.auth import StaffPrincipal
-from shop.errors import DomainError, ValidationFailed, register_problem_types
-from shop.extensions import db
+from shop.core import background
+from shop.core.audit import record
+from shop.core.auth import StaffPrincipal
+from shop.core.clock import iso_utc, utcnow
+from shop.core.errors import DomainError, ValidationFailed, register_problem_types
+from shop.core.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -508,72 +508,3 @@ def fetch_all_feeds(actor: str = "beat") -> list[dict[str, Any]]:
     """Every day (Celery beat; without a broker, cron runs ``flask --app wsgi rates
     fetch``): fetch each enabled feed that can fetch."""
     return [fetch_rates(name, actor) for name in fetchable_feeds(current_app.config)]
-
-
-# ------------------------------------------------------------------ CLI
-
-
-def register_rates_cli(app: Flask) -> None:
-    """``flask --app wsgi rates set|fetch|list``."""
-    from shop.cli import _fail
-
-    rates = click.Group("rates", help="Exchange rates: set by hand, fetch feeds, list ages.")
-    app.cli.add_command(rates)
-
-    @rates.command("set")
-    @click.argument("base")
-    @click.argument("quote")
-    @click.argument("rate")
-    @click.option("--on", "effective_on", type=click.DateTime(["%Y-%m-%d"]),
-                  help="the day it applies from, YYYY-MM-DD (default today, UTC)")  # fmt: skip
-    def set_command(base, quote, rate, effective_on):
-        """Set 1 BASE = RATE QUOTE from today or --on, as in: rates set CNY RUB 11.42"""
-        try:
-            row = set_rate("cli", base, quote, rate, effective_on.date() if effective_on else None)
-        except DomainError as error:
-            _fail(error)
-        already = "" if row["created"] else ", already set"
-        click.echo(
-            f"1 {row['base']} = {row['rate']} {row['quote']} from {row['effective_on']} "
-            f"(source {row['source']}{already})"
-        )
-        if not row["in_force_today"]:
-            click.echo("Not in force today: a newer rate of this pair wins, or its day is ahead.")
-
-    @rates.command("fetch")
-    @click.option("--feed", "feed_name", help="one feed (default: every enabled feed that fetches)")
-    def fetch_command(feed_name):
-        """Fetch rate feeds now (Celery beat does it daily). Exits 1 if one failed."""
-        try:
-            names = [feed_name] if feed_name else fetchable_feeds(current_app.config)
-            runs = [fetch_rates(name, "cli") for name in names]
-        except DomainError as error:
-            _fail(error)
-        if not runs:
-            click.echo("No enabled feed fetches (PAVILION_RATE_FEEDS).")
-        for run in runs:
-            if run["outcome"] == "ok":
-                click.echo(f"{run['feed']}: ok, {run['rates_seen']} rates dated "
-                           f"{run['published_on']}, {run['rows_added']} new")  # fmt: skip
-            else:
-                click.echo(f"{run['feed']}: FAILED: {run['error']} (old rates kept)", err=True)
-        if any(run["outcome"] != "ok" for run in runs):
-            raise SystemExit(1)
-
-    @rates.command("list")
-    def list_command():
-        """The rate each pair converts at today, its source and age; stale ones marked."""
-        ages = rate_ages()
-        for item in ages["items"]:
-            mark = "  STALE" if item["stale"] else ""
-            click.echo(f"{item['pair']:<8} {item['rate']:>18}  {item['effective_on']}  "
-                       f"{item['source']:<12} {item['age_hours']:>7.1f} h{mark}")  # fmt: skip
-        if ages["any_stale"]:
-            click.echo(f"{len(ages['stale_pairs'])} pair(s) older than "
-                       f"{ages['max_age_hours']:g} h", err=True)  # fmt: skip
-        for feed in feed_status()["items"]:
-            success = feed["last_success"]
-            failure = feed["last_failure"]
-            succeeded = success["finished_at"] if success else "never"
-            failed = f"{failure['finished_at']} {failure['error']}" if failure else "none"
-            click.echo(f"feed {feed['name']}: last success {succeeded}; last failure {failed}")

@@ -10,7 +10,7 @@ from marshmallow import fields, validate
 from catalog.money import is_currency_code
 from catalog.services import SORTS
 from orders.models import STATUSES as ORDER_STATUSES
-from shop.i18n import SUPPORTED_LANGUAGES, country_codes, normalize_language_tag
+from shop.core.i18n import SUPPORTED_LANGUAGES, country_codes, normalize_language_tag
 
 
 def _known_language(value: str) -> None:

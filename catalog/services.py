@@ -26,9 +26,9 @@ from catalog.money import (
     is_currency_code,
 )
 from catalog.search import like_pattern, search_terms
-from shop.errors import NotFound, ValidationFailed
-from shop.extensions import db
-from shop.i18n import country_name
+from shop.core.errors import NotFound, ValidationFailed
+from shop.core.extensions import db
+from shop.core.i18n import country_name
 from warehouse.models import Node, StockLevel
 
 # Without ?currency=, prices follow the language: a Chinese page shows yuan,
@@ -549,8 +549,8 @@ def _merchant_currency(country: str) -> str | None:
 
 def create_merchant(name: str, country: str, currency: str | None = None) -> NewMerchant:
     """Register a merchant and give it a first API token."""
-    from shop.auth import issue_token
-    from shop.i18n import country_codes
+    from shop.core.auth import issue_token
+    from shop.core.i18n import country_codes
 
     errors: dict[str, list[str]] = {}
     name = name.strip()
@@ -580,7 +580,7 @@ def create_merchant(name: str, country: str, currency: str | None = None) -> New
 
 def issue_merchant_token(merchant_id: int, label: str = "") -> str:
     """Another API token for a merchant (several may be active at once)."""
-    from shop.auth import issue_token
+    from shop.core.auth import issue_token
 
     if db.session.get(Merchant, merchant_id) is None:
         raise NotFound(f"No merchant {merchant_id}.")
@@ -595,7 +595,7 @@ def issue_merchant_token(merchant_id: int, label: str = "") -> str:
 
 def revoke_merchant_tokens(merchant_id: int, *, token_id: int | None = None) -> int:
     """Revoke one token of the merchant (by id) or all its active tokens."""
-    from shop.auth import ApiToken, revoke_tokens
+    from shop.core.auth import ApiToken, revoke_tokens
 
     if db.session.get(Merchant, merchant_id) is None:
         raise NotFound(f"No merchant {merchant_id}.")

@@ -30,7 +30,7 @@ from types import MappingProxyType
 from typing import Any
 
 from catalog.money import Money, is_currency_code, minor_unit_exponent
-from shop.i18n import country_codes
+from shop.core.i18n import country_codes
 
 LANGUAGES = ("en", "ru", "zh")
 SKU_FIELDS = frozenset(

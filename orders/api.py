@@ -21,11 +21,12 @@ from orders.schemas import (
     OrderTokenQuerySchema,
     WebhookAckSchema,
 )
-from shop.api_base import Blueprint, shaped_json
-from shop.auth import Forbidden, authenticate_staff
-from shop.errors import DomainError, NotFound, register_problem_types
-from shop.i18n import choose_language
-from shop.idempotency import derived_secret, idempotent
+from shop.core.api_base import Blueprint, shaped_json
+from shop.core.auth import Forbidden
+from shop.core.errors import DomainError, NotFound, register_problem_types
+from shop.core.i18n import choose_language
+from shop.core.idempotency import derived_secret, idempotent
+from warehouse.auth import authenticate_staff
 
 register_problem_types(
     {
@@ -167,7 +168,7 @@ def change_cart_line(body, cart_id, line_id):
         carts.remove_line(cart_id, _cart_token(), line_id)
     else:
         if "quantity" not in body:
-            from shop.errors import ValidationFailed
+            from shop.core.errors import ValidationFailed
 
             raise ValidationFailed(errors={"quantity": ["Missing data for required field."]})
         carts.set_line_quantity(cart_id, _cart_token(), line_id, body["quantity"])

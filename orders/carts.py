@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from catalog.models import Sku, iso_utc, utcnow
+from catalog.models import Sku
 from catalog.services import current_rates
 from orders.models import Cart, CartLine
 from orders.pricing import (
@@ -28,9 +28,10 @@ from orders.pricing import (
     load_lines,
     quote,
 )
-from shop.auth import hash_token
-from shop.errors import DomainError, NotFound, ValidationFailed
-from shop.extensions import db
+from shop.core.auth import hash_token
+from shop.core.clock import iso_utc, utcnow
+from shop.core.errors import DomainError, NotFound, ValidationFailed
+from shop.core.extensions import db
 from warehouse.routing import RoutingError
 
 DEFAULT_CURRENCY = "CNY"

@@ -29,7 +29,6 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import and_, delete, func, insert, or_, select, text
 
-from catalog.models import utcnow
 from catalog.services import current_rates
 from orders import payments_service
 from orders.carts import cart_lines_for_checkout
@@ -38,12 +37,13 @@ from orders.customs import id_vault, prc_id
 from orders.lifecycle import PAID_STATUSES
 from orders.models import Cart, CartLine, Order, OrderEvent, OrderLine, Payment
 from orders.pricing import Address, PricedLine, Quote, WantedLine, check_currency, load_lines, quote
-from shop import background
-from shop.auth import hash_token
-from shop.errors import Conflict, ValidationFailed
-from shop.extensions import db
-from shop.idempotency import derived_secret, mark_committed
-from shop.transactions import retry_on_conflict
+from shop.core import background
+from shop.core.auth import hash_token
+from shop.core.clock import utcnow
+from shop.core.errors import Conflict, ValidationFailed
+from shop.core.extensions import db
+from shop.core.idempotency import derived_secret, mark_committed
+from shop.core.transactions import retry_on_conflict
 from warehouse.models import RoutingDecision, Shipment, ShipmentLine
 from warehouse.services import Allocation, StockShortage, reserve_stock, routing_world
 

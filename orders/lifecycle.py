@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shop.errors import DomainError
+from shop.core.errors import DomainError
 
 ORDER_STATUSES = (
     "pending_payment",

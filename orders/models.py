@@ -24,9 +24,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from catalog.models import utcnow
 from orders.lifecycle import ORDER_STATUSES, UNSHIPPED_STATUSES
-from shop.extensions import db
+from shop.core.clock import utcnow
+from shop.core.extensions import db
 
 STATUSES = ORDER_STATUSES
 __all__ = ["STATUSES", "UNSHIPPED_STATUSES", "Order", "OrderEvent", "OrderLine", "Payment"]

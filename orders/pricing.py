@@ -20,8 +20,8 @@ from catalog.models import Category, Merchant, Product, Sku
 from catalog.money import Money, RateTable, UnknownCurrency, is_currency_code, round_to_currency
 from orders.customs import duties as customs
 from orders.regions import region_code
-from shop.errors import ValidationFailed
-from shop.extensions import db
+from shop.core.errors import ValidationFailed
+from shop.core.extensions import db
 from warehouse import routing, shipping
 from warehouse.models import Node, StockLevel
 from warehouse.services import routing_strategy, routing_world

@@ -35,9 +35,9 @@ from catalog.models import Category, Product, Sku
 from catalog.money import ExchangeRateQuote, Money, RateTable, UnknownCurrency, is_currency_code
 from orders.lifecycle import ORDER_STATUSES, PAID_STATUSES
 from orders.models import Order, OrderEvent, OrderLine
-from shop.errors import ValidationFailed
-from shop.extensions import db
-from shop.i18n import country_name
+from shop.core.errors import ValidationFailed
+from shop.core.extensions import db
+from shop.core.i18n import country_name
 from warehouse.models import Node, Shipment, ShipmentLine, StockLevel
 
 SOLD_STATUSES = (*PAID_STATUSES, "partially_refunded")

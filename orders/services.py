@@ -19,16 +19,17 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from catalog.models import Sku, iso_utc, utcnow
+from catalog.models import Sku
 from catalog.money import Money
 from orders import lifecycle, payments_service
 from orders.models import Order, OrderEvent, Payment, ProviderEvent, Refund
 from orders.payments.base import PaymentError, PaymentEvent, PaymentUnavailable
-from shop import background
-from shop.auth import Forbidden, StaffPrincipal, hash_token
-from shop.errors import Conflict, DomainError, NotFound, ValidationFailed
-from shop.extensions import db
-from shop.transactions import retry_on_conflict
+from shop.core import background
+from shop.core.auth import Forbidden, StaffPrincipal, hash_token
+from shop.core.clock import iso_utc, utcnow
+from shop.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from shop.core.extensions import db
+from shop.core.transactions import retry_on_conflict
 from warehouse.models import Node, RoutingDecision, Shipment, ShipmentLine, StockLevel
 from warehouse.services import Allocation, release_order_stock, reserve_stock
 
@@ -829,7 +830,7 @@ def cancel_payment(payment_id: int) -> None:
 
 @background.task("orders.notify")
 def notify(number: str, event: str) -> None:
-    from shop.notify import Message, notifier_from_config
+    from shop.core.notify import Message, notifier_from_config
 
     order = db.session.scalar(select(Order).where(Order.number == number))
     if order is None or not order.email:
@@ -913,11 +914,12 @@ def _refund_failed(refund_id: int, problem: Exception) -> None:
 REFUND_ATTEMPTS = 5
 
 
+@background.sweeper("orders")
 def sweep(now=None) -> dict[str, int]:
     """What a lost task, a lost webhook or a stopped clock left behind: payments settled
     at the provider, unpaid holds past their time, refunds whose task never ran, and
     day-old idempotency keys."""
-    from shop.idempotency import purge_expired
+    from shop.core.idempotency import purge_expired
     from warehouse.services import expire_reservations
 
     now = now or utcnow()

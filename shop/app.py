@@ -9,9 +9,9 @@ from typing import Any
 from flask import Flask
 
 from shop.config import load_config
-from shop.extensions import api, db, migrate
+from shop.core.extensions import api, db, migrate
+from shop.core.web_hardening import install_request_ids_and_security_headers
 from shop.rate_limits import install_rate_limits
-from shop.web_hardening import install_request_ids_and_security_headers
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -61,11 +61,12 @@ def _register_models() -> None:
     # Alembic autogenerate and the test fixtures read.
     import catalog.models
     import catalog.rates.models  # noqa: F401
+    import orders.customs.policy_rows
     import orders.models  # noqa: F401
-    import shop.admin.models
-    import shop.auth
-    import shop.background
-    import shop.idempotency  # noqa: F401
+    import shop.core.audit
+    import shop.core.auth
+    import shop.core.background
+    import shop.core.idempotency  # noqa: F401
     import warehouse.models  # noqa: F401
 
 
@@ -103,7 +104,7 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _configure_logging(app: Flask) -> None:
-    from shop.web_hardening import RequestIdLogFilter
+    from shop.core.web_hardening import RequestIdLogFilter
 
     handler = logging.StreamHandler()
     handler.setFormatter(

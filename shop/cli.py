@@ -10,7 +10,7 @@ import click
 from flask import Flask, current_app
 from flask_migrate import upgrade as migrate_upgrade
 
-from shop.errors import DomainError
+from shop.core.errors import DomainError
 
 
 def _fail(error: DomainError) -> None:
@@ -91,7 +91,7 @@ def register_cli(app: Flask) -> None:
     @click.argument("merchant_id", type=int)
     def list_tokens_command(merchant_id):
         """List a merchant's tokens (prefixes only: tokens are stored hashed)."""
-        from shop.auth import token_summaries
+        from shop.core.auth import token_summaries
 
         for token in token_summaries(merchant_id):
             state = f"revoked {token['revoked_at']:%Y-%m-%d}" if token["revoked_at"] else "active"
@@ -288,7 +288,7 @@ def register_cli(app: Flask) -> None:
         """Expire unpaid holds, resend refunds and jobs whose task was lost, forget day-old
         Idempotency-Keys. Run it every minute (cron) when no Celery beat runs."""
         from orders.services import sweep
-        from shop.background import sweep_jobs
+        from shop.core.background import sweep_jobs
 
         done = dict(sweep())
         done.update(sweep_jobs())
@@ -301,7 +301,7 @@ def register_cli(app: Flask) -> None:
     def sweep_jobs_command():
         """Send again jobs whose task was lost (a dropped message, a killed worker);
         without a broker, run them here. Celery beat does this every minute."""
-        from shop.background import sweep_jobs
+        from shop.core.background import sweep_jobs
 
         done = sweep_jobs()
         click.echo(", ".join(f"{name.replace('_', ' ')}: {n}" for name, n in done.items()))
@@ -312,7 +312,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--limit", type=int, default=50, show_default=True)
     def list_jobs_command(state, limit):
         """Jobs, newest change first, with their last error; counts per state first."""
-        from shop.background import list_jobs
+        from shop.core.background import list_jobs
 
         listed = list_jobs(state, page=1, per_page=limit)
         click.echo("  ".join(f"{name}: {n}" for name, n in listed["counts"].items()))
@@ -330,7 +330,7 @@ def register_cli(app: Flask) -> None:
     @click.argument("job_id", type=int)
     def retry_job_command(job_id):
         """Move a dead job back to pending, with a fresh set of attempts, and send it."""
-        from shop.background import retry_job
+        from shop.core.background import retry_job
 
         try:
             job = retry_job(job_id)
@@ -388,6 +388,79 @@ def register_cli(app: Flask) -> None:
         ]
         os.execv(gunicorn, argv)  # noqa: S606 - replace this process by gunicorn, no shell
 
-    from catalog.rate_feeds import register_rates_cli
-
     register_rates_cli(app)
+
+
+# ------------------------------------------------------------------ exchange rates
+
+
+def register_rates_cli(app: Flask) -> None:
+    """``flask --app wsgi rates set|fetch|list``."""
+    from catalog.rate_feeds import (
+        feed_status,
+        fetch_rates,
+        fetchable_feeds,
+        rate_ages,
+        set_rate,
+    )
+
+    rates = click.Group("rates", help="Exchange rates: set by hand, fetch feeds, list ages.")
+    app.cli.add_command(rates)
+
+    @rates.command("set")
+    @click.argument("base")
+    @click.argument("quote")
+    @click.argument("rate")
+    @click.option("--on", "effective_on", type=click.DateTime(["%Y-%m-%d"]),
+                  help="the day it applies from, YYYY-MM-DD (default today, UTC)")  # fmt: skip
+    def set_command(base, quote, rate, effective_on):
+        """Set 1 BASE = RATE QUOTE from today or --on, as in: rates set CNY RUB 11.42"""
+        try:
+            row = set_rate("cli", base, quote, rate, effective_on.date() if effective_on else None)
+        except DomainError as error:
+            _fail(error)
+        already = "" if row["created"] else ", already set"
+        click.echo(
+            f"1 {row['base']} = {row['rate']} {row['quote']} from {row['effective_on']} "
+            f"(source {row['source']}{already})"
+        )
+        if not row["in_force_today"]:
+            click.echo("Not in force today: a newer rate of this pair wins, or its day is ahead.")
+
+    @rates.command("fetch")
+    @click.option("--feed", "feed_name", help="one feed (default: every enabled feed that fetches)")
+    def fetch_command(feed_name):
+        """Fetch rate feeds now (Celery beat does it daily). Exits 1 if one failed."""
+        try:
+            names = [feed_name] if feed_name else fetchable_feeds(current_app.config)
+            runs = [fetch_rates(name, "cli") for name in names]
+        except DomainError as error:
+            _fail(error)
+        if not runs:
+            click.echo("No enabled feed fetches (PAVILION_RATE_FEEDS).")
+        for run in runs:
+            if run["outcome"] == "ok":
+                click.echo(f"{run['feed']}: ok, {run['rates_seen']} rates dated "
+                           f"{run['published_on']}, {run['rows_added']} new")  # fmt: skip
+            else:
+                click.echo(f"{run['feed']}: FAILED: {run['error']} (old rates kept)", err=True)
+        if any(run["outcome"] != "ok" for run in runs):
+            raise SystemExit(1)
+
+    @rates.command("list")
+    def list_command():
+        """The rate each pair converts at today, its source and age; stale ones marked."""
+        ages = rate_ages()
+        for item in ages["items"]:
+            mark = "  STALE" if item["stale"] else ""
+            click.echo(f"{item['pair']:<8} {item['rate']:>18}  {item['effective_on']}  "
+                       f"{item['source']:<12} {item['age_hours']:>7.1f} h{mark}")  # fmt: skip
+        if ages["any_stale"]:
+            click.echo(f"{len(ages['stale_pairs'])} pair(s) older than "
+                       f"{ages['max_age_hours']:g} h", err=True)  # fmt: skip
+        for feed in feed_status()["items"]:
+            success = feed["last_success"]
+            failure = feed["last_failure"]
+            succeeded = success["finished_at"] if success else "never"
+            failed = f"{failure['finished_at']} {failure['error']}" if failure else "none"
+            click.echo(f"feed {feed['name']}: last success {succeeded}; last failure {failed}")

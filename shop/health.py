@@ -5,8 +5,8 @@ from __future__ import annotations
 import marshmallow as ma
 from sqlalchemy import text
 
-from shop.api_base import Blueprint
-from shop.extensions import db
+from shop.core.api_base import Blueprint
+from shop.core.extensions import db
 
 health_blp = Blueprint("health", __name__, description="Liveness")
 

@@ -34,12 +34,8 @@ from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import HTTPException
 
-from shop.errors import (
-    problem_response,
-    register_problem_types,
-    storefront_page,
-    wants_storefront_page,
-)
+from shop.core.errors import register_problem_types
+from shop.errors import problem_response, storefront_page, wants_storefront_page
 
 log = logging.getLogger(__name__)
 

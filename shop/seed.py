@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from catalog.models import Category, ExchangeRate, Merchant, Product, Sku
 from catalog.search import build_search_text
-from shop.auth import hash_password, issue_token, new_password, revoke_tokens
-from shop.extensions import db
+from shop.core.auth import hash_password, issue_token, new_password, revoke_tokens
+from shop.core.extensions import db
 from warehouse.models import Lane, LaneLeg, Node, Staff, StockBin
 from warehouse.services import OnHandChange, set_on_hand
 

@@ -13,7 +13,7 @@ from sqlalchemy import event
 def install(app: Flask) -> None:
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         return
-    from shop.extensions import db
+    from shop.core.extensions import db
 
     with app.app_context():
         engine = db.engine

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from catalog.models import Category, Merchant, Sku
 from catalog.services import create_merchant
-from shop.extensions import db
+from shop.core.extensions import db
 from shop.seed import seed_reference_data
 from tests import factories as f
 from warehouse.models import Node

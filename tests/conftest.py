@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from shop import create_app
 from shop.config import normalize_database_url
-from shop.extensions import db
+from shop.core.extensions import db
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://127.0.0.1:5432/postgres"
 

@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 from catalog.models import Category, ExchangeRate, Merchant, Product, Sku
-from shop.extensions import db
+from shop.core.extensions import db
 from shop.seed import product_search_text
 from warehouse.models import Lane, LaneLeg, Node, StockLevel
 

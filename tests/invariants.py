@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 
 from orders.lifecycle import PAID_STATUSES, UNSHIPPED_STATUSES
 from orders.models import Order, OrderLine, Payment, Refund
-from shop.extensions import db
+from shop.core.extensions import db
 from warehouse.models import Shipment, ShipmentLine, StockLevel
 from warehouse.services import ledger_mismatches
 from warehouse.shipping import shipment_number

@@ -28,7 +28,7 @@ def served_world(postgres, purpose: str, **overrides):
     """A throwaway PostgreSQL database with the checkout world (tests/checkout_world.py),
     served over HTTP; yields ``(app, base_url, world)``. The pool is large enough that
     races are decided by the database, not by waiting for a connection."""
-    from shop.extensions import db
+    from shop.core.extensions import db
     from tests.checkout_world import build_world
     from tests.conftest import make_test_app
 

@@ -8,7 +8,7 @@ A statement is one call the application makes and waits on:
 
 - each ``before_cursor_execute`` of the engine is one statement; an
   ``executemany`` is one call, so it counts once whatever its row count;
-- on PostgreSQL, ``shop.bulk_insert`` writes rows with ``COPY … FROM STDIN``
+- on PostgreSQL, ``shop.core.bulk_insert`` writes rows with ``COPY … FROM STDIN``
   on the DBAPI cursor, past SQLAlchemy's events. psycopg's ``Cursor.copy`` is
   wrapped while the block runs, and each COPY on a connection to the
   engine's database counts as one statement, listed as ``COPY …``.

@@ -5,12 +5,13 @@ from __future__ import annotations
 from flask import request
 from flask.views import MethodView
 
-from shop import background
-from shop.api_base import Blueprint, bearer_protected, shaped_json
-from shop.auth import Forbidden, staff_required
-from shop.errors import register_problem_types
-from shop.i18n import choose_language
+from shop.core import background
+from shop.core.api_base import Blueprint, bearer_protected, shaped_json
+from shop.core.auth import Forbidden
+from shop.core.errors import register_problem_types
+from shop.core.i18n import choose_language
 from warehouse import fulfilment, services, shipping
+from warehouse.auth import staff_required
 from warehouse.schemas import (
     CarrierWebhookAckSchema,
     JobPageSchema,

@@ -21,15 +21,16 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from catalog.models import Product, Sku, iso_utc, utcnow
+from catalog.models import Product, Sku
 from catalog.money import Money
 from orders import lifecycle
 from orders.models import Order, OrderEvent
-from shop import background
-from shop.auth import StaffPrincipal
-from shop.errors import Conflict, DomainError, NotFound, ValidationFailed
-from shop.extensions import db
-from shop.transactions import retry_on_conflict
+from shop.core import background
+from shop.core.auth import StaffPrincipal
+from shop.core.clock import iso_utc, utcnow
+from shop.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from shop.core.extensions import db
+from shop.core.transactions import retry_on_conflict
 from warehouse import documents, picking
 from warehouse.models import (
     Node,

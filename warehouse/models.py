@@ -21,8 +21,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from catalog.models import Localized, Sku, utcnow
-from shop.extensions import db
+from catalog.models import Localized, Sku
+from shop.core.clock import utcnow
+from shop.core.extensions import db
 
 
 class Node(Localized, db.Model):

@@ -17,13 +17,13 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import joinedload, selectinload
 
-from catalog.models import utcnow
 from catalog.money import Money
-from shop.auth import StaffPrincipal, hash_password, issue_token, new_password
-from shop.bulk_insert import insert_rows
-from shop.errors import Conflict, DomainError, NotFound, ValidationFailed
-from shop.extensions import db
-from shop.transactions import retry_on_conflict
+from shop.core.auth import StaffPrincipal, hash_password, issue_token, new_password
+from shop.core.bulk_insert import insert_rows
+from shop.core.clock import utcnow
+from shop.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from shop.core.extensions import db
+from shop.core.transactions import retry_on_conflict
 from warehouse import routing
 from warehouse.models import (
     Lane,
@@ -503,7 +503,7 @@ def update_lane(code: str, change: LaneChange, *, actor: str) -> dict[str, Any]:
     from zoneinfo import available_timezones
 
     from catalog.models import Category
-    from shop.i18n import country_codes
+    from shop.core.i18n import country_codes
 
     lane = db.session.scalars(_lanes_query().where(Lane.code == code.upper())).unique().first()
     if lane is None:

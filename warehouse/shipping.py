@@ -33,15 +33,16 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 
-from catalog.models import Product, Sku, as_utc, utcnow
+from catalog.models import Product, Sku
 from catalog.money import Money
 from orders import lifecycle
 from orders.models import Order
-from shop import background
-from shop.auth import StaffPrincipal
-from shop.errors import NotFound, ValidationFailed
-from shop.extensions import db
-from shop.transactions import retry_on_conflict
+from shop.core import background
+from shop.core.auth import StaffPrincipal
+from shop.core.clock import as_utc, utcnow
+from shop.core.errors import NotFound, ValidationFailed
+from shop.core.extensions import db
+from shop.core.transactions import retry_on_conflict
 from warehouse import fulfilment, routing
 from warehouse.carriers import base as carriers
 from warehouse.carriers.registry import load_carrier

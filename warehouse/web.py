@@ -10,7 +10,7 @@ production; see shop.config): it holds the staff id, the staff member's
 against the database, so disabling an account or "log out everywhere"
 (which bumps the epoch) ends every session at once, and a session lasts one
 shift (PERMANENT_SESSION_LIFETIME, 12 h unless configured) from login.
-Every POST carries a CSRF token (shop.csrf). Failed logins are throttled from the
+Every POST carries a CSRF token (shop.core.csrf). Failed logins are throttled from the
 LoginAttempt table per (e-mail, remote address), per address, and (much higher)
 per e-mail across all addresses.
 """
@@ -43,13 +43,13 @@ from flask import (
 from sqlalchemy import delete, func, select, update
 from werkzeug.exceptions import HTTPException
 
-from catalog.models import utcnow
 from orders.lifecycle import SHIPMENT_STATUSES
-from shop.auth import StaffPrincipal, hash_password, password_matches
-from shop.csrf import CSRF_FIELD, csrf_token, csrf_token_sent_is_valid
-from shop.errors import DomainError, NotFound
-from shop.extensions import db
-from shop.i18n import SUPPORTED_LANGUAGES, UnsupportedLanguage, choose_language
+from shop.core.auth import StaffPrincipal, hash_password, password_matches
+from shop.core.clock import utcnow
+from shop.core.csrf import CSRF_FIELD, csrf_token, csrf_token_sent_is_valid
+from shop.core.errors import DomainError, NotFound
+from shop.core.extensions import db
+from shop.core.i18n import SUPPORTED_LANGUAGES, UnsupportedLanguage, choose_language
 from warehouse import fulfilment
 from warehouse.models import LoginAttempt, Node, Staff
 from warehouse.services import list_lanes

@@ -7,8 +7,8 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Date, DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from catalog.models import utcnow
-from shop.extensions import db
+from shop.core.clock import utcnow
+from shop.core.extensions import db
 
 FEED_RUN_OUTCOMES = ("ok", "failed")
 

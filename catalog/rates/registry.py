@@ -1,7 +1,7 @@
 """Finding rate feeds: installed packages declare them (entry point group
 ``pavilion.rates``), the shop enables the ones named in ``RATE_FEEDS``.
 
-Discovery, caching and broken plugins are handled by ``shop.plugins``.
+Discovery, caching and broken plugins are handled by ``shop.core.plugins``.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from catalog.rates.base import RateFeed
-from shop.errors import DomainError, register_problem_types
-from shop.plugins import PluginGroup
+from shop.core.errors import DomainError, register_problem_types
+from shop.core.plugins import PluginGroup
 
 ENTRY_POINT_GROUP = "pavilion.rates"
 

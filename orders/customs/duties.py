@@ -32,7 +32,7 @@ from orders.customs.policies import (
     policy_for,
     requires_customs_identity,
 )
-from shop.errors import DomainError, register_problem_types
+from shop.core.errors import DomainError, register_problem_types
 
 __all__ = [
     "CustomsLimitExceeded",

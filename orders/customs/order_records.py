@@ -48,14 +48,15 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import func, select
 
-from catalog.models import Category, Product, Sku, iso_utc, utcnow
+from catalog.models import Category, Product, Sku
 from catalog.money import ExchangeRateQuote, RateTable, UnknownCurrency, round_to_currency
 from orders.customs import id_vault
 from orders.models import Order, OrderLine, Payment
-from shop.admin import audit
-from shop.auth import StaffPrincipal
-from shop.errors import DomainError, register_problem_types
-from shop.extensions import db
+from shop.core import audit
+from shop.core.auth import StaffPrincipal
+from shop.core.clock import iso_utc, utcnow
+from shop.core.errors import DomainError, register_problem_types
+from shop.core.extensions import db
 from warehouse.models import Node, Shipment
 
 CHINA_TIME = ZoneInfo("Asia/Shanghai")

@@ -32,7 +32,7 @@ from orders.customs.policies import (
     Policy,
     parse_rule_file,
 )
-from shop.extensions import db
+from shop.core.extensions import db
 
 DEFAULT_CACHE_SECONDS = 60
 _CACHE_KEY = "pavilion.customs_policy_rows"

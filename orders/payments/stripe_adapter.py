@@ -35,7 +35,7 @@ Each adapter has its own ``stripe.StripeClient``: nothing is set on the
 in one process.
 
 What is deliberately not sent: ``description`` and ``receipt_email``. The
-shop emails its own receipts (``shop.notify``), and the description travels
+shop emails its own receipts (``shop.core.notify``), and the description travels
 in ``metadata`` instead, which also keeps localstripe (which refuses both
 parameters) usable in tests.
 """

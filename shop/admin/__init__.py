@@ -1,7 +1,7 @@
 """What operators use to run the pavilion: the admin API (``/api/v1/admin/...``, staff
 tokens with role ``operator``) and the admin pages (``/admin/...``, the staff login).
 
-Every change an operator makes is written to the audit log (``shop.admin.audit``) in
+Every change an operator makes is written to the audit log (``shop.core.audit``) in
 the same transaction as the change itself.
 """
 
@@ -17,7 +17,7 @@ def register_admin(app: Flask) -> None:
     from shop.admin.rates_pages import rates_pages_bp
     from shop.admin.reports_pages import reports_pages_bp
     from shop.admin.web import admin_pages_bp
-    from shop.extensions import api
+    from shop.core.extensions import api
 
     api.register_blueprint(admin_blp)
     api.register_blueprint(rates_api.admin_rates_blp)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import request
 from flask.views import MethodView
 
-from shop.admin import audit, services
+from shop.admin import services
 from shop.admin.schemas import (
     AdminLaneListSchema,
     AdminNodeDetailSchema,
@@ -49,7 +49,8 @@ from shop.admin.schemas import (
     TokenSchema,
 )
 from shop.admin.web import admin_api_operator, operator_only_on
-from shop.api_base import Blueprint
+from shop.core import audit
+from shop.core.api_base import Blueprint
 from warehouse.schemas import LaneSchema
 from warehouse.services import LaneChange, get_lane
 

@@ -16,7 +16,7 @@ from marshmallow import fields, validate
 from catalog.schemas import StrictSchema
 from orders.customs import order_records
 from shop.admin.web import operator_only_on
-from shop.api_base import Blueprint, shaped_json
+from shop.core.api_base import Blueprint, shaped_json
 
 admin_customs_blp = Blueprint(
     "admin_customs",

@@ -14,7 +14,7 @@ from flask import Blueprint, current_app, json, render_template, request
 
 from orders.customs import order_records
 from shop.admin.web import current_operator, protect_admin_blueprint
-from shop.errors import ValidationFailed
+from shop.core.errors import ValidationFailed
 
 customs_pages_bp = Blueprint("admin_customs_pages", __name__, url_prefix="/admin/customs")
 protect_admin_blueprint(customs_pages_bp)

@@ -11,7 +11,7 @@ from flask.views import MethodView
 
 from catalog import rate_feeds
 from shop.admin.web import operator_only_on
-from shop.api_base import Blueprint, shaped_json
+from shop.core.api_base import Blueprint, shaped_json
 
 admin_rates_blp = Blueprint("admin_rates", __name__, url_prefix="/api/v1/admin/rates",
                             description="Operators: exchange rates and their feeds")  # fmt: skip

@@ -11,7 +11,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from catalog import rate_feeds
 from shop.admin.web import current_operator, protect_admin_blueprint
-from shop.errors import ValidationFailed
+from shop.core.errors import ValidationFailed
 
 rates_pages_bp = Blueprint("admin_rates_pages", __name__, url_prefix="/admin/rates")
 protect_admin_blueprint(rates_pages_bp)

@@ -17,7 +17,7 @@ from catalog.schemas import MoneySchema, StrictSchema
 from catalog.services import load_rate_table, today_utc
 from orders import reports
 from shop.admin.web import operator_only_on
-from shop.api_base import Blueprint, shaped_json
+from shop.core.api_base import Blueprint, shaped_json
 
 admin_reports_blp = Blueprint(
     "admin_reports",

@@ -19,7 +19,7 @@ from catalog.services import load_rate_table, today_utc
 from orders import reports
 from shop.admin.charts import Datum, bar_chart, line_chart
 from shop.admin.web import protect_admin_blueprint
-from shop.errors import ValidationFailed
+from shop.core.errors import ValidationFailed
 
 reports_pages_bp = Blueprint("admin_reports_pages", __name__, url_prefix="/admin/reports")
 protect_admin_blueprint(reports_pages_bp)

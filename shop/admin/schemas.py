@@ -10,7 +10,7 @@ from marshmallow import fields, validate
 from catalog.money import Money
 from catalog.schemas import MoneySchema, StrictSchema, Text
 from shop.admin.services import LegInput
-from shop.errors import DomainError
+from shop.core.errors import DomainError
 from warehouse.schemas import LaneSchema
 
 MAX_PER_PAGE = 200

@@ -19,13 +19,13 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select, update
 
-from catalog.models import Merchant, Product, Sku, iso_utc, utcnow
+from catalog.models import Merchant, Product, Sku
 from catalog.money import is_currency_code
 from orders.customs import policy_rows
 from orders.customs.policies import KIND_OF_POLICY, Policy, merge_rule_sets, shipped_rule_sets
-from shop.admin import audit
-from shop.admin.models import AuditEntry
-from shop.auth import (
+from shop.core import audit
+from shop.core.audit import AuditEntry
+from shop.core.auth import (
     ApiToken,
     StaffPrincipal,
     hash_password,
@@ -33,8 +33,9 @@ from shop.auth import (
     issue_token,
     new_password,
 )
-from shop.errors import Conflict, NotFound, ValidationFailed
-from shop.extensions import db
+from shop.core.clock import iso_utc, utcnow
+from shop.core.errors import Conflict, NotFound, ValidationFailed
+from shop.core.extensions import db
 from warehouse.models import Lane, LaneLeg, Node, PickList, PickListLine, Staff, StockBin
 from warehouse.services import ROLES, LaneChange, lane_document, list_lanes, update_lane
 
@@ -185,7 +186,7 @@ def create_merchant(
     with_token: bool = True,
 ) -> Issued:
     """Onboard a merchant; with a first API token (shown once) unless told not to."""
-    from shop.i18n import country_codes
+    from shop.core.i18n import country_codes
 
     errors: dict[str, list[str]] = {}
     name = (name or "").strip()
@@ -220,7 +221,7 @@ def set_merchant_active(
 ) -> dict[str, Any]:
     """Suspend or reactivate a merchant.
 
-    Suspended: its tokens are refused (shop.auth) and its products leave the
+    Suspended: its tokens are refused (shop.core.auth) and its products leave the
     storefront and the catalog API (catalog.services reads only active merchants);
     orders already placed are not touched and ship or cancel as usual. Asking for
     the state a merchant is already in changes nothing and audits nothing.
@@ -923,7 +924,7 @@ def add_policy(operator: StaffPrincipal, kind: str, document: Any) -> dict[str, 
     the parsers of the shipped files. It starts after today and not before the latest
     rule set of any of its countries; the one before it ends the day before (computed).
     """
-    from shop.i18n import country_codes
+    from shop.core.i18n import country_codes
 
     today = datetime.now(UTC).date()
 

@@ -1,7 +1,7 @@
 """Admin pages under /admin/ (the staff login, operators only).
 
 The admin pages share the staff pages' login and session (``/warehouse/login``,
-shop.csrf, the session epoch): an operator logs in once for both. Every admin page
+shop.core.csrf, the session epoch): an operator logs in once for both. Every admin page
 blueprint — this one and the rates, reports and customs-records pages — is put behind
 ``protect_admin_blueprint``, which is the one place that decides who may see them.
 Pages are English only: operators are few and work in English (the shoppers' and
@@ -36,10 +36,11 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from shop.admin import services
-from shop.admin.audit import list_entries
-from shop.auth import Forbidden, StaffPrincipal, Unauthorized, authenticate_staff
-from shop.csrf import CSRF_FIELD, csrf_token, csrf_token_sent_is_valid
-from shop.errors import DomainError, NotFound, ValidationFailed
+from shop.core.audit import list_entries
+from shop.core.auth import Forbidden, StaffPrincipal, Unauthorized
+from shop.core.csrf import CSRF_FIELD, csrf_token, csrf_token_sent_is_valid
+from shop.core.errors import DomainError, NotFound, ValidationFailed
+from warehouse.auth import authenticate_staff
 from warehouse.services import LaneChange, get_lane
 from warehouse.web import load_page_user, page_language, translate
 

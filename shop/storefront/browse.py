@@ -17,7 +17,7 @@ from flask import Response, abort, redirect, request
 
 from catalog import services
 from orders.pricing import MAX_QUANTITY
-from shop.i18n import country_codes, country_name
+from shop.core.i18n import country_codes, country_name
 from shop.storefront import storefront_bp
 from shop.storefront.context import (
     error_page,

@@ -24,8 +24,8 @@ from flask import Response, current_app, g, make_response, render_template, requ
 from markupsafe import Markup, escape
 
 from catalog.money import Money
-from shop.csrf import CSRF_FIELD, csrf_token, csrf_token_sent_is_valid
-from shop.i18n import (
+from shop.core.csrf import CSRF_FIELD, csrf_token, csrf_token_sent_is_valid
+from shop.core.i18n import (
     SUPPORTED_LANGUAGES,
     UnsupportedLanguage,
     choose_language,
@@ -283,7 +283,7 @@ def cart_unit_count() -> int:
 def _recover_session() -> None:
     # After a failed statement PostgreSQL refuses the rest of the transaction.
     try:
-        from shop.extensions import db
+        from shop.core.extensions import db
 
         db.session.rollback()
     except Exception:
@@ -402,7 +402,7 @@ def _page_context() -> dict[str, Any]:
 
 @storefront_bp.before_request
 def _require_csrf_token() -> Response | None:
-    """Every form the storefront takes carries the session's token (shop.csrf)."""
+    """Every form the storefront takes carries the session's token (shop.core.csrf)."""
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return None
     if csrf_token_sent_is_valid():

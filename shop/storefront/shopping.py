@@ -26,14 +26,16 @@ from babel.dates import format_date
 from flask import Response, current_app, flash, redirect, request, url_for
 from sqlalchemy import select
 
-from catalog.models import Product, Sku, utcnow
+from catalog.models import Product, Sku
 from orders import carts, checkout, lifecycle, payments_service, services
 from orders.customs import requires_customs_identity
 from orders.pricing import MAX_QUANTITY, WantedLine
-from shop.errors import DomainError, NotFound, ValidationFailed
-from shop.extensions import db
-from shop.i18n import country_codes
-from shop.idempotency import derived_secret, idempotent
+from shop.core.clock import utcnow
+from shop.core.errors import DomainError, NotFound, ValidationFailed
+from shop.core.extensions import db
+from shop.core.i18n import country_codes
+from shop.core.idempotency import derived_secret, idempotent
+from shop.core.web_hardening import SECURITY_HEADERS
 from shop.storefront import storefront_bp
 from shop.storefront.checkout_form import (
     CheckoutForm,
@@ -58,7 +60,6 @@ from shop.storefront.context import (
     ship_to_countries,
     typed_text,
 )
-from shop.web_hardening import SECURITY_HEADERS
 
 ORDER_COOKIE = "pv_order"
 # Parcels take weeks; the e-mail link sets the cookie again when it has gone.

@@ -13,8 +13,8 @@ from werkzeug.routing.converters import AnyConverter, IntegerConverter
 
 from catalog.models import Merchant
 from orders.customs.policies import policy_for
-from shop.admin.models import AuditEntry
-from shop.extensions import db
+from shop.core.audit import AuditEntry
+from shop.core.extensions import db
 from tests.checkout_world import build_world, order_body
 from warehouse.models import Staff
 
@@ -406,7 +406,7 @@ def test_a_password_reset_gives_a_new_one_time_password(admin_app):
     assert reset.status_code == 200
     password = reset.get_json()["password"]
     with admin_app.app_context():
-        from shop.auth import password_matches
+        from shop.core.auth import password_matches
 
         staff = db.session.get(Staff, picker_id)
         assert staff.password_hash != old_hash

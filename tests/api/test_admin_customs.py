@@ -20,8 +20,8 @@ from catalog.models import Product
 from orders.customs.order_records import CEB_NAMESPACE, EXTENSION_NAMESPACE, schema_path
 from orders.models import Order, OrderLine
 from shop.admin.customs_api import CustomsExportSchema
-from shop.admin.models import AuditEntry
-from shop.extensions import db
+from shop.core.audit import AuditEntry
+from shop.core.extensions import db
 from tests.checkout_world import VALID_ID, build_world, cn_body, money, order_body
 from tests.sql_count import count_statements
 from warehouse.models import Shipment

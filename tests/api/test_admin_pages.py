@@ -15,9 +15,9 @@ from sqlalchemy import select
 from werkzeug.routing.converters import AnyConverter, IntegerConverter
 
 from catalog.models import Merchant
-from shop.admin.models import AuditEntry
-from shop.auth import ApiToken
-from shop.extensions import db
+from shop.core.audit import AuditEntry
+from shop.core.auth import ApiToken
+from shop.core.extensions import db
 from tests.checkout_world import build_world
 from warehouse.models import Lane, Node, Staff
 from warehouse.services import create_staff, get_lane

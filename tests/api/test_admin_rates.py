@@ -11,14 +11,14 @@ from sqlalchemy import func, select
 
 from catalog.models import ExchangeRate
 from catalog.rate_feeds import rate_ages
-from shop.admin.models import AuditEntry
 from shop.admin.rates_api import (
     FeedListSchema,
     FeedRunSchema,
     RateListSchema,
     SetRateResultSchema,
 )
-from shop.extensions import db
+from shop.core.audit import AuditEntry
+from shop.core.extensions import db
 from tests import factories as f
 from tests import fake_cbr as fake_cbr_module
 from warehouse.services import create_staff

@@ -25,8 +25,8 @@ from shop.admin.reports_api import (
     SkusReportSchema,
     StockCoverReportSchema,
 )
-from shop.auth import issue_token
-from shop.extensions import db
+from shop.core.auth import issue_token
+from shop.core.extensions import db
 from tests import factories as f
 from warehouse.models import Shipment, ShipmentLine
 from warehouse.services import create_staff

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from catalog.models import Merchant
-from shop.admin.models import AuditEntry
-from shop.auth import ApiToken, hash_token, issue_token
-from shop.extensions import db
+from shop.core.audit import AuditEntry
+from shop.core.auth import ApiToken, hash_token, issue_token
+from shop.core.extensions import db
 from tests.api import test_admin_api, test_admin_pages
 from tests.api.test_admin_api import admin_api_routes, ops
 from tests.api.test_admin_pages import admin_page_routes, csrf_of, fill, log_in_as

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from catalog.models import Sku, utcnow
+from catalog.models import Sku
 from orders.models import Order, OrderEvent, Payment, Refund
 from orders.schemas import OrderOutSchema
-from shop.extensions import db
-from shop.idempotency import IdempotencyRecord
+from shop.core.clock import utcnow
+from shop.core.extensions import db
+from shop.core.idempotency import IdempotencyRecord
 from tests.checkout_world import (
     FAR_EAST_ADDRESS,
     UZ_ADDRESS,

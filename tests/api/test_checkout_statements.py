@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from shop.extensions import db
+from shop.core.extensions import db
 from shop.seed import seed_demo_pavilion
 from tests.sql_count import count_statements
 

@@ -112,8 +112,8 @@ def test_api_docs_refuse_files_outside_the_bundle(client):
 def _app_with_a_json_endpoint(app):
     import marshmallow as ma
 
-    from shop.api_base import Blueprint
-    from shop.extensions import api
+    from shop.core.api_base import Blueprint
+    from shop.core.extensions import api
 
     class LineSchema(ma.Schema):
         sku = ma.fields.String(required=True)
@@ -156,7 +156,7 @@ def _subclasses(cls):
 
 def test_every_problem_code_the_services_raise_is_described(client):
     """Each error class's code resolves at /problems/<code>: clients can look it up."""
-    from shop.errors import DomainError
+    from shop.core.errors import DomainError
 
     codes = {cls.code for cls in _subclasses(DomainError)}
     codes |= {"already_paid", "below_reserved", "shipment_not_reroutable", "concurrent_change"}
@@ -193,8 +193,8 @@ def test_a_nul_character_in_a_form_is_refused_before_any_service(client):
 
 def test_a_nul_character_in_a_merchant_sku_body_is_a_400_problem(client):
     """The merchant SKU API reads its body with json_body(), not webargs: same rule."""
-    from shop.api_base import json_body
-    from shop.errors import MalformedJson
+    from shop.core.api_base import json_body
+    from shop.core.errors import MalformedJson
 
     context = client.application.test_request_context("/x", method="POST", json={"sku": "\u0000"})
     with context, pytest.raises(MalformedJson, match="NUL"):

@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 
 from catalog.models import Sku
 from orders.models import Order
-from shop.extensions import db
+from shop.core.extensions import db
 from tests.checkout_world import build_world, order_body
 from tests.sql_count import count_statements
 from warehouse.fulfilment import close_finished_pick_lists

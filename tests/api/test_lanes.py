@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from catalog.money import Money
-from shop.errors import NotFound, ValidationFailed
-from shop.extensions import db
+from shop.core.errors import NotFound, ValidationFailed
+from shop.core.extensions import db
 from shop.seed import seed_reference_data
 from warehouse.services import LaneChange, create_staff, get_lane, list_lanes, update_lane
 

@@ -36,7 +36,7 @@ def upload(shop, body, query="", who="a", content_type="text/csv"):
 
 
 def table_counts(app):
-    from shop.extensions import db
+    from shop.core.extensions import db
 
     with app.app_context():
         return tuple(

@@ -8,8 +8,8 @@ from sqlalchemy import select
 from catalog.models import Sku, SkuChange
 from catalog.services import create_merchant
 from orders.models import Order, OrderLine
-from shop.auth import ApiToken, issue_token
-from shop.extensions import db
+from shop.core.auth import ApiToken, issue_token
+from shop.core.extensions import db
 from shop.seed import seed_reference_data
 from warehouse.services import create_staff
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from orders.models import Order
-from shop.extensions import db
+from shop.core.extensions import db
 from tests import factories as f
 from warehouse.models import RoutingDecision, Shipment, ShipmentLine, StockLevel
 from warehouse.services import (

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from orders.models import Order
-from shop.auth import StaffPrincipal
-from shop.extensions import db
+from shop.core.auth import StaffPrincipal
+from shop.core.extensions import db
 from shop.seed import seed_reference_data
 from tests import factories as f
 from warehouse.models import LoginAttempt, Node, PickList, Shipment, ShipmentLine, Staff

@@ -17,7 +17,7 @@ import lxml.etree
 import lxml.html
 import pytest
 
-from shop.extensions import db
+from shop.core.extensions import db
 from tests.sql_count import count_statements
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}

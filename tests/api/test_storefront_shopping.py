@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from orders.models import Order, Payment
-from shop.csrf import CSRF_FIELD
-from shop.extensions import db
+from shop.core.csrf import CSRF_FIELD
+from shop.core.extensions import db
 from tests import localstripe_server
 from tests.checkout_world import CN_ADDRESS, RU_ADDRESS, VALID_ID, build_world
 from warehouse.models import StockLevel
@@ -626,7 +626,7 @@ def test_a_card_order_mounts_stripes_payment_element_from_the_shops_stripe_js(
 def test_a_delivery_window_of_one_length_says_its_days_once(shop, lang, days, said):
     from datetime import timedelta
 
-    from catalog.models import utcnow
+    from shop.core.clock import utcnow
     from shop.storefront.shopping import delivery_window
 
     by = (utcnow().date() + timedelta(days=days)).isoformat()

@@ -116,7 +116,7 @@ class ServedPavilion:
 
     def order_count(self) -> int:
         from orders.models import Order
-        from shop.extensions import db
+        from shop.core.extensions import db
 
         with self.app.app_context():
             return db.session.scalar(select(func.count()).select_from(Order))
@@ -124,7 +124,7 @@ class ServedPavilion:
     def order(self, number: str):
         """The order row (detached, read-only) or None."""
         from orders.models import Order
-        from shop.extensions import db
+        from shop.core.extensions import db
 
         with self.app.app_context():
             found = db.session.scalar(select(Order).where(Order.number == number))
@@ -137,7 +137,7 @@ class ServedPavilion:
 def pavilion(postgres) -> Iterator[ServedPavilion]:
     """The seeded demo pavilion (126 products, the four nodes, lanes, rates) on its own
     PostgreSQL database, served on a loopback port for the module's tests."""
-    from shop.extensions import db
+    from shop.core.extensions import db
     from shop.seed import seed_demo_pavilion
 
     app = make_test_app(postgres.create("browser"))

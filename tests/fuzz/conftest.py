@@ -9,7 +9,7 @@ import pytest
 import schemathesis
 from sqlalchemy import select
 
-from shop.extensions import db
+from shop.core.extensions import db
 from tests.conftest import make_test_app
 
 OPENAPI_PATH = "/api/v1/openapi.json"

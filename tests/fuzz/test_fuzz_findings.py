@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shop.extensions import db
+from shop.core.extensions import db
 
 OPENAPI_PATH = "/api/v1/openapi.json"
 ERROR_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
@@ -94,7 +94,7 @@ def test_decimals_sent_as_strings_are_documented_as_strings():
     from apispec import APISpec
     from apispec.ext.marshmallow import MarshmallowPlugin
 
-    from shop.api_base import decimal_strings_are_strings
+    from shop.core.api_base import decimal_strings_are_strings
 
     class Row(ma.Schema):
         exact = ma.fields.Decimal(as_string=True, allow_none=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from shop import background
+from shop.core import background
 
 CALLS: list[str] = []
 
@@ -62,7 +62,7 @@ def file_run(directory: str, block: bool = False) -> None:
 
 def _worker_celery_app():
     from shop import create_app
-    from shop.celery_app import make_celery
+    from shop.core.celery_app import make_celery
 
     app = create_app(
         {

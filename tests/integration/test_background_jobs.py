@@ -21,10 +21,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from catalog.models import Merchant, as_utc, utcnow
-from shop import background
-from shop.background import Job
-from shop.extensions import db
+from catalog.models import Merchant
+from shop.core import background
+from shop.core.background import Job
+from shop.core.clock import as_utc, utcnow
+from shop.core.extensions import db
 from tests import factories
 from tests.conftest import make_test_app, skip_or_fail
 from tests.integration import background_worker_app as tasks

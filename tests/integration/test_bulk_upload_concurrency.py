@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, text
 
 from catalog.models import Product, Sku
-from shop.extensions import db
+from shop.core.extensions import db
 from tests.api.test_merchant_bulk import csv_rows
 from tests.api.test_merchant_skus import Shop
 

@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from catalog.models import utcnow
-from shop import background
-from shop.extensions import db
+from shop.core import background
+from shop.core.clock import utcnow
+from shop.core.extensions import db
 from tests import fake_cdek as fake_cdek_module
 from tests.checkout_world import build_world, order_body
 from tests.conftest import make_test_app

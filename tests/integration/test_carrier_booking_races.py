@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
-from catalog.models import utcnow
-from shop import background
-from shop.extensions import db
+from shop.core import background
+from shop.core.clock import utcnow
+from shop.core.extensions import db
 from tests import fake_cdek as fake_cdek_module
 from tests.integration import test_carrier_booking as booking_tests
 from warehouse import shipping

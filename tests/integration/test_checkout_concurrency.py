@@ -10,7 +10,7 @@ import requests
 from sqlalchemy import func, select
 
 from orders.models import Order
-from shop.extensions import db
+from shop.core.extensions import db
 from tests.checkout_world import order_body
 from tests.invariants import assert_invariants
 from tests.live_server import served_world

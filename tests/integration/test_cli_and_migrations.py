@@ -14,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, func, select
 
-from shop.extensions import db
+from shop.core.extensions import db
 
 ROOT = Path(__file__).resolve().parents[2]
 FLASK = [sys.executable, "-m", "flask", "--app", "wsgi"]
@@ -86,7 +86,7 @@ def test_merchants_create_prints_an_id_and_a_token_stored_hashed(database_url, t
     assert re.search(r"merchant id: \d+", result.stdout)
     assert "prices in RUB" in result.stdout
 
-    from shop.auth import ApiToken, find_active_token, hash_token
+    from shop.core.auth import ApiToken, find_active_token, hash_token
     from tests.conftest import make_test_app
 
     app = make_test_app(database_url)

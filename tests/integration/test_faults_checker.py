@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import delete, select, update
 
 from orders.models import Order, Payment
-from shop.extensions import db
+from shop.core.extensions import db
 from tests.checkout_world import build_world, order_body
 from tests.invariants import assert_invariants, invariant_violations
 from warehouse.models import Shipment, ShipmentLine, StockLevel

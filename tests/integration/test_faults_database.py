@@ -20,7 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from catalog.models import Sku
 from orders.models import Order, Payment
-from shop.extensions import db
+from shop.core.extensions import db
 from tests import localstripe_server
 from tests.checkout_world import order_body
 from tests.conftest import make_test_app
@@ -272,7 +272,7 @@ def test_what_the_driver_raises_for_a_lost_database_is_a_503_and_nothing_else_is
 
 
 def test_a_job_that_lost_its_database_connection_is_retried_and_a_bad_query_is_not():
-    from shop.background import is_transient
+    from shop.core.background import is_transient
 
     gone = InterfaceError("SELECT 1", {}, Exception("the connection is closed"),
                           connection_invalidated=True)  # fmt: skip

@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from catalog.models import Sku
 from orders.models import Order
-from shop.extensions import db
+from shop.core.extensions import db
 from tests.checkout_world import build_world, order_body
 from tests.conftest import make_test_app
 from tests.integration.test_serve import free_port

@@ -20,9 +20,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import requests
 from sqlalchemy import func, select, update
 
-from catalog.models import utcnow
 from orders.models import Order, OrderEvent, Payment
-from shop.extensions import db
+from shop.core.clock import utcnow
+from shop.core.extensions import db
 from tests import localstripe_server
 from tests.checkout_world import cn_body, order_body
 from tests.integration import test_stripe_checkout as stripe_checkout

@@ -10,7 +10,7 @@ import requests
 from sqlalchemy import select
 
 from catalog.models import Sku
-from shop.extensions import db
+from shop.core.extensions import db
 from tests.live_server import served_world
 from warehouse.models import Node, StockBin, StockLevel
 from warehouse.services import ledger_mismatches

@@ -8,7 +8,7 @@ import threading
 import pytest
 import requests
 
-from shop.extensions import db
+from shop.core.extensions import db
 from tests.checkout_world import build_world, order_body
 from tests.conftest import make_test_app
 from tests.live_server import live_server

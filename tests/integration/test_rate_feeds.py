@@ -22,9 +22,9 @@ from catalog.rates.base import FeedMalformed, FeedUnavailable
 from catalog.rates.cbr import CbrFeed
 from catalog.rates.models import FeedRun
 from catalog.services import current_rates
-from shop import background
-from shop.celery_app import make_celery
-from shop.extensions import db
+from shop.core import background
+from shop.core.celery_app import make_celery
+from shop.core.extensions import db
 from tests import factories as f
 from tests import fake_cbr as fake_cbr_module
 from tests.checkout_world import build_world, cn_body

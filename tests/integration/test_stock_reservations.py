@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from catalog.models import utcnow
 from orders.models import Order
-from shop.extensions import db
+from shop.core.clock import utcnow
+from shop.core.extensions import db
 from tests import factories as f
 from tests.conftest import make_test_app
 from warehouse.models import Shipment, ShipmentLine, StockLevel

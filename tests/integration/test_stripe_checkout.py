@@ -14,7 +14,7 @@ import pytest
 import requests
 import stripe
 
-from shop.extensions import db
+from shop.core.extensions import db
 from tests import localstripe_server
 from tests.checkout_world import build_world, order_body
 from tests.conftest import make_test_app
@@ -234,8 +234,8 @@ def test_the_sweeper_finds_a_payment_whose_webhook_was_lost(
 ):
     from datetime import timedelta
 
-    from catalog.models import utcnow
     from orders.services import sweep
+    from shop.core.clock import utcnow
 
     app, base_url = stripe_shop_without_webhook
     paid_order = stripe_order(base_url)

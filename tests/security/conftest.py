@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from shop.extensions import db
+from shop.core.extensions import db
 from tests.conftest import _truncate_all, make_test_app
 
 

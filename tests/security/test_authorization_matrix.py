@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from catalog.models import Category, Merchant
 from catalog.services import create_merchant
-from shop.extensions import db
+from shop.core.extensions import db
 from shop.storefront.shopping import ORDER_COOKIE
 from tests import factories as f
 from tests.checkout_world import build_world, order_body
@@ -264,7 +264,7 @@ def build_matrix_world(app) -> World:
     jobs = client.get("/api/v1/warehouse/jobs", headers=bearer["operator"]).get_json()
     job_ids = [job["id"] for job in (jobs.get("jobs") or jobs.get("items") or [])]
     with app.app_context():
-        from shop.auth import ApiToken
+        from shop.core.auth import ApiToken
 
         spare_token = db.session.scalar(
             select(ApiToken.id).where(ApiToken.merchant_id == spare_merchant.id)

@@ -15,7 +15,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from shop import gunicorn_conf
-from shop.csrf import CSRF_FIELD
+from shop.core.csrf import CSRF_FIELD
 from tests.checkout_world import CN_ADDRESS, VALID_ID, build_world, cn_body
 from warehouse.services import create_staff
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from shop.background import PermanentError, TransientError, backoff_seconds, is_transient
+from shop.core.background import PermanentError, TransientError, backoff_seconds, is_transient
 
 
 @pytest.mark.parametrize(

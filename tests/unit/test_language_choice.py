@@ -1,6 +1,11 @@
 import pytest
 
-from shop.i18n import UnsupportedLanguage, choose_language, country_name, normalize_language_tag
+from shop.core.i18n import (
+    UnsupportedLanguage,
+    choose_language,
+    country_name,
+    normalize_language_tag,
+)
 
 
 def test_explicit_language_wins_over_the_header():

@@ -14,8 +14,8 @@ from typing import ClassVar
 
 import pytest
 
-from shop import notify
-from shop.notify import (
+from shop.core import notify
+from shop.core.notify import (
     LogNotifier,
     Message,
     NotificationFailed,
@@ -222,7 +222,7 @@ def test_the_notifier_never_shows_the_smtp_password():
 
 
 def test_the_log_notifier_logs_recipient_and_subject_but_never_the_body(caplog):
-    with caplog.at_level(logging.INFO, logger="shop.notify"):
+    with caplog.at_level(logging.INFO, logger="shop.core.notify"):
         LogNotifier().send(
             Message("buyer@example.com", "Your order P-1 has shipped", "Track: secret-token-123")
         )

@@ -20,7 +20,7 @@ from orders.reports import (
     report_range,
     to_csv,
 )
-from shop.errors import ValidationFailed
+from shop.core.errors import ValidationFailed
 
 TODAY = date(2026, 12, 1)
 

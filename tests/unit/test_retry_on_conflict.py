@@ -1,7 +1,7 @@
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from shop.transactions import is_retryable, retry_on_conflict
+from shop.core.transactions import is_retryable, retry_on_conflict
 
 
 class FakeDriverError(Exception):
@@ -23,11 +23,13 @@ class FakeSession:
 
 @pytest.fixture(autouse=True)
 def fake_session(monkeypatch):
-    import shop.transactions
+    import shop.core.transactions
 
     FakeSession.rollbacks = 0
-    monkeypatch.setattr(shop.transactions, "db", type("FakeDb", (), {"session": FakeSession()}))
-    monkeypatch.setattr(shop.transactions.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(
+        shop.core.transactions, "db", type("FakeDb", (), {"session": FakeSession()})
+    )
+    monkeypatch.setattr(shop.core.transactions.time, "sleep", lambda seconds: None)
 
 
 def test_a_deadlock_is_retried_after_a_rollback_and_then_succeeds():

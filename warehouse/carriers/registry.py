@@ -6,7 +6,7 @@ project declares ``manual`` and ``cdek`` in setup.cfg). Enabling is the
 application's policy: ``load_carrier`` builds only a name in the ``enabled``
 allowlist the app passes from its configuration.
 
-Discovery, caching and broken plugins are handled by ``shop.plugins``.
+Discovery, caching and broken plugins are handled by ``shop.core.plugins``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from shop.errors import DomainError, register_problem_types
-from shop.plugins import PluginGroup
+from shop.core.errors import DomainError, register_problem_types
+from shop.core.plugins import PluginGroup
 from warehouse.carriers.base import CarrierAdapter
 
 ENTRY_POINT_GROUP = "pavilion.carriers"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shop.errors import DomainError
+from shop.core.errors import DomainError
 
 if TYPE_CHECKING:
     from warehouse.routing.model import Explanation

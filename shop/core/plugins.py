@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
-from shop.errors import DomainError
+from shop.core.errors import DomainError
 
 log = logging.getLogger(__name__)
 

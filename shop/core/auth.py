@@ -11,16 +11,15 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import wraps
 
 from flask import request
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from catalog.models import utcnow
-from shop.errors import DomainError
-from shop.extensions import db
+from shop.core.clock import utcnow
+from shop.core.errors import DomainError
+from shop.core.extensions import db
 
 MERCHANT_TOKEN_PREFIX = "pvm_"  # noqa: S105 - a public prefix
 STAFF_TOKEN_PREFIX = "pvs_"  # noqa: S105 - a public prefix
@@ -139,7 +138,7 @@ class Forbidden(DomainError):
     title = "Forbidden"
 
 
-def _bearer_token() -> str:
+def bearer_token() -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -147,7 +146,7 @@ def _bearer_token() -> str:
     return token.strip()
 
 
-def _touch(token: ApiToken) -> None:
+def touch_token(token: ApiToken) -> None:
     # Write "last used" at most every few minutes: a read must not become a
     # write on every request.
     now = utcnow()
@@ -159,33 +158,6 @@ def _touch(token: ApiToken) -> None:
 def _aware(moment: datetime) -> datetime:
     # SQLite hands back naive datetimes for timezone-aware columns.
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def authenticate_merchant() -> MerchantPrincipal:
-    """The merchant behind the request's bearer token, or 401/403."""
-    from catalog.models import Merchant
-
-    token = find_active_token(_bearer_token())
-    if token is None:
-        raise Unauthorized("The token is unknown or revoked.")
-    if token.merchant_id is None:
-        raise Forbidden("This endpoint takes a merchant token.")
-    active = db.session.scalar(select(Merchant.is_active).where(Merchant.id == token.merchant_id))
-    if not active:
-        raise Unauthorized("The merchant account is suspended.")
-    _touch(token)
-    return MerchantPrincipal(token.merchant_id, token.id, f"token:{token.id}")
-
-
-def merchant_required(view):
-    """Pass the calling merchant to the view as ``merchant`` (401 without a valid token)."""
-
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        kwargs["merchant"] = authenticate_merchant()
-        return view(*args, **kwargs)
-
-    return wrapper
 
 
 @dataclass(frozen=True)
@@ -202,40 +174,6 @@ class StaffPrincipal:
     @property
     def is_operator(self) -> bool:
         return self.role == "operator"
-
-
-def authenticate_staff() -> StaffPrincipal:
-    """The staff member behind the request's bearer token, or 401/403."""
-    from warehouse.models import Node, Staff
-
-    token = find_active_token(_bearer_token())
-    if token is None:
-        raise Unauthorized("The token is unknown or revoked.")
-    if token.staff_id is None:
-        raise Forbidden("This endpoint takes a staff token.")
-    found = db.session.execute(
-        select(Staff, Node.code)
-        .outerjoin(Node, Node.id == Staff.node_id)
-        .where(Staff.id == token.staff_id)
-    ).first()
-    if found is None or not found[0].is_active:
-        raise Unauthorized("The staff account is disabled.")
-    staff, node_code = found
-    _touch(token)
-    return StaffPrincipal(
-        staff.id, staff.node_id, node_code, staff.role, token.id, f"staff:{staff.id}"
-    )
-
-
-def staff_required(view):
-    """Pass the calling staff member to the view as ``staff`` (401 without a valid token)."""
-
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        kwargs["staff"] = authenticate_staff()
-        return view(*args, **kwargs)
-
-    return wrapper
 
 
 def token_summaries(merchant_id: int) -> list[dict[str, object]]:

@@ -63,18 +63,21 @@ from sqlalchemy import (
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from catalog.models import iso_utc, utcnow
-from shop.errors import Conflict, NotFound
-from shop.extensions import db
-from shop.transactions import is_database_unavailable
+from shop.core.clock import iso_utc, utcnow
+from shop.core.errors import Conflict, NotFound
+from shop.core.extensions import db
+from shop.core.transactions import is_database_unavailable
 
 log = logging.getLogger(__name__)
 
 TASKS: dict[str, Callable[..., Any]] = {}
 # name -> called with (the job's kwargs, its last error) when a job of that task dies.
 ON_DEAD: dict[str, Callable[[dict[str, Any], str], Any]] = {}
-# name -> (every how many seconds, function): run by Celery beat (shop/celery_app.py).
+# name -> (every how many seconds, function): run by Celery beat (shop/core/celery_app.py).
 PERIODIC: dict[str, tuple[float, Callable[[], Any]]] = {}
+# name -> function returning counts: what the every-minute sweep runs before the job
+# sweeper (the orders package registers its own; the ground names no domain).
+SWEEPERS: dict[str, Callable[[], dict[str, int]]] = {}
 
 JOB_STATES = ("pending", "running", "done", "dead")
 LAST_ERROR_LIMIT = 2000
@@ -143,6 +146,17 @@ def periodic(name: str, *, every_seconds: float):
 
     def register(function):
         PERIODIC[name] = (float(every_seconds), function)
+        return function
+
+    return register
+
+
+def sweeper(name: str):
+    """Register a function that the every-minute sweep (Celery beat's
+    ``pavilion.sweep``) runs before sweeping lost jobs."""
+
+    def register(function):
+        SWEEPERS[name] = function
         return function
 
     return register
@@ -394,7 +408,7 @@ def _dispatch(app: Flask, jobs: list[tuple[int, float]]) -> None:
 
 
 def _send(app: Flask, job_id: int, delay: float = 0) -> bool:
-    from shop.celery_app import RUN_JOB, celery_for
+    from shop.core.celery_app import RUN_JOB, celery_for
 
     try:
         celery_for(app).send_task(RUN_JOB, args=[job_id], countdown=delay or None)

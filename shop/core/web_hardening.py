@@ -66,7 +66,7 @@ def install_request_ids_and_security_headers(app: Flask) -> None:
         if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
             fields += [name for name, values in request.form.lists() if _any_nul(values)]
         if fields:
-            from shop.errors import ValidationFailed
+            from shop.core.errors import ValidationFailed
 
             raise ValidationFailed(errors={name: [NUL_REFUSED] for name in fields})
 

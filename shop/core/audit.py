@@ -1,4 +1,6 @@
-"""Write and read the audit log.
+"""The audit log: who changed what, when, with the state before and after.
+
+Write and read it here.
 
 ``record`` adds the entry to the current session and does not commit: the
 service that makes the change commits both together, so there is never a
@@ -12,13 +14,32 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import g, has_request_context
-from sqlalchemy import event, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, event, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from catalog.models import iso_utc
-from shop.admin.models import AuditEntry
-from shop.auth import StaffPrincipal
-from shop.extensions import db
+from shop.core.auth import StaffPrincipal
+from shop.core.clock import iso_utc, utcnow
+from shop.core.extensions import db
+
+
+class AuditEntry(db.Model):
+    """One operator action. Rows are only ever added, never changed or deleted."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_target", "target_type", "target_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    # The staff member who acted (NULL for the CLI, where ``actor`` says "cli").
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(80), index=True)  # e.g. merchant.suspend
+    target_type: Mapped[str] = mapped_column(String(40))  # merchant | staff | node | ...
+    target_id: Mapped[str] = mapped_column(String(80))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+
 
 MAX_PAGE_SIZE = 200
 _DEFERRED_AFTER = "pavilion.audit_deferred_after"

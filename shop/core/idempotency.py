@@ -31,9 +31,9 @@ from sqlalchemy import DateTime, Integer, String, Text, UniqueConstraint, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from catalog.models import as_utc, utcnow
-from shop.errors import Conflict, DomainError
-from shop.extensions import db
+from shop.core.clock import as_utc, utcnow
+from shop.core.errors import Conflict, DomainError
+from shop.core.extensions import db
 
 KEEP_FOR = timedelta(hours=24)
 HEADER = "Idempotency-Key"

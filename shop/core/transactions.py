@@ -12,7 +12,7 @@ from functools import wraps
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from shop.extensions import db
+from shop.core.extensions import db
 
 log = logging.getLogger(__name__)
 

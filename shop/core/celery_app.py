@@ -5,7 +5,7 @@
     celery --app wsgi:celery_app worker     # runs jobs (any number of them)
     celery --app wsgi:celery_app beat       # one only: the sweeper every minute
 
-Celery only carries job ids: the ``jobs`` table (shop/background.py) is the
+Celery only carries job ids: the ``jobs`` table (shop/core/background.py) is the
 truth, and one generic task, ``pavilion.run_job``, runs whichever job it names.
 Messages are acknowledged after the task (``task_acks_late``) and given back
 when the worker process dies (``task_reject_on_worker_lost``); the sweeper
@@ -24,8 +24,8 @@ from flask import Flask
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from shop import background
-from shop.extensions import db
+from shop.core import background
+from shop.core.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +88,12 @@ def make_celery(flask_app: Flask) -> Celery:
 
     @celery.task(name=SWEEP)
     def sweep() -> dict[str, int]:
-        """Every minute: the order sweeper (payments, expired holds, lost refunds, old
+        """Every minute: the sweepers the domain packages register (orders: payments,
+        expired holds, lost refunds, old
         idempotency keys) and the job sweeper (lost and abandoned jobs)."""
-        from orders.services import sweep as sweep_orders
-
-        done = dict(sweep_orders())
+        done: dict[str, int] = {}
+        for _name, sweep_something in sorted(background.SWEEPERS.items()):
+            done.update(sweep_something())
         done.update(background.sweep_jobs())
         log.info("sweep: %s", done)
         return done

@@ -9,7 +9,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
-from shop.api_base import PavilionApi
+from shop.core.api_base import PavilionApi
 
 # Stable constraint names, so that Alembic can alter them on SQLite and
 # PostgreSQL alike (SQLite has no names of its own to fall back on).

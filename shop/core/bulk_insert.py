@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Table, insert, text
 
-from shop.extensions import db
+from shop.core.extensions import db
 
 
 def insert_rows(table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -20,7 +20,7 @@ from flask_smorest.utils import prepare_response
 from webargs.flaskparser import FlaskParser
 from werkzeug.routing import UnicodeConverter
 
-from shop.web_hardening import NUL_REFUSED, holds_nul
+from shop.core.web_hardening import NUL_REFUSED, holds_nul
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -67,7 +67,7 @@ class SchemaDecidesUnknownParser(FlaskParser):
 
     def _raw_load_json(self, req):
         document = super()._raw_load_json(req)
-        # The same rule as request.get_json (shop.web_hardening): no NUL in any string.
+        # The same rule as request.get_json (shop.core.web_hardening): no NUL in any string.
         if holds_nul(document):
             raise JSONDecodeError(NUL_REFUSED, "\\u0000", 0)
         return document
@@ -202,7 +202,7 @@ def json_body() -> object:
     For bodies that a pure validator checks row by row (SKUs): marshmallow
     would be a second, slower validator with other messages.
     """
-    from shop.errors import MalformedJson, UnsupportedMediaType  # errors imports this module
+    from shop.core.errors import MalformedJson, UnsupportedMediaType  # errors imports this module
 
     if not request.is_json:
         raise UnsupportedMediaType("Send the body as application/json.")
