@@ -41,6 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     _register_models()
+    _connect_packages()
     _register_blueprints(app)
     install_rate_limits(app)  # wraps registered views: after the blueprints
 
@@ -68,6 +69,11 @@ def _register_models() -> None:
     import shop.core.background
     import shop.core.idempotency  # noqa: F401
     import warehouse.models  # noqa: F401
+
+
+def _connect_packages() -> None:
+    """Wire the lower packages' events and ports to the higher packages that serve
+    them (README, "Architecture"): a lower package never imports a higher one."""
 
 
 def _register_blueprints(app: Flask) -> None:

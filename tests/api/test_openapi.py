@@ -59,3 +59,13 @@ def test_protected_operations_declare_their_bearer_token_and_refusals(client):
         assert operation["security"] == [{"bearerAuth": []}], (path, method)
         assert {"401", "403"} <= set(operation["responses"]), (path, method)
     assert "security" not in document["paths"]["/api/v1/products"]["get"]
+
+
+def test_openapi_document_matches_the_committed_snapshot(client):
+    """The published API changes only on purpose: a change to a schema, a path or a
+    response shows here. After a deliberate change, write the new snapshot with
+    ``python -m tests.api.openapi_snapshot`` and commit it with the change."""
+    from tests.api.openapi_snapshot import SNAPSHOT, render
+
+    document = client.get("/api/v1/openapi.json").get_json()
+    assert render(document) == SNAPSHOT.read_text(encoding="utf-8")
