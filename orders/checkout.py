@@ -30,9 +30,8 @@ from flask import current_app
 from sqlalchemy import and_, delete, func, insert, or_, select, text
 
 from catalog.services import current_rates
-from orders import payments_service
+from orders import customs, payments_service
 from orders.carts import cart_lines_for_checkout
-from orders.customs import duties as customs
 from orders.customs import id_vault, prc_id
 from orders.lifecycle import PAID_STATUSES
 from orders.models import Cart, CartLine, Order, OrderEvent, OrderLine, Payment

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from catalog.merchant_services import cbec_rules
 from catalog.models import Category, Merchant, Product, Sku
 from catalog.money import Money, RateTable, UnknownCurrency, is_currency_code, round_to_currency
-from orders.customs import duties as customs
+from orders import customs
 from orders.regions import region_code
 from shop.core.errors import ValidationFailed
 from shop.core.extensions import db

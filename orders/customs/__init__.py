@@ -1,6 +1,7 @@
 """Customs policy: duties and import taxes by destination, and China's
-real-name identity rules. Pure: rules are dated data in ``rules/*.json``;
-no database, no Flask request context."""
+real-name identity rules. Rules are dated data in ``rules/*.json``;
+``policies`` and ``duties`` are pure, and ``in_force`` lays the rule sets
+operators added in the database over the shipped ones."""
 
 from orders.customs.duties import (
     CustomsLimitExceeded,
@@ -9,9 +10,8 @@ from orders.customs.duties import (
     LineAssessment,
     Parcel,
     ParcelAssessment,
-    assess_duties,
 )
-from orders.customs.policies import policy_for, requires_customs_identity
+from orders.customs.in_force import assess_duties, policy_for, requires_customs_identity
 from orders.customs.prc_id import InvalidIdNumber, hash_id, mask_id, validate_prc_id
 
 __all__ = [

@@ -1,6 +1,7 @@
 """Duties and import taxes of an order: a pure policy over dated rule data.
 
-``assess_duties`` takes the parcels after routing and returns a
+``assess_duties_under`` takes the parcels after routing and the rule set in force
+(``orders.customs.in_force`` finds it) and returns a
 ``DutyAssessment`` whose ``as_json()`` is stored on the order: the rule set's
 version and figures, the exchange rates, and every intermediate value per
 parcel and line, so that an operator can explain a charge a year later.
@@ -29,8 +30,6 @@ from orders.customs.policies import (
     EaeuPolicy,
     Policy,
     RuleSet,
-    policy_for,
-    requires_customs_identity,
 )
 from shop.core.errors import DomainError, register_problem_types
 
@@ -42,9 +41,7 @@ __all__ = [
     "Parcel",
     "ParcelAssessment",
     "allocate_pro_rata",
-    "assess_duties",
-    "policy_for",
-    "requires_customs_identity",
+    "assess_duties_under",
 ]
 
 ZERO = Decimal(0)
@@ -247,7 +244,8 @@ class DutyAssessment:
         }
 
 
-def assess_duties(
+def assess_duties_under(
+    policy: Policy | None,
     destination_country: str,
     parcels: Sequence[Parcel],
     *,
@@ -256,8 +254,9 @@ def assess_duties(
     currency: str,
     annual_used_cny: Decimal = ZERO,
 ) -> DutyAssessment:
-    """Duties and import taxes of an order's parcels, by the rules in force on
-    ``order_date`` for the destination.
+    """Duties and import taxes of an order's parcels under ``policy``, the rule set
+    in force on ``order_date`` for the destination (None: no rules, so "unknown").
+    ``orders.customs.in_force.assess_duties`` finds that rule set.
 
     Raises ``CustomsLimitExceeded`` when China's per-order or annual limit
     refuses the order, and ``UnknownCurrency`` when a rate is missing.
@@ -267,7 +266,6 @@ def assess_duties(
         raise TypeError("annual_used_cny must be a Decimal")  # a float would lose fen
     annual_used_cny = Decimal(annual_used_cny)
     country = (destination_country or "").upper()
-    policy = policy_for(country, order_date)
     rates_used = _RatesUsed(rates)
     # The same order must give the same figures whatever context the caller's
     # thread set: pin precision and rounding of the intermediate arithmetic.

@@ -11,8 +11,8 @@ them over the shipped ones: for each country, the set with the later
 ``effective_from`` wins from that day, and the one before it ends the day before
 (computed, so no stored row changes).
 
-Pure except ``load_policies``, which asks ``policy_rows`` for the added rule sets
-(none outside a Flask app context).
+Pure: data in, data out. Reading the operators' rows and choosing the rule sets in
+force today is ``orders.customs.in_force``'s work.
 """
 
 from __future__ import annotations
@@ -426,34 +426,7 @@ def merge_rule_sets(shipped: tuple[Policy, ...], added: tuple[Policy, ...]) -> t
     return result
 
 
-def load_policies() -> tuple[Policy, ...]:
-    """The rule sets in force: the shipped ones with the operators' rows laid over them."""
-    from orders.customs.policy_rows import added_rule_sets
-
-    added = added_rule_sets()
-    shipped = tuple(s.policy for s in shipped_rule_sets())
-    if not added:
-        return shipped
-    # The added rows come from a cache that hands out the same tuple until it reloads:
-    # merge once per load, not on every duty estimate.
-    last = _last_merge
-    if last and last[0] is added:
-        return last[1]
-    merged = merge_rule_sets(shipped, added)
-    _last_merge[:] = [added, merged]
-    return merged
-
-
-_last_merge: list = []
-
-
-def policy_for(country: str, on: date) -> Policy | None:
-    """The rule set in force for ``country`` on the order date, or None."""
+def rule_set_for(rule_sets: tuple[Policy, ...], country: str, on: date) -> Policy | None:
+    """The one of ``rule_sets`` in force for ``country`` on the order date, or None."""
     code = (country or "").upper()
-    return next((p for p in load_policies() if code in p.countries and p.in_force_on(on)), None)
-
-
-def requires_customs_identity(country: str, on: date) -> bool:
-    """Whether the buyer must give a customs identity (China: name + PRC ID number)."""
-    policy = policy_for(country, on)
-    return bool(policy and policy.requires_customs_identity)
+    return next((p for p in rule_sets if code in p.countries and p.in_force_on(on)), None)

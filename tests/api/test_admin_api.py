@@ -12,7 +12,7 @@ from sqlalchemy import select
 from werkzeug.routing.converters import AnyConverter, IntegerConverter
 
 from catalog.models import Merchant
-from orders.customs.policies import policy_for
+from orders.customs.in_force import policy_for
 from shop.core.audit import AuditEntry
 from shop.core.extensions import db
 from tests.checkout_world import build_world, order_body

@@ -17,11 +17,11 @@ from orders.customs import (
     requires_customs_identity,
 )
 from orders.customs.duties import allocate_pro_rata
+from orders.customs.in_force import load_policies
 from orders.customs.policies import (
     CbecPolicy,
     CustomsRulesInvalid,
     check_no_overlap,
-    load_policies,
     parse_rule_file,
 )
 

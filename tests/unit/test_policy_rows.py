@@ -7,9 +7,9 @@ from datetime import date
 
 import pytest
 
+from orders.customs.in_force import load_policies
 from orders.customs.policies import (
     EaeuPolicy,
-    load_policies,
     merge_rule_sets,
     shipped_rule_sets,
 )
