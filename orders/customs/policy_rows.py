@@ -30,9 +30,14 @@ from orders.customs.policies import (
     KIND_OF_POLICY,
     CustomsRulesInvalid,
     Policy,
+    merge_rule_sets,
     parse_rule_file,
+    shipped_rule_sets,
 )
+from shop.core.clock import iso_utc
+from shop.core.errors import NotFound, ValidationFailed
 from shop.core.extensions import db
+from shop.core.i18n import country_codes
 
 DEFAULT_CACHE_SECONDS = 60
 _CACHE_KEY = "pavilion.customs_policy_rows"
@@ -181,3 +186,131 @@ def add_row(kind: str, document: Mapping[str, Any], policy: Policy, created_by: 
     )
     db.session.add(row)
     return row
+
+
+def add_rule_set(
+    kind: str, document: Any, created_by: str, *, today: date
+) -> tuple[CustomsPolicyRow, dict[str, Any]]:
+    """Check a rule set an operator adds (``new_rule_set_problems``, against every rule
+    set shipped and added) and add its row to the session, flushed; ValidationFailed
+    names what is wrong. Returns the row and its summary (the answer, and what the
+    audit records). The caller commits, then calls ``forget_added_rule_sets``."""
+    # Two operators adding rows at once cannot break the rules in force: rows merge
+    # in any order, and the unique (id, effective_from) keeps versions apart.
+    existing = (
+        *(s.policy for s in shipped_rule_sets()),
+        *(parse_row(r.kind, r.document) for r in stored_rows()),
+    )
+    problems, policy = new_rule_set_problems(
+        kind,
+        document,
+        today=today,
+        existing=existing,
+        known_countries=frozenset(country_codes()),
+    )
+    if problems or policy is None:
+        raise ValidationFailed(errors=problems)
+    row = add_row(kind, document, policy, created_by)
+    db.session.flush()
+    summary = {
+        "row_id": row.id,
+        "kind": kind,
+        "id": policy.id,
+        "version": policy.version,
+        "countries": sorted(policy.countries),
+        "effective_from": policy.effective_from.isoformat(),
+        "figures": policy.figures_json(),
+    }
+    return row, summary
+
+
+# ------------------------------------------------------------ listing for operators
+
+
+def _status(policy: Policy, today: date) -> str:
+    if policy.effective_from > today:
+        return "scheduled"
+    if policy.effective_to is not None and policy.effective_to < today:
+        return "past"
+    return "in_force"
+
+
+def _periods(version: str, merged: tuple[Policy, ...], today: date) -> list[dict[str, Any]]:
+    return [
+        {
+            "countries": sorted(p.countries),
+            "effective_from": p.effective_from.isoformat(),
+            "effective_to": p.effective_to.isoformat() if p.effective_to else None,
+            "status": _status(p, today),
+        }
+        for p in merged
+        if p.version == version
+    ]
+
+
+def _overall_status(periods: list[dict[str, Any]]) -> str:
+    statuses = {period["status"] for period in periods}
+    if not statuses:
+        return "superseded"  # a later row of the same date took over before it started
+    return next((s for s in ("in_force", "scheduled") if s in statuses), "past")
+
+
+def _rule_set_json(policy: Policy, kind: str, origin: dict[str, Any], periods) -> dict[str, Any]:
+    return {
+        **policy.header_json(),
+        "kind": kind,
+        **origin,
+        "countries": sorted(policy.countries),
+        "requires_customs_identity": policy.requires_customs_identity,
+        "applies": periods,
+        "status": _overall_status(periods),
+        "figures": policy.figures_json(),
+    }
+
+
+def rule_sets_with_periods(*, today: date, country: str | None = None) -> list[dict[str, Any]]:
+    """Every customs rule set, shipped (files) and added (rows), with when each applies
+    to which countries once later ones are laid over it; only ``country``'s if given."""
+    shipped = shipped_rule_sets()
+    added = [(row, parse_row(row.kind, row.document)) for row in stored_rows()]
+    merged = merge_rule_sets(tuple(s.policy for s in shipped), tuple(p for _, p in added))
+    listed: list[tuple[Policy, str, dict[str, Any]]] = [
+        (s.policy, s.kind, {"origin": "file", "file": s.file, "row_id": None}) for s in shipped
+    ]
+    for row, policy in added:
+        origin = {
+            "origin": "database",
+            "row_id": row.id,
+            "created_at": iso_utc(row.created_at),
+            "created_by": row.created_by,
+        }
+        listed.append((policy, row.kind, origin))
+    return [
+        _rule_set_json(policy, kind, origin, _periods(policy.version, merged, today))
+        for policy, kind, origin in listed
+        if not country or country.upper() in policy.countries
+    ]
+
+
+def rule_set_template(version: str) -> dict[str, Any]:
+    """An existing rule set as a starting point for a new row: its kind and document,
+    without dates (the operator sets the new ``effective_from``)."""
+    for shipped in shipped_rule_sets():
+        if shipped.policy.version == version:
+            kind, document = shipped.kind, dict(shipped.document)
+            break
+    else:
+        row = next(
+            (
+                r
+                for r in stored_rows()
+                if f"{r.rule_set_id}@{r.effective_from.isoformat()}" == version
+            ),
+            None,
+        )
+        if row is None:
+            raise NotFound(f"No customs rule set {version}.")
+        kind, document = row.kind, dict(row.document)
+    document.pop("effective_to", None)
+    document["effective_from"] = ""
+    return {"kind": kind, "rule_set": document}
