@@ -52,7 +52,7 @@ from shop.admin.web import admin_api_operator, operator_only_on
 from shop.core import audit
 from shop.core.api_base import Blueprint
 from warehouse.schemas import LaneSchema
-from warehouse.services import LaneChange, get_lane
+from warehouse.services import LaneChange, get_lane, list_lanes
 
 ADMIN_API_PREFIX = "/api/v1/admin"
 
@@ -298,7 +298,7 @@ class NodeBins(MethodView):
 @admin_blp.response(200, AdminLaneListSchema)
 def lanes(args, operator):
     """Every lane (or one node's with `node`): legs, transit, costs, cut-off, limits."""
-    items = services.list_lanes(args["node"].upper() if args.get("node") else None)
+    items = list_lanes(args["node"].upper() if args.get("node") else None)
     return {"items": items, "total": len(items)}
 
 
