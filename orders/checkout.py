@@ -278,6 +278,7 @@ def _write_order(
         duties_amount = priced.parcel_duties(position)
         shipment = Shipment(
             order_id=order.id,
+            order_number=order.number,
             node_id=node_ids[planned.node],
             lane_code=planned.lane,
             status="ready_to_pick" if paid else "awaiting_payment",

@@ -1,8 +1,10 @@
-"""The order and shipment state machines: one table each, pure, no database.
+"""The order state machine: one table, pure, no database.
 
-Services ask ``order_transition`` / ``shipment_transition`` before they change
-a status; an illegal move is a ``IllegalTransition`` (409 problem+json), so a
-late webhook or a double click can never walk an order backwards.
+Services ask ``order_transition`` before they change an order's status; an
+illegal move is an ``IllegalTransition`` (409 problem+json), so a late webhook
+or a double click can never walk an order backwards. The shipment machine is
+the warehouse's (``warehouse.shipment_states``); an order follows its parcels
+(``status_from_shipments``).
 
 Who may ask matters for cancelling: a shopper may cancel until something has
 left a node; staff until the goods are delivered.
@@ -12,7 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shop.core.errors import DomainError
+# The shipment machine is the warehouse's; it is named here too because orders read
+# parcels' states (status_from_shipments) and older callers import them from here.
+from warehouse.shipment_states import (  # noqa: F401
+    LEFT_THE_NODE,
+    SHIPMENT_STATUSES,
+    SHIPMENT_TRANSITIONS,
+    IllegalTransition,
+    checked_move,
+    shipment_transition,
+)
 
 ORDER_STATUSES = (
     "pending_payment",
@@ -53,53 +64,10 @@ CANCELLABLE_BY = {
     "staff": frozenset({"pending_payment", "paid", "fulfilling", "partially_shipped", "shipped"}),
 }
 
-SHIPMENT_STATUSES = (
-    "awaiting_payment",
-    "ready_to_pick",
-    "picking",
-    "packed",
-    "booking_requested",
-    "shipped",
-    "in_transit",
-    "delivered",
-    "returned",
-    "cancelled",
-    "rerouted",
-)
-
-# booking_requested: a carrier is being booked in the background; a refused booking
-# goes back to packed (staff pick another carrier), a registered one becomes shipped.
-SHIPMENT_TRANSITIONS: dict[str, frozenset[str]] = {
-    "awaiting_payment": frozenset({"ready_to_pick", "cancelled", "rerouted"}),
-    "ready_to_pick": frozenset({"picking", "cancelled", "rerouted"}),
-    "picking": frozenset({"packed", "ready_to_pick", "cancelled"}),
-    "packed": frozenset({"booking_requested", "shipped", "cancelled"}),
-    "booking_requested": frozenset({"shipped", "packed", "cancelled"}),
-    "shipped": frozenset({"in_transit", "delivered", "returned", "cancelled"}),
-    "in_transit": frozenset({"delivered", "returned"}),
-    "delivered": frozenset(),
-    "returned": frozenset(),
-    "cancelled": frozenset(),
-    "rerouted": frozenset(),
-}
-
-# Parcels that have left the node (the order counts them as shipped).
-LEFT_THE_NODE = ("shipped", "in_transit", "delivered", "returned")
-
-
-class IllegalTransition(DomainError):
-    status = 409
-    code = "illegal_transition"
-    title = "Not possible in this state"
-
 
 def order_transition(current: str, target: str) -> str:
     """``target`` if an order may move there from ``current``; else IllegalTransition."""
-    return _check("order", ORDER_TRANSITIONS, current, target)
-
-
-def shipment_transition(current: str, target: str) -> str:
-    return _check("shipment", SHIPMENT_TRANSITIONS, current, target)
+    return checked_move("order", ORDER_TRANSITIONS, current, target)
 
 
 def can_cancel(status: str, who: str) -> bool:
@@ -141,18 +109,3 @@ def status_from_shipments(current: str, shipment_statuses: Iterable[str]) -> str
     if any(s in ("picking", "packed", "booking_requested") for s in live):
         return "fulfilling"
     return current
-
-
-def _check(kind: str, table: dict[str, frozenset[str]], current: str, target: str) -> str:
-    if current not in table:
-        raise ValueError(f"unknown {kind} status {current!r}")
-    if target not in table:
-        raise ValueError(f"unknown {kind} status {target!r}")
-    if target not in table[current]:
-        raise IllegalTransition(
-            f"A {kind} that is {current.replace('_', ' ')} cannot become "
-            f"{target.replace('_', ' ')}.",
-            status_now=current,
-            wanted=target,
-        )
-    return target

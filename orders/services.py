@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from catalog.models import Sku
 from catalog.money import Money
 from orders import lifecycle, payments_service
+from orders.expiry import expire_reservations
 from orders.models import Order, OrderEvent, Payment, ProviderEvent, Refund
 from orders.payments.base import PaymentError, PaymentEvent, PaymentUnavailable
 from shop.core import background
@@ -920,7 +921,6 @@ def sweep(now=None) -> dict[str, int]:
     at the provider, unpaid holds past their time, refunds whose task never ran, and
     day-old idempotency keys."""
     from shop.core.idempotency import purge_expired
-    from warehouse.services import expire_reservations
 
     now = now or utcnow()
     reconciled = reconcile_payments(now)  # before expiry: a paid order must not expire

@@ -74,6 +74,9 @@ def _register_models() -> None:
 def _connect_packages() -> None:
     """Wire the lower packages' events and ports to the higher packages that serve
     them (README, "Architecture"): a lower package never imports a higher one."""
+    from orders import shipment_events
+
+    shipment_events.connect()
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -276,7 +276,7 @@ def register_cli(app: Flask) -> None:
     @stock.command("expire-reservations")
     def expire_reservations_command():
         """Release the stock of unpaid orders whose hold ran out (safe to run twice at once)."""
-        from warehouse.services import expire_reservations
+        from orders.expiry import expire_reservations
 
         click.echo(f"expired {expire_reservations()} order(s)")
 

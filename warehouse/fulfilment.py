@@ -23,15 +23,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from catalog.models import Product, Sku
 from catalog.money import Money
-from orders import lifecycle
-from orders.models import Order, OrderEvent
-from shop.core import background
+from shop.core import events as domain_events
 from shop.core.auth import StaffPrincipal
 from shop.core.clock import iso_utc, utcnow
 from shop.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from shop.core.extensions import db
 from shop.core.transactions import retry_on_conflict
-from warehouse import documents, picking
+from warehouse import documents, picking, shipment_states
+from warehouse.events import ShipmentsChanged, ShipmentShipped
 from warehouse.models import (
     Node,
     PickList,
@@ -41,6 +40,7 @@ from warehouse.models import (
     StockBin,
     StockLevel,
 )
+from warehouse.parcel_orders import parcel_orders
 from warehouse.services import record_movements, routing_world
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def node_overview(staff: StaffPrincipal, lang: str = "en") -> list[dict[str, Any
             "country": node.country,
             "shipments": {
                 status: counts.get(node.id, {}).get(status, 0)
-                for status in lifecycle.SHIPMENT_STATUSES
+                for status in shipment_states.SHIPMENT_STATUSES
             },
             "open_pick_lists": open_lists.get(node.id, []),
         }
@@ -412,7 +412,7 @@ def create_pick_list(
     )  # fmt: skip
     pick_list.shipment_count = len(claimed)
     pick_list.unit_count = sum(line.quantity for line in lines)
-    orders_follow(claimed, staff.actor, "picking started")
+    domain_events.publish(ShipmentsChanged(tuple(claimed), staff.actor, "picking started"))
     db.session.commit()
     log.info("pick list %d at %s: %d shipments, %d units", pick_list.id, node.code,
              len(claimed), pick_list.unit_count)  # fmt: skip
@@ -456,39 +456,6 @@ def _promised_by_open_lists(node_id: int, sku_ids: list[int]) -> dict[tuple[int,
             if part["shipment_id"] in unfinished:
                 promised[(sku_id, bin_code)] += part["quantity"]
     return dict(promised)
-
-
-def orders_follow(shipment_ids: list[int], actor: str, reason: str) -> list[str]:
-    """Move the orders of these shipments to the status their shipments now imply
-    (paid -> fulfilling -> partially_shipped -> shipped), with a history row each."""
-    order_ids = select(Shipment.order_id).where(Shipment.id.in_(shipment_ids)).distinct()
-    statuses: dict[int, list[str]] = {}
-    for order_id, status in db.session.execute(
-        select(Shipment.order_id, Shipment.status).where(Shipment.order_id.in_(order_ids))
-    ):
-        statuses.setdefault(order_id, []).append(status)
-    moved: dict[tuple[str, str], list[int]] = {}
-    numbers = []
-    for order in db.session.execute(
-        select(Order.id, Order.status, Order.number).where(Order.id.in_(list(statuses)))
-    ):
-        target = lifecycle.status_from_shipments(order.status, statuses[order.id])
-        if target != order.status:
-            lifecycle.order_transition(order.status, target)
-            moved.setdefault((order.status, target), []).append(order.id)
-            numbers.append(order.number)
-    for (before, after), ids in moved.items():
-        db.session.execute(
-            sql_update(Order).where(Order.id.in_(ids), Order.status == before)
-            .values(status=after, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )  # fmt: skip
-        db.session.add_all(
-            OrderEvent(order_id=order_id, kind="status", from_status=before, to_status=after,
-                       actor=actor, reason=reason)
-            for order_id in ids
-        )  # fmt: skip
-    return numbers
 
 
 def _pick_list_for(staff: StaffPrincipal, pick_list_id: int) -> tuple[PickList, Node]:
@@ -604,8 +571,7 @@ def list_shipments(
     page: int = 1, per_page: int = 50,
 ) -> dict[str, Any]:  # fmt: skip
     """The node's shipments (a picker's own node; operators any or all), newest first."""
-    query = select(Shipment, Node.code, Order.number).join(Node, Node.id == Shipment.node_id)
-    query = query.join(Order, Order.id == Shipment.order_id)
+    query = select(Shipment, Node.code).join(Node, Node.id == Shipment.node_id)
     if node_code:
         query = query.where(Shipment.node_id == _node_for(staff, node_code).id)
     elif not staff.is_operator:
@@ -616,7 +582,7 @@ def list_shipments(
     rows = db.session.execute(
         query.order_by(Shipment.id.desc()).limit(per_page).offset((page - 1) * per_page)
     ).all()
-    items = [shipment_summary(shipment, code, number) for shipment, code, number in rows]
+    items = [shipment_summary(shipment, code, shipment.order_number) for shipment, code in rows]
     db.session.rollback()
     return {"items": items, "page": page, "per_page": per_page, "total": total,
             "pages": -(-total // per_page)}  # fmt: skip
@@ -643,11 +609,8 @@ def shipment_summary(shipment: Shipment, node_code: str, order_number: str) -> d
 
 
 def summary_of(shipment: Shipment) -> dict[str, Any]:
-    node_code, number = db.session.execute(
-        select(Node.code, Order.number).join(Order, Order.id == shipment.order_id)
-        .where(Node.id == shipment.node_id)
-    ).one()  # fmt: skip
-    return shipment_summary(shipment, node_code, number)
+    node_code = db.session.scalar(select(Node.code).where(Node.id == shipment.node_id))
+    return shipment_summary(shipment, node_code, shipment.order_number)
 
 
 def _by_hand_from(shipment: Shipment, required: str, target: str) -> None:
@@ -655,13 +618,13 @@ def _by_hand_from(shipment: Shipment, required: str, target: str) -> None:
     (``booking_requested`` -> packed/shipped) because the booking job walks a parcel
     back or on; a person pressing a button while that job owns the parcel must not."""
     if shipment.status != required:
-        raise lifecycle.IllegalTransition(
+        raise shipment_states.IllegalTransition(
             f"A shipment that is {shipment.status.replace('_', ' ')} cannot be "
             f"{target} by hand; only a {required} one can.",
             status_now=shipment.status,
             wanted=target,
         )
-    lifecycle.shipment_transition(shipment.status, target)
+    shipment_states.shipment_transition(shipment.status, target)
 
 
 class ScanMismatch(DomainError):
@@ -713,6 +676,10 @@ def pack_shipment(
     shipment.packed_weight_g = weight_g
     shipment.dimensions_mm = dimensions_mm
     shipment.packed_at = utcnow()
+    db.session.flush()
+    domain_events.publish(
+        ShipmentsChanged((shipment.id,), staff.actor, f"shipment {shipment.id} packed")
+    )
     db.session.commit()
     return summary_of(shipment)
 
@@ -751,17 +718,24 @@ def ship_shipment(
     shipment.tracking_number = tracking_number
     shipment.shipped_at = utcnow()
     db.session.flush()
-    numbers = orders_follow([shipment.id], staff.actor, f"shipment {shipment.id} shipped")
-    close_done_pick_list(shipment.pick_list_id)
-    for number in numbers or [order_number_of(shipment.order_id)]:
-        background.enqueue("orders.notify", key=f"notify:{number}:shipped:{shipment.id}",
-                           number=number, event="shipped")  # fmt: skip
+    announce_shipped(shipment, staff.actor, f"shipment {shipment.id} shipped")
     db.session.commit()
     return summary_of(shipment)
 
 
+def announce_shipped(shipment: Shipment, actor: str, reason: str) -> None:
+    """The parcel left (its holds consumed, its status flushed): the order follows, the
+    pick list may be done, and the shopper is told; all in the caller's transaction."""
+    domain_events.publish(ShipmentsChanged((shipment.id,), actor, reason))
+    close_done_pick_list(shipment.pick_list_id)
+    domain_events.publish(ShipmentShipped(shipment.id, shipment.order_id, shipment.order_number))
+
+
 def order_number_of(order_id: int) -> str:
-    return db.session.scalar(select(Order.number).where(Order.id == order_id))
+    """The order's number as its shipments carry it (copied at checkout)."""
+    return db.session.scalar(
+        select(Shipment.order_number).where(Shipment.order_id == order_id).limit(1)
+    )
 
 
 def consume_holds(shipment: Shipment, actor: str) -> None:
@@ -859,7 +833,7 @@ def close_finished_pick_lists(pick_list_ids: Iterable[int | None]) -> None:
 def packing_slip_pdf(staff: StaffPrincipal, shipment_id: int, lang: str = "en") -> bytes:
     """The slip packed with the parcel: lines with the customs data a CN22/CN23 needs."""
     shipment = shipment_for(staff, shipment_id)
-    order = db.session.get(Order, shipment.order_id)
+    order = parcel_orders().order_of_parcel(shipment.order_id)
     node = db.session.get(Node, shipment.node_id)
     rows = db.session.execute(
         select(ShipmentLine.quantity, Sku, Product)
@@ -868,7 +842,7 @@ def packing_slip_pdf(staff: StaffPrincipal, shipment_id: int, lang: str = "en") 
         .where(ShipmentLine.shipment_id == shipment.id)
         .order_by(ShipmentLine.id)
     ).all()
-    prices = {line.sku_id: Decimal(line.unit_price_amount) for line in order.lines}
+    prices = order.unit_prices
     address = order.shipping_address or {}
     slip = documents.PackingSlipDoc(
         shipment_id=shipment.id,

@@ -243,9 +243,12 @@ class Shipment(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    # The order's public number, copied when the shipment is made (checkout, re-route):
+    # pages, slips, carriers and webhooks show it without the warehouse reading orders.
+    order_number: Mapped[str] = mapped_column(String(32))
     node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), index=True)
     lane_code: Mapped[str | None] = mapped_column(String(40))
-    # orders.lifecycle.SHIPMENT_STATUSES
+    # warehouse.shipment_states.SHIPMENT_STATUSES
     status: Mapped[str] = mapped_column(String(20), default="awaiting_payment", index=True)
     # What the shopper was charged for this parcel and what its customs will take,
     # in the order's currency; the delivery window promised at checkout.

@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from catalog.schemas import MoneySchema, StrictSchema, Text, _known_language
-from orders.lifecycle import SHIPMENT_STATUSES
+from warehouse.shipment_states import SHIPMENT_STATUSES
 
 # An unknown ?lang= is the caller's mistake, a 422, as on the catalog.
 LANG_DESCRIPTION = "en, ru or zh; without it, Accept-Language decides, then en"

@@ -35,6 +35,7 @@ from warehouse.models import (
     StockLevel,
     StockMovement,
 )
+from warehouse.parcel_orders import parcel_orders
 
 log = logging.getLogger(__name__)
 
@@ -332,53 +333,18 @@ def _release_held(which, *, reason: str, actor: str, new_state: str) -> int:
     return released
 
 
-def expire_reservations(now: datetime | None = None, *, batch: int = 200) -> int:
-    """Release the stock of unpaid orders whose hold ran out; returns orders expired.
-
-    Safe when two runs overlap: each order is claimed by a conditional
-    status change (pending_payment -> expired), which only one run can win,
-    and each order is its own short transaction.
-    """
-    from orders.models import Order, OrderEvent
-
-    now = now or utcnow()
-    due = db.session.scalars(
-        select(Order.id)
-        .where(Order.status == "pending_payment", Order.reservation_expires_at < now)
-        .order_by(Order.id)
-        .limit(batch)
-    ).all()
-    db.session.rollback()
-    expired = 0
-    for order_id in due:
-        try:
-            claimed = db.session.execute(
-                sql_update(Order)
-                .where(Order.id == order_id, Order.status == "pending_payment")
-                .values(status="expired", updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            if claimed.rowcount == 1:
-                release_order_stock(
-                    order_id, reason="expiry", actor="expiry job", new_state="expired"
-                )
-                db.session.execute(
-                    sql_update(Shipment)
-                    .where(Shipment.order_id == order_id, Shipment.status == "awaiting_payment")
-                    .values(status="cancelled", updated_at=now)
-                    .execution_options(synchronize_session=False)
-                )
-                db.session.add(
-                    OrderEvent(order_id=order_id, kind="status", from_status="pending_payment",
-                               to_status="expired", actor="expiry job",
-                               reason="not paid before the hold ran out")
-                )  # fmt: skip
-                expired += 1
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            raise
-    return expired
+def release_unpaid_order(order_id: int, *, actor: str, at: datetime) -> int:
+    """An order's hold ran out unpaid: its units go back (lines become ``expired``, so a
+    late payment can hold them again) and its parcels that waited for the payment are
+    cancelled. In the caller's transaction; returns the units released."""
+    released = release_order_stock(order_id, reason="expiry", actor=actor, new_state="expired")
+    db.session.execute(
+        sql_update(Shipment)
+        .where(Shipment.order_id == order_id, Shipment.status == "awaiting_payment")
+        .values(status="cancelled", updated_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return released
 
 
 def ledger_mismatches() -> list[dict[str, int]]:
@@ -657,29 +623,26 @@ def reroute_shipment(staff: StaffPrincipal, shipment_id: int, reason: str) -> di
     from catalog.merchant_services import cbec_rules
     from catalog.models import Category, Product, Sku
     from catalog.services import load_rate_table
-    from orders.models import Order
 
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed(errors={"reason": ["Say why the node cannot ship it."]})
     found = db.session.execute(
-        select(Shipment, Order, Node.code)
-        .join(Order, Order.id == Shipment.order_id)
+        select(Shipment.order_id, Shipment.node_id).where(Shipment.id == shipment_id)
+    ).first()
+    if found is None or not (staff.is_operator or found.node_id == staff.node_id):
+        raise NotFound(f"No shipment {shipment_id}.")
+    # The order, then the shipment: the lock order cancel uses too, so a cancel and a
+    # re-route of one order run one after the other. Orders refuse an order whose
+    # parcels may no longer move.
+    order = parcel_orders().lock_for_reroute(found.order_id)
+    shipment, node_code = db.session.execute(
+        select(Shipment, Node.code)
         .join(Node, Node.id == Shipment.node_id)
         .where(Shipment.id == shipment_id)
-        # The order, then the shipment: the lock order cancel uses too, so a cancel and a
-        # re-route of one order run one after the other.
-        .with_for_update(of=[Order, Shipment])
-    ).first()
-    if found is None or not (staff.is_operator or found[0].node_id == staff.node_id):
-        raise NotFound(f"No shipment {shipment_id}.")
-    shipment, order, node_code = found
-    if order.status not in ("pending_payment", "paid", "fulfilling"):
-        raise Conflict(
-            f"Order {order.number} is {order.status.replace('_', ' ')}; its shipments "
-            "cannot be re-routed.",
-            code="shipment_not_reroutable",
-        )
+        .with_for_update(of=Shipment)
+        .execution_options(populate_existing=True)
+    ).one()
     if shipment.status not in REROUTABLE:
         raise Conflict(
             f"Shipment {shipment_id} is {shipment.status}; only a shipment not yet picked "
@@ -740,7 +703,8 @@ def reroute_shipment(staff: StaffPrincipal, shipment_id: int, reason: str) -> di
         created = []
         for planned in plan.shipments:
             new = Shipment(
-                order_id=order.id, node_id=node_ids[planned.node], lane_code=planned.lane,
+                order_id=order.id, order_number=shipment.order_number,
+                node_id=node_ids[planned.node], lane_code=planned.lane,
                 status=kept_status,
                 currency=shipment.currency, customs_mode=planned.customs_modes[0]
                 if planned.customs_modes else None, weight_g=planned.weight_g,

@@ -35,18 +35,19 @@ from sqlalchemy.exc import IntegrityError
 
 from catalog.models import Product, Sku
 from catalog.money import Money
-from orders import lifecycle
-from orders.models import Order
 from shop.core import background
+from shop.core import events as domain_events
 from shop.core.auth import StaffPrincipal
 from shop.core.clock import as_utc, utcnow
 from shop.core.errors import NotFound, ValidationFailed
 from shop.core.extensions import db
 from shop.core.transactions import retry_on_conflict
-from warehouse import fulfilment, routing
+from warehouse import fulfilment, routing, shipment_states
 from warehouse.carriers import base as carriers
 from warehouse.carriers.registry import load_carrier
+from warehouse.events import ShipmentsChanged
 from warehouse.models import Node, Shipment, ShipmentLabel, ShipmentLine, TrackingEvent
+from warehouse.parcel_orders import parcel_orders
 from warehouse.services import routing_world
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def request_booking(
             errors={"carrier": [f"One of: {', '.join(enabled_carriers())}."]},
         )
     shipment = fulfilment.shipment_for(staff, shipment_id, for_update=True)
-    lifecycle.shipment_transition(shipment.status, "booking_requested")
+    shipment_states.shipment_transition(shipment.status, "booking_requested")
     outcome_maybe_at_carrier = shipment.booking_state in MAYBE_AT_CARRIER_STATES
     attempt = uuid.uuid4().hex
     shipment.status = "booking_requested"
@@ -147,10 +148,10 @@ def request_booking(
 
 
 def _booking_request(shipment: Shipment, service: str | None) -> carriers.BookingRequest:
-    order = db.session.get(Order, shipment.order_id)
+    order = parcel_orders().order_of_parcel(shipment.order_id)
     node = db.session.get(Node, shipment.node_id)
     address = order.shipping_address or {}
-    prices = {line.sku_id: Money(line.unit_price_amount, order.currency) for line in order.lines}
+    prices = {sku_id: Money(price, order.currency) for sku_id, price in order.unit_prices.items()}
     items = tuple(
         carriers.ParcelItem(
             sku=sku.code, name=product.name_en, quantity=line.quantity,
@@ -169,8 +170,8 @@ def _booking_request(shipment: Shipment, service: str | None) -> carriers.Bookin
     dimensions = shipment.dimensions_mm or {}
     declared = sum((item.unit_value.amount * item.quantity for item in items), Decimal(0))
     return carriers.BookingRequest(
-        shipment_number=shipment_number(order.number, shipment.id),
-        order_number=order.number,
+        shipment_number=shipment_number(shipment.order_number, shipment.id),
+        order_number=shipment.order_number,
         origin=carriers.Origin(node=node.code, country=node.country, city=node.city),
         destination=carriers.Address(
             country=order.destination_country,
@@ -264,12 +265,19 @@ def _booking_gave_up(kwargs: dict[str, Any], error: str) -> None:
     attempt = kwargs.get("attempt")
     if not attempt:
         return
-    db.session.execute(
-        sql_update(Shipment).where(*_this_attempt(int(kwargs["shipment_id"]), attempt))
+    shipment_id = int(kwargs["shipment_id"])
+    given_back = db.session.execute(
+        sql_update(Shipment).where(*_this_attempt(shipment_id, attempt))
         .values(status="packed", booking_state="failed", updated_at=utcnow(),
                 last_error=f"booking failed: {error}"[:500])
         .execution_options(synchronize_session=False)
-    )  # fmt: skip
+    ).rowcount  # fmt: skip
+    if given_back:
+        domain_events.publish(
+            ShipmentsChanged(
+                (shipment_id,), "booking job", f"shipment {shipment_id}: booking failed"
+            )
+        )
     log.warning("shipment %s: booking given up: %s", kwargs.get("shipment_id"), error)
 
 
@@ -443,12 +451,9 @@ def _shipped(shipment_id: int, attempt: str, booking: carriers.Booking) -> bool:
     shipment.tracking_number = booking.tracking_number
     shipment.shipped_at = utcnow()
     db.session.flush()
-    numbers = fulfilment.orders_follow([shipment.id], f"carrier {booking.carrier}",
-                                       f"shipment {shipment.id} booked")  # fmt: skip
-    fulfilment.close_done_pick_list(shipment.pick_list_id)
-    for number in numbers or [fulfilment.order_number_of(shipment.order_id)]:
-        background.enqueue("orders.notify", key=f"notify:{number}:shipped:{shipment.id}",
-                           number=number, event="shipped")  # fmt: skip
+    fulfilment.announce_shipped(
+        shipment, f"carrier {booking.carrier}", f"shipment {shipment.id} booked"
+    )
     return True
 
 
@@ -489,7 +494,7 @@ def cancel_booking(
         if _booking_job_running(shipment):
             # It may be sending the booking right now: ask once its answer is in.
             raise background.TransientError("a booking may be on its way; looking later")
-        number = shipment_number(fulfilment.order_number_of(shipment.order_id), shipment_id)
+        number = shipment_number(shipment.order_number, shipment_id)
         booking = _outside(adapter.find_booking, number)
         if booking is None or booking.state == "invalid" or not booking.reference:
             _set(shipment_id, booking_state="cancelled")
@@ -592,15 +597,17 @@ def refresh_tracking(shipment_id: int) -> int:
     target = EVENT_TO_STATUS.get(latest.status) if latest else None
     if target and target != shipment.status:
         try:
-            lifecycle.shipment_transition(shipment.status, target)
-        except lifecycle.IllegalTransition:
+            shipment_states.shipment_transition(shipment.status, target)
+        except shipment_states.IllegalTransition:
             log.info("shipment %d: carrier says %s while %s; kept", shipment_id, target,
                      shipment.status)  # fmt: skip
         else:
             shipment.status = target
             db.session.flush()
-            fulfilment.orders_follow([shipment_id], f"carrier {adapter.name}",
-                                     f"carrier: {latest.code}")  # fmt: skip
+            domain_events.publish(
+                ShipmentsChanged((shipment_id,), f"carrier {adapter.name}",
+                                 f"carrier: {latest.code}")
+            )  # fmt: skip
     try:
         db.session.commit()
     except IntegrityError:
@@ -676,11 +683,9 @@ def _webhook_shipment(carrier_name: str, hint: carriers.WebhookHint) -> int | No
     ):
         return None
     found = db.session.execute(
-        select(Shipment.id, Order.number)
-        .join(Order, Order.id == Shipment.order_id)
-        .where(Shipment.id == int(candidate), *booked)
+        select(Shipment.id, Shipment.order_number).where(Shipment.id == int(candidate), *booked)
     ).one_or_none()
-    if found is None or shipment_number(found.number, found.id) != number:
+    if found is None or shipment_number(found.order_number, found.id) != number:
         return None
     return found.id
 

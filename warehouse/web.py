@@ -43,7 +43,6 @@ from flask import (
 from sqlalchemy import delete, func, select, update
 from werkzeug.exceptions import HTTPException
 
-from orders.lifecycle import SHIPMENT_STATUSES
 from shop.core.auth import StaffPrincipal, hash_password, password_matches
 from shop.core.clock import utcnow
 from shop.core.csrf import CSRF_FIELD, csrf_token, csrf_token_sent_is_valid
@@ -53,6 +52,7 @@ from shop.core.i18n import SUPPORTED_LANGUAGES, UnsupportedLanguage, choose_lang
 from warehouse import fulfilment
 from warehouse.models import LoginAttempt, Node, Staff
 from warehouse.services import list_lanes
+from warehouse.shipment_states import SHIPMENT_STATUSES
 
 log = logging.getLogger(__name__)
 

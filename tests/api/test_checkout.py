@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from catalog.models import Sku
+from orders.expiry import expire_reservations
 from orders.models import Order, OrderEvent, Payment, Refund
 from orders.schemas import OrderOutSchema
 from shop.core.clock import utcnow
@@ -27,7 +28,7 @@ from tests.checkout_world import (
     order_body,
 )
 from warehouse.models import RoutingDecision, Shipment, StockLevel, StockMovement
-from warehouse.services import expire_reservations, ledger_mismatches
+from warehouse.services import ledger_mismatches
 
 
 @pytest.fixture

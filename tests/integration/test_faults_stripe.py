@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import requests
 from sqlalchemy import func, select, update
 
+from orders.expiry import expire_reservations
 from orders.models import Order, OrderEvent, Payment
 from shop.core.clock import utcnow
 from shop.core.extensions import db
@@ -27,7 +28,6 @@ from tests import localstripe_server
 from tests.checkout_world import cn_body, order_body
 from tests.integration import test_stripe_checkout as stripe_checkout
 from tests.invariants import assert_invariants
-from warehouse.services import expire_reservations
 
 localstripe_url = stripe_checkout.localstripe_url
 stripe_shop = stripe_checkout.stripe_shop

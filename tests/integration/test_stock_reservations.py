@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from orders.expiry import expire_reservations
 from orders.models import Order
 from shop.core.clock import utcnow
 from shop.core.extensions import db
@@ -20,7 +21,6 @@ from warehouse.services import (
     Allocation,
     OnHandChange,
     StockShortage,
-    expire_reservations,
     ledger_mismatches,
     reserve_stock,
     set_on_hand,
