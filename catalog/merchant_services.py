@@ -12,17 +12,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from catalog.cbec import cbec_rules
 from catalog.models import Category, Merchant, Product, Sku, SkuChange
 from catalog.money import Money
 from catalog.search import build_search_text
 from catalog.services import load_rate_table
-from catalog.sku_rules import CleanSku, SkuRuleContext, check_sku_row, load_cbec_rules
+from catalog.sku_rules import CleanSku, SkuRuleContext, check_sku_row
 from orders.models import UNSHIPPED_STATUSES, Order, OrderLine
 from shop.core.auth import MerchantPrincipal
 from shop.core.bulk_insert import insert_rows, insert_rows_returning_ids
@@ -123,12 +123,6 @@ class SkuCodeTaken(Conflict):
 
 
 # ------------------------------------------------------------------ context
-
-
-@lru_cache(maxsize=1)
-def cbec_rules():
-    """China's CBEC positive-list heuristics (dated data, read once per process)."""
-    return load_cbec_rules()
 
 
 def sku_rule_context() -> SkuRuleContext:

@@ -8,14 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from catalog.cbec import CbecRules, load_cbec_rules
 from catalog.money import Money
-from catalog.sku_rules import (
-    CbecRules,
-    CleanSku,
-    SkuRuleContext,
-    check_sku_row,
-    load_cbec_rules,
-)
+from catalog.sku_rules import CleanSku, SkuRuleContext, check_sku_row
 
 ROOT = Path(__file__).resolve().parents[2]
 DELETE = object()
