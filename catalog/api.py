@@ -5,15 +5,12 @@ from __future__ import annotations
 from flask import request
 from flask.views import MethodView
 
-from catalog import merchant_services, services
+from catalog import merchant_skus, services, sku_upsert
 from catalog.auth import merchant_required
-from catalog.merchant_services import IncomingRow
 from catalog.schemas import (
     BulkQuerySchema,
     CategoryListSchema,
     LocaleQuerySchema,
-    MerchantOrderPageSchema,
-    MerchantOrderQuerySchema,
     MerchantSkuPageSchema,
     MerchantSkuQuerySchema,
     MerchantSkuSchema,
@@ -26,6 +23,7 @@ from catalog.schemas import (
     UpsertReportSchema,
 )
 from catalog.sku_csv import CSV_PROBLEM_DESCRIPTIONS, MAX_ROWS, CsvProblem, parse_sku_csv
+from catalog.sku_upsert import IncomingRow
 from shop.core.api_base import Blueprint, bearer_protected, json_body, reads_json_body, shaped_json
 from shop.core.errors import PayloadTooLarge, ValidationFailed, register_problem_types
 from shop.core.http_caching import public_cache
@@ -127,7 +125,7 @@ class MerchantSkus(MethodView):
     @merchant_blp.response(200, MerchantSkuPageSchema)
     def get(self, args, merchant):
         """The merchant's own SKUs with stock per node; filters and pages."""
-        return shaped_json(merchant_services.list_merchant_skus(merchant, **args))
+        return shaped_json(merchant_skus.list_merchant_skus(merchant, **args))
 
     @merchant_only
     @reads_json_body(merchant_blp)
@@ -137,7 +135,7 @@ class MerchantSkus(MethodView):
     @merchant_blp.alt_response(422, description="Invalid fields, each named in `errors`")
     def post(self, merchant):
         """Create a SKU (and its product, from `product_code` and the texts)."""
-        document = merchant_services.create_sku(merchant, _sku_object(json_body()))
+        document = merchant_skus.create_sku(merchant, _sku_object(json_body()))
         return shaped_json(document, status=201)
 
 
@@ -148,7 +146,7 @@ class MerchantSku(MethodView):
     @merchant_blp.alt_response(404, description="No such SKU of this merchant")
     def get(self, code, merchant):
         """One of the merchant's SKUs (another merchant's is a 404)."""
-        return shaped_json(merchant_services.get_merchant_sku(merchant, code))
+        return shaped_json(merchant_skus.get_merchant_sku(merchant, code))
 
     @merchant_only
     @reads_json_body(merchant_blp)
@@ -159,7 +157,7 @@ class MerchantSku(MethodView):
     @merchant_blp.alt_response(422, description="Invalid fields, each named in `errors`")
     def put(self, code, merchant):
         """Replace the SKU with the body (or create it under this code)."""
-        document, created = merchant_services.put_sku(merchant, code, _sku_object(json_body()))
+        document, created = merchant_skus.put_sku(merchant, code, _sku_object(json_body()))
         return shaped_json(document, status=201 if created else 200)
 
     @merchant_only
@@ -171,7 +169,7 @@ class MerchantSku(MethodView):
     def patch(self, code, merchant):
         """Change some fields (JSON merge patch: `null` removes an optional text)."""
         patch = _sku_object(json_body())
-        return shaped_json(merchant_services.patch_sku(merchant, code, patch))
+        return shaped_json(merchant_skus.patch_sku(merchant, code, patch))
 
     @merchant_only
     @merchant_blp.response(204)
@@ -179,7 +177,7 @@ class MerchantSku(MethodView):
     @merchant_blp.alt_response(409, description="In unshipped orders: deactivate it instead")
     def delete(self, code, merchant):
         """Delete the SKU; its product leaves the storefront with its last SKU."""
-        merchant_services.delete_sku(merchant, code)
+        merchant_skus.delete_sku(merchant, code)
         return "", 204
 
 
@@ -215,7 +213,7 @@ def bulk_upsert(args, merchant):
     file again changes nothing and reports every row unchanged.
     """
     rows = bulk_rows_from_request()
-    report = merchant_services.upsert_skus(merchant, rows, **args)
+    report = sku_upsert.upsert_skus(merchant, rows, **args)
     body = report.as_json()
     if report.failed and not report.written and not report.dry_run:
         raise ValidationFailed(
@@ -248,13 +246,3 @@ def bulk_rows_from_request() -> list[IncomingRow]:
             code="too_many_rows",
         )
     return [IncomingRow(position, item) for position, item in enumerate(body, start=1)]
-
-
-@merchant_blp.route("/orders")
-class MerchantOrders(MethodView):
-    @merchant_only
-    @merchant_blp.arguments(MerchantOrderQuerySchema, location="query")
-    @merchant_blp.response(200, MerchantOrderPageSchema)
-    def get(self, args, merchant):
-        """Orders that contain the merchant's SKUs, with the merchant's lines only."""
-        return shaped_json(merchant_services.list_merchant_orders(merchant, **args))

@@ -9,7 +9,6 @@ from marshmallow import fields, validate
 
 from catalog.money import is_currency_code
 from catalog.services import SORTS
-from orders.models import STATUSES as ORDER_STATUSES
 from shop.core.i18n import SUPPORTED_LANGUAGES, country_codes, normalize_language_tag
 
 
@@ -367,34 +366,3 @@ class UpsertReportSchema(ma.Schema):
     counts = fields.Nested(UpsertCountsSchema, required=True)
     errors = fields.List(fields.Nested(RowProblemSchema), required=True)
     warnings = fields.List(fields.Nested(RowProblemSchema), required=True)
-
-
-class MerchantOrderQuerySchema(StrictSchema):
-    status = Text(validate=validate.OneOf(ORDER_STATUSES))
-    created_since = fields.AwareDateTime(default_timezone=dt.UTC)
-    created_until = fields.AwareDateTime(default_timezone=dt.UTC)
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-
-
-class MerchantOrderLineSchema(ma.Schema):
-    sku = fields.String(required=True)
-    name = fields.String(required=True)
-    quantity = fields.Integer(required=True)
-    unit_price = fields.Nested(MoneySchema, required=True)
-
-
-class MerchantOrderSchema(ma.Schema):
-    number = fields.String(required=True)
-    status = fields.String(required=True)
-    destination_country = fields.String(required=True)
-    created_at = fields.String(required=True)
-    lines = fields.List(fields.Nested(MerchantOrderLineSchema), required=True)
-
-
-class MerchantOrderPageSchema(ma.Schema):
-    items = fields.List(fields.Nested(MerchantOrderSchema), required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
-    total = fields.Integer(required=True)
-    pages = fields.Integer(required=True)

@@ -25,11 +25,11 @@ from catalog.money import (
     half_minor_unit,
     is_currency_code,
 )
+from catalog.ports import DeliveryPort, StockPort, port
 from catalog.search import like_pattern, search_terms
 from shop.core.errors import NotFound, ValidationFailed
 from shop.core.extensions import db
 from shop.core.i18n import country_name
-from warehouse.models import Node, StockLevel
 
 # Without ?currency=, prices follow the language: a Chinese page shows yuan,
 # a Russian one roubles, an English one dollars.
@@ -218,12 +218,9 @@ def _product_page_statement(shape: _PageShape, price):
         .scalar_subquery()
     )
     available = (
-        select(func.coalesce(func.sum(StockLevel.on_hand - StockLevel.reserved), 0))
-        .join(Sku, Sku.id == StockLevel.sku_id)
-        .join(Node, Node.id == StockLevel.node_id)
-        .where(Sku.product_id == Product.id, Sku.is_active.is_(True), Node.is_active.is_(True))
+        port(StockPort)
+        .available_units(and_(Sku.product_id == Product.id, Sku.is_active.is_(True)))
         .correlate(Product)
-        .scalar_subquery()
     )
     has_active_sku = (
         select(Sku.id).where(Sku.product_id == Product.id, Sku.is_active.is_(True)).exists()
@@ -377,13 +374,10 @@ def get_product(product_id: int, lang: str, currency: str | None, destination: s
         raise NotFound(f"No product {product_id}.")
     product, category, merchant = found
 
-    stock_rows = db.session.execute(
-        select(Sku, Node.code, StockLevel.on_hand - StockLevel.reserved)
-        .outerjoin(StockLevel, StockLevel.sku_id == Sku.id)
-        .outerjoin(Node, and_(Node.id == StockLevel.node_id, Node.is_active.is_(True)))
-        .where(Sku.product_id == product.id, Sku.is_active.is_(True))
-        .order_by(Sku.id, Node.priority, Node.code)
-    ).all()
+    skus_of_product = (
+        select(Sku).where(Sku.product_id == product.id, Sku.is_active.is_(True)).order_by(Sku.id)
+    )
+    stock_rows = db.session.execute(port(StockPort).with_stock_by_node(skus_of_product)).all()
     if not stock_rows:
         raise NotFound(f"No product {product_id}.")
 
@@ -463,159 +457,17 @@ def delivery_by_country(
     only: str | None = None,
 ) -> list[dict[str, Any]]:
     """For each destination a lane serves: can one unit of ``sku`` get there, from
-    which node, when and at what shipping cost — planned by the routing engine
-    itself, so the product page and checkout never disagree."""
-    from catalog.merchant_services import cbec_rules
-    from warehouse import routing
-    from warehouse.services import routing_strategy, routing_world
-
-    world = routing_world()
-    strategy = routing_strategy()
-    line = routing.OrderLine(
-        index=1,
-        sku=sku.code,
-        quantity=1,
-        category=category_slug,
-        hs_code=product.hs_code,
-        weight_g=sku.weight_g,
-        unit_value=sku.price,
-        outside_cbec_positive_list=cbec_rules().is_likely_outside_positive_list(product.hs_code),
-    )
-    now = datetime.now(UTC)
-    options = []
-    for country in world.destinations:
-        if only and country != only:
-            continue
-        request = routing.RoutingRequest(
-            lines=(line,),
-            destination=routing.Destination(country),
-            nodes=world.nodes,
-            lanes=world.lanes,
-            stock=stock,
-            now=now,
-            rates=rates,
-            compare_in=currency,
-        )
-        try:
-            plan = strategy.plan(request)
-        except routing.RoutingError as refusal:
-            options.append(
-                {"country": country, "deliverable": False, "nodes": [], "reason": refusal.code}
-            )
-            continue
-        shipment = plan.shipments[0]
-        usable = sorted(c.node for c in plan.explanation.candidates if c.usable)
-        options.append(
-            {
-                "country": country,
-                "deliverable": True,
-                "nodes": usable,
-                "node": shipment.node,
-                "lane": shipment.lane,
-                "transit_days": {
-                    "min": shipment.transit_days_min,
-                    "max": shipment.transit_days_max,
-                },
-                "delivery": {
-                    "from": shipment.deliver_from.isoformat(),
-                    "by": shipment.deliver_by.isoformat(),
-                },
-                "shipping": shipment.cost.as_json(),
-            }
-        )
-    return options
+    which node, when and at what shipping cost (the warehouse plans it, through
+    ``catalog.ports.DeliveryPort``)."""
+    options = port(DeliveryPort).options(product, category_slug, sku, stock, rates, currency, only)
+    return [option.as_json() for option in options]
 
 
-# ---------------------------------------------------------------- merchants
-
-
-@dataclass(frozen=True)
-class NewMerchant:
-    id: int
-    name: str
-    country: str
-    currency: str
-    token: str  # shown once; only its hash is stored
-
-
-def _merchant_currency(country: str) -> str | None:
-    """The currency a merchant of ``country`` prices in by default (pycountry has
-    no country→currency map; Babel's CLDR does)."""
-    from babel.numbers import get_territory_currencies
-
-    currencies = get_territory_currencies(country, start_date=today_utc(), tender=True)
-    return currencies[0] if currencies else None
-
-
-def create_merchant(name: str, country: str, currency: str | None = None) -> NewMerchant:
-    """Register a merchant and give it a first API token."""
-    from shop.core.auth import issue_token
-    from shop.core.i18n import country_codes
-
-    errors: dict[str, list[str]] = {}
-    name = name.strip()
-    if not name or len(name) > 200:
-        errors["name"] = ["A name of 1 to 200 characters is required."]
-    country = country.upper()
-    if country not in country_codes():
-        errors["country"] = [f"{country!r} is not an ISO 3166-1 alpha-2 country code."]
-    currency = (
-        currency or (_merchant_currency(country) if "country" not in errors else None) or ""
-    ).upper()
-    if "country" not in errors and not is_currency_code(currency):
-        errors["currency"] = [f"{currency!r} is not an ISO 4217 currency code."]
-    if errors:
-        raise ValidationFailed(errors=errors)
-    try:
-        merchant = Merchant(name=name, country=country, currency=currency)
-        db.session.add(merchant)
-        db.session.flush()
-        token = issue_token(merchant_id=merchant.id, label="cli")
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    return NewMerchant(merchant.id, merchant.name, merchant.country, merchant.currency, token)
-
-
-def issue_merchant_token(merchant_id: int, label: str = "") -> str:
-    """Another API token for a merchant (several may be active at once)."""
-    from shop.core.auth import issue_token
-
-    if db.session.get(Merchant, merchant_id) is None:
-        raise NotFound(f"No merchant {merchant_id}.")
-    try:
-        token = issue_token(merchant_id=merchant_id, label=label[:80])
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    return token
-
-
-def revoke_merchant_tokens(merchant_id: int, *, token_id: int | None = None) -> int:
-    """Revoke one token of the merchant (by id) or all its active tokens."""
-    from shop.core.auth import ApiToken, revoke_tokens
-
-    if db.session.get(Merchant, merchant_id) is None:
-        raise NotFound(f"No merchant {merchant_id}.")
-    try:
-        if token_id is None:
-            count = revoke_tokens(merchant_id=merchant_id)
-        else:
-            token = db.session.scalar(
-                select(ApiToken).where(
-                    ApiToken.id == token_id,
-                    ApiToken.merchant_id == merchant_id,
-                    ApiToken.revoked_at.is_(None),
-                )
-            )
-            if token is None:
-                raise NotFound(f"Merchant {merchant_id} has no active token {token_id}.")
-            token.revoked_at = datetime.now(UTC)
-            count = 1
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    return count
+# Merchant accounts live in catalog.merchants; these names stay importable from here
+# for the callers (the CLI, the admin API, tests and benchmarks) not moved yet.
+from catalog.merchants import (  # noqa: E402, F401
+    NewMerchant,
+    create_merchant,
+    issue_merchant_token,
+    revoke_merchant_tokens,
+)
