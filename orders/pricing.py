@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from catalog.merchant_services import cbec_rules
+from catalog.cbec import cbec_rules
 from catalog.models import Category, Merchant, Product, Sku
 from catalog.money import Money, RateTable, UnknownCurrency, is_currency_code, round_to_currency
 from orders import customs

@@ -620,7 +620,7 @@ def reroute_shipment(staff: StaffPrincipal, shipment_id: int, reason: str) -> di
     decision kept with the engine's explanation. Pickers may re-route only
     their node's shipments (another node's is a 404); operators any.
     """
-    from catalog.merchant_services import cbec_rules
+    from catalog.cbec import cbec_rules
     from catalog.models import Category, Product, Sku
     from catalog.services import load_rate_table
 
