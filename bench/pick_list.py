@@ -522,12 +522,11 @@ def check_pdf(pdf: bytes, doc: Any) -> str:
 def forget_render_caches() -> None:
     """Empty what ``warehouse.documents`` keeps between documents (barcode bars, text
     widths), so each timed rendering starts as a new list's would (fonts stay loaded)."""
-    from warehouse import documents
+    from warehouse.documents.barcodes import code128_bars
+    from warehouse.documents.canvas_grid import em_width
 
-    for name in ("_bars", "_em_width"):
-        cached = getattr(documents, name, None)
-        if cached is not None and hasattr(cached, "cache_clear"):
-            cached.cache_clear()
+    code128_bars.cache_clear()
+    em_width.cache_clear()
 
 
 def timed(call: Callable[[], Any]) -> tuple[float, Any]:

@@ -25,6 +25,9 @@ from warehouse.documents import (
     render_packing_slip_pdf,
     render_pick_list_pdf,
 )
+from warehouse.documents.barcodes import code128, code128_bars
+from warehouse.documents.canvas_grid import CELL_PADDING, wrap
+from warehouse.documents.pick_list import PICK_COLUMNS
 
 CHOCOLATE_RU = "Шоколад Алёнка"
 CHOCOLATE_ZH = "爱莲巧牛奶巧克力"
@@ -228,20 +231,20 @@ def test_every_line_and_every_shipment_carries_its_code_128():
     content = b"".join(page.get_contents().get_data() for page in reader.pages).decode("latin-1")
 
     def drawn(value, width, height):
-        bars, bars_width = documents._bars(value, width, height)
+        bars, bars_width = code128_bars(value, width, height)
         assert bars_width <= width + 0.01  # fits its cell, quiet zones included
         return content.count(bars)
 
-    sku_width = documents._PICK_COLUMNS[2] - 2 * documents._PADDING
+    sku_width = PICK_COLUMNS[2] - 2 * CELL_PADDING
     assert drawn("CHOC-ALYONKA-100G", sku_width, 9 * mm) == 2
     assert drawn("TEA-LONGJING-250G-TIN-GIFTBOX-XL", sku_width, 9 * mm) == 1
     for shipment in ("SH-12", "SH-15"):
         assert drawn(shipment, 52 * mm, 11 * mm) == 1
     # The cached bars are ReportLab's own: the rectangles Code128.drawOn puts on a canvas.
     canvas = Canvas(io.BytesIO(), pageCompression=0)
-    documents._barcode("SH-15", 52 * mm, 11 * mm).drawOn(canvas, 0, 0)
+    code128("SH-15", 52 * mm, 11 * mm).drawOn(canvas, 0, 0)
     by_reportlab = rectangles(canvas.getpdfdata().decode("latin-1"))
-    assert by_reportlab == rectangles(documents._bars("SH-15", 52 * mm, 11 * mm)[0])
+    assert by_reportlab == rectangles(code128_bars("SH-15", 52 * mm, 11 * mm)[0])
     assert len(by_reportlab) > 10
 
 
@@ -263,14 +266,14 @@ def test_text_wraps_at_spaces_and_between_chinese_characters_within_the_width():
         "SH-1\u00a0×2, SH-2\u00a0×3, SH-345\u00a0×1, SH-6789\u00a0×12",
         "SUPERCALIFRAGILISTICEXPIALIDOCIOUS-CHOCOLATE",  # a word wider than the line
     ):
-        lines = documents._wrap([(text, documents.FONT)], 9, width)
+        lines = wrap([(text, documents.FONT)], 9, width)
         assert len(lines) > 1, text
         printed = ["".join(segment for segment, _ in line) for line in lines]
         for line in printed:
             assert pdfmetrics.stringWidth(line, documents.FONT, 9) <= width + 0.01, line
         assert "".join(printed).replace(" ", "") == text.replace(" ", "")
         assert all("\u00a0" not in line[-1:] for line in printed)  # "SH-1 ×2" stays whole
-    bold_then_regular = documents._wrap(
+    bold_then_regular = wrap(
         [("CHOC-1", documents.FONT_BOLD), ("\u2002Шоколад", documents.FONT)], 9, 200
     )
     assert bold_then_regular == [
