@@ -14,9 +14,11 @@ def register_admin(app: Flask) -> None:
     from shop.admin import customs_api, rates_api, reports_api
     from shop.admin.api import admin_blp
     from shop.admin.customs_pages import customs_pages_bp
+
+    # Importing the page modules attaches their routes to the admin pages' blueprint.
+    from shop.admin.pages import admin_pages_bp, audit, home, merchants, nodes, policies, staff  # noqa: F401
     from shop.admin.rates_pages import rates_pages_bp
     from shop.admin.reports_pages import reports_pages_bp
-    from shop.admin.web import admin_pages_bp
     from shop.core.extensions import api
 
     api.register_blueprint(admin_blp)
