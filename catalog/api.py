@@ -1,4 +1,5 @@
-"""Catalog endpoints: thin views over catalog.services."""
+"""Catalog endpoints: thin views over catalog.services (shoppers), catalog.merchant_skus
+and catalog.sku_upsert (merchants)."""
 
 from __future__ import annotations
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from catalog.merchants import create_merchant
 from catalog.models import Sku, SkuChange
-from catalog.services import create_merchant
 from orders.models import Order, OrderLine
 from shop.core.auth import ApiToken, issue_token
 from shop.core.extensions import db
@@ -276,8 +276,8 @@ def test_every_merchant_endpoint_refuses_missing_bad_and_staff_tokens(shop, meth
 def test_revoked_tokens_and_suspended_merchants_are_refused(shop):
     assert shop.call("GET", "/skus").status_code == 200
     with shop.app.app_context():
+        from catalog.merchants import revoke_merchant_tokens
         from catalog.models import Merchant
-        from catalog.services import revoke_merchant_tokens
 
         revoke_merchant_tokens(shop.a.id)
         assert shop.call("GET", "/skus").status_code == 401
@@ -292,7 +292,7 @@ def test_revoked_tokens_and_suspended_merchants_are_refused(shop):
 
 def test_tokens_are_stored_hashed_and_several_work(shop):
     with shop.app.app_context():
-        from catalog.services import issue_merchant_token
+        from catalog.merchants import issue_merchant_token
 
         extra = issue_merchant_token(shop.a.id, "ERP")
         hashes = set(db.session.scalars(select(ApiToken.token_hash)))
