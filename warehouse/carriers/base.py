@@ -3,7 +3,7 @@ plain dataclasses that cross it (never a carrier's own JSON).
 
 An adapter is built with ``settings``, a plain dict the application builds
 from its configuration; each adapter's module lists the keys it reads
-(``warehouse/carriers/cdek.py``, ``warehouse/carriers/manual.py``).
+(``warehouse/carriers/cdek/__init__.py``, ``warehouse/carriers/manual.py``).
 
 Adapters touch neither the database nor the Flask request. A service calls
 them from a background task and stores what they return; the row's state is
