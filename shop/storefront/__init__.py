@@ -1,9 +1,10 @@
 """The storefront: server-rendered pages for shoppers, in zh, ru and en.
 
-One blueprint, ``storefront``, whose routes live in two modules over the same
+One blueprint, ``storefront``, whose routes live in modules over the same
 services as the JSON API (no second copy of catalog, cart, duty or order
-logic): ``browse`` (home, categories, search, product pages, pictures) and
-``shopping`` (cart, checkout, order pages). ``context`` holds what every page
+logic): ``browse`` (home, categories, search, product pages, pictures),
+``cart_pages``, ``checkout_pages`` and ``order_pages``; ``order_wording`` is how
+orders read to shoppers on the last two. ``context`` holds what every page
 shares: the shopper's language, currency and destination, translations, price
 formatting, CSRF and the cart cookie.
 """
@@ -17,6 +18,6 @@ storefront_bp = Blueprint("storefront", __name__)
 
 def register_storefront(app: Flask) -> None:
     # Importing the modules attaches their routes and hooks to the blueprint.
-    from shop.storefront import browse, context, shopping  # noqa: F401
+    from shop.storefront import browse, cart_pages, checkout_pages, context, order_pages  # noqa: F401
 
     app.register_blueprint(storefront_bp)

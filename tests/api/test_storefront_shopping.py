@@ -627,7 +627,7 @@ def test_a_delivery_window_of_one_length_says_its_days_once(shop, lang, days, sa
     from datetime import timedelta
 
     from shop.core.clock import utcnow
-    from shop.storefront.shopping import delivery_window
+    from shop.storefront.order_wording import delivery_window
 
     by = (utcnow().date() + timedelta(days=days)).isoformat()
     with shop.test_request_context(f"/?lang={lang}"):

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from catalog.models import Category, Merchant
 from catalog.services import create_merchant
 from shop.core.extensions import db
-from shop.storefront.shopping import ORDER_COOKIE
+from shop.storefront.order_pages import ORDER_COOKIE
 from tests import factories as f
 from tests.checkout_world import build_world, order_body
 from warehouse.models import ShipmentLabel

@@ -8,7 +8,7 @@ import re
 import pytest
 from cryptography.fernet import Fernet
 
-from shop.storefront.shopping import stripe_content_security_policy
+from shop.storefront.order_pages import stripe_content_security_policy
 from tests.checkout_world import build_world
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -130,17 +130,17 @@ def test_every_status_and_node_a_shopper_sees_has_a_label_in_their_language(lang
     extraction above does not see them: each status the lifecycle knows has a label,
     and each label is translated (no "partially_shipped" on a Chinese page)."""
     from orders import lifecycle
-    from shop.storefront import shopping
+    from shop.storefront import order_wording
 
-    assert set(lifecycle.ORDER_STATUSES) <= set(shopping.ORDER_STATUS_LABELS)
-    assert set(lifecycle.SHIPMENT_STATUSES) <= set(shopping.SHIPMENT_STATUS_LABELS)
+    assert set(lifecycle.ORDER_STATUSES) <= set(order_wording.ORDER_STATUS_LABELS)
+    assert set(lifecycle.SHIPMENT_STATUSES) <= set(order_wording.SHIPMENT_STATUS_LABELS)
     have = translated(lang)
     labels = [
-        *shopping.ORDER_STATUS_LABELS.values(),
-        *shopping.SHIPMENT_STATUS_LABELS.values(),
-        *shopping.PAYMENT_STATUS_LABELS.values(),
-        *shopping.PAYMENT_METHOD_LABELS.values(),
-        *shopping.NODE_NAMES.values(),
+        *order_wording.ORDER_STATUS_LABELS.values(),
+        *order_wording.SHIPMENT_STATUS_LABELS.values(),
+        *order_wording.PAYMENT_STATUS_LABELS.values(),
+        *order_wording.PAYMENT_METHOD_LABELS.values(),
+        *order_wording.NODE_NAMES.values(),
     ]
     missing = [label for label in labels if not have.get(label, [""])[0].strip()]
     assert not missing, missing
