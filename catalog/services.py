@@ -16,6 +16,14 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import Numeric, and_, bindparam, case, func, literal, select
 
+# Merchant accounts live in catalog.merchants; their names stay importable from here
+# for the callers (the CLI, the admin API, tests and benchmarks) not moved yet.
+from catalog.merchants import (  # noqa: F401
+    NewMerchant,
+    create_merchant,
+    issue_merchant_token,
+    revoke_merchant_tokens,
+)
 from catalog.models import Category, ExchangeRate, Merchant, Product, Sku
 from catalog.money import (
     ExchangeRateQuote,
@@ -461,13 +469,3 @@ def delivery_by_country(
     ``catalog.ports.DeliveryPort``)."""
     options = port(DeliveryPort).options(product, category_slug, sku, stock, rates, currency, only)
     return [option.as_json() for option in options]
-
-
-# Merchant accounts live in catalog.merchants; these names stay importable from here
-# for the callers (the CLI, the admin API, tests and benchmarks) not moved yet.
-from catalog.merchants import (  # noqa: E402, F401
-    NewMerchant,
-    create_merchant,
-    issue_merchant_token,
-    revoke_merchant_tokens,
-)
