@@ -14,6 +14,7 @@ from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from shop.core import background
+from shop.core.background import after_commit
 from shop.core.clock import utcnow
 from shop.core.extensions import db
 from tests import fake_cdek as fake_cdek_module
@@ -36,7 +37,7 @@ bearer, packed_shipments, ship, shipment = (
 @pytest.fixture
 def by_hand(cdek_shop, monkeypatch):
     """The shop with jobs left in their rows until a test runs them."""
-    monkeypatch.setattr(background, "_dispatch", lambda app, jobs: None)
+    monkeypatch.setattr(after_commit, "_dispatch", lambda app, jobs: None)
     return cdek_shop
 
 
