@@ -1,16 +1,20 @@
 """What the benchmark scripts share, importable from any of them (``bench/`` is first
-on ``sys.path`` when a script runs): bench/catalog.py's helpers, and writing a report.
+on ``sys.path`` when a script runs): bench/catalog.py's helpers, writing a report,
+cleaning up after a run and the scripts' ``__main__``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+import shutil
 import sys
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 
 def load_catalog_bench() -> ModuleType:
@@ -74,3 +78,40 @@ def write_report(
         )
     shared.log(f"written to {result_file.relative_to(shared.ROOT)}")
     return result_file
+
+
+def clean_up(
+    admin_url: str,
+    *,
+    servers: Iterable[Any] = (),
+    databases: Iterable[str | None] = (),
+    workdir: Path | None = None,
+) -> None:
+    """What every script's ``finally`` does: stop the servers it started, drop the
+    databases it made and remove its working directory. A failure is logged, never
+    raised, so that the error that ended the run stays the one reported."""
+    for server in servers:
+        if server is not None:
+            with contextlib.suppress(Exception):
+                server.stop()
+    for url in databases:
+        if not url:
+            continue
+        name = url.rsplit("/", 1)[1]
+        try:
+            shared.drop_database(admin_url, url)
+            shared.log(f"database {name} dropped")
+        except Exception as exc:  # report, keep the original error
+            shared.log(f"could not drop {name}: {exc}")
+    if workdir is not None:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_script(main: Callable[[], int]) -> NoReturn:
+    """A script's ``__main__``: exit with what ``main`` returns; Ctrl-C exits with 130
+    (the ``finally`` of ``main`` has cleaned up by then)."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        shared.log("interrupted")
+        sys.exit(130)

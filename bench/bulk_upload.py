@@ -89,7 +89,6 @@ import shutil
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -100,7 +99,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from benchkit import figure, shared, write_report
+from benchkit import clean_up, figure, run_script, shared, write_report
 
 ROOT: Path = shared.ROOT
 BIN_DIR: Path = shared.BIN_DIR
@@ -1054,21 +1053,8 @@ def main(argv: list[str] | None = None) -> int:
         write_report("bulk", "bench/bulk_upload.py", argv, report, now, figures)
         return 0
     finally:
-        if server is not None:
-            with contextlib.suppress(Exception):
-                server.stop()
-        if url:
-            try:
-                shared.drop_database(admin_url, url)
-                log("database dropped")
-            except Exception as exc:  # report, keep the original error
-                log(f"could not drop the database: {exc}")
-        shutil.rmtree(workdir, ignore_errors=True)
+        clean_up(admin_url, servers=[server], databases=[url], workdir=workdir)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        log("interrupted")
-        sys.exit(130)
+    run_script(main)

@@ -1199,21 +1199,12 @@ def main(argv: list[str] | None = None) -> int:
         write_report("catalog", "bench/catalog.py", argv, report, now, figures)
         return 0
     finally:
-        for server in servers:
-            with contextlib.suppress(Exception):
-                server.stop()
-        if url:
-            try:
-                drop_database(admin_url, url)
-                log("database dropped")
-            except Exception as exc:  # report, keep the original error
-                log(f"could not drop the database: {exc}")
-        shutil.rmtree(workdir, ignore_errors=True)
+        from benchkit import clean_up  # benchkit loads this module: import it late
+
+        clean_up(admin_url, servers=servers, databases=[url], workdir=workdir)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        log("interrupted")
-        sys.exit(130)
+    from benchkit import run_script  # benchkit loads this module: import it late
+
+    run_script(main)

@@ -64,7 +64,6 @@ databases dropped on the way out, on errors and Ctrl-C included.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.client
 import json
 import os
@@ -73,7 +72,6 @@ import resource
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -83,7 +81,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchkit import figure, shared, write_report
+from benchkit import clean_up, figure, run_script, shared, write_report
 
 ROOT: Path = shared.ROOT
 RESULTS_DIR: Path = shared.RESULTS_DIR
@@ -833,22 +831,8 @@ def main(argv: list[str] | None = None) -> int:
         write_report("checkout", "bench/checkout.py", argv, report, now, figures)
         return 0
     finally:
-        if server is not None:
-            with contextlib.suppress(Exception):
-                server.stop()
-        for url in urls:
-            try:
-                shared.drop_database(admin_url, url)
-            except Exception as exc:  # report, keep the original error
-                log(f"could not drop {url.rsplit('/', 1)[1]}: {exc}")
-        if urls:
-            log("databases dropped")
-        shutil.rmtree(workdir, ignore_errors=True)
+        clean_up(admin_url, servers=[server], databases=urls, workdir=workdir)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        log("interrupted")
-        sys.exit(130)
+    run_script(main)

@@ -88,7 +88,6 @@ import logging
 import os
 import pstats
 import random
-import shutil
 import signal
 import statistics
 import sys
@@ -99,7 +98,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchkit import figure, shared, write_report
+from benchkit import clean_up, figure, run_script, shared, write_report
 
 ROOT: Path = shared.ROOT
 RESULTS_DIR: Path = shared.RESULTS_DIR
@@ -196,11 +195,11 @@ def build_world(shipments: int, sku_count: int, seed: int = 20261201) -> dict[st
     ]  # fmt: skip
     order_ids = _insert("orders", orders, returning=True)
     shipment_rows = []
-    for order_id in order_ids:
+    for order, order_id in zip(orders, order_ids, strict=True):
         deliver_by = today + timedelta(days=rng.randint(3, 20))
         shipment_rows.append(
-            {"order_id": order_id, "node_id": node.id, "lane_code": lane,
-             "status": "ready_to_pick", "currency": "RUB", "weight_g": 500,
+            {"order_id": order_id, "order_number": order["number"], "node_id": node.id,
+             "lane_code": lane, "status": "ready_to_pick", "currency": "RUB", "weight_g": 500,
              "deliver_from": deliver_by - timedelta(days=2), "deliver_by": deliver_by}
         )  # fmt: skip
     shipment_ids = _insert("shipments", shipment_rows, returning=True)
@@ -870,18 +869,8 @@ def main(argv: list[str] | None = None) -> int:
         write_report("pick_list", "bench/pick_list.py", argv, report, now, figures)
         return 0
     finally:
-        if url is not None:
-            try:
-                shared.drop_database(admin_url, url)
-                log("database dropped")
-            except Exception as exc:  # report, keep the original error
-                log(f"could not drop {url.rsplit('/', 1)[1]}: {exc}")
-        shutil.rmtree(workdir, ignore_errors=True)
+        clean_up(admin_url, databases=[url], workdir=workdir)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        log("interrupted")
-        sys.exit(130)
+    run_script(main)

@@ -61,10 +61,8 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import shutil
 import signal
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -72,7 +70,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchkit import shared, write_report
+from benchkit import clean_up, run_script, shared, write_report
 
 ROOT: Path = shared.ROOT
 DEFAULT_ADMIN_URL: str = shared.DEFAULT_ADMIN_URL
@@ -162,9 +160,9 @@ WORLD_SQL = [
     """,
     # One parcel per order at a node that serves the destination.
     """
-    INSERT INTO shipments (order_id, node_id, lane_code, status, shipping_amount,
+    INSERT INTO shipments (order_id, order_number, node_id, lane_code, status, shipping_amount,
         duties_amount, currency, weight_g, last_error, shipped_at, created_at, updated_at)
-    SELECT o.id, n.id, NULL,
+    SELECT o.id, o.number, n.id, NULL,
            CASE b.status WHEN 'delivered' THEN 'delivered'
                 WHEN 'shipped' THEN 'shipped' WHEN 'partially_refunded' THEN 'delivered'
                 WHEN 'refunded' THEN 'returned' WHEN 'paid' THEN 'ready_to_pick'
@@ -659,18 +657,8 @@ def main(argv: list[str] | None = None) -> int:
         write_report("reports", "bench/reports.py", argv, report, now, figures(info))
         return 0
     finally:
-        if url is not None:
-            try:
-                shared.drop_database(admin_url, url)
-                log("database dropped")
-            except Exception as exc:  # report, keep the original error
-                log(f"could not drop {url.rsplit('/', 1)[1]}: {exc}")
-        shutil.rmtree(workdir, ignore_errors=True)
+        clean_up(admin_url, databases=[url], workdir=workdir)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        log("interrupted")
-        sys.exit(130)
+    run_script(main)

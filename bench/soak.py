@@ -55,10 +55,8 @@ import http.client
 import json
 import os
 import random
-import shutil
 import signal
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -68,7 +66,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchkit import shared, write_report
+from benchkit import clean_up, run_script, shared, write_report
 
 ROOT: Path = shared.ROOT
 DEFAULT_ADMIN_URL: str = shared.DEFAULT_ADMIN_URL
@@ -859,21 +857,8 @@ def main(argv: list[str] | None = None) -> int:
         stop.set()
         for thread in threads:
             thread.join(timeout=30)
-        if server is not None:
-            with contextlib.suppress(Exception):
-                server.stop()
-        if url:
-            try:
-                shared.drop_database(admin_url, url)
-                log("database dropped")
-            except Exception as exc:  # report, keep the original error
-                log(f"could not drop the database: {exc}")
-        shutil.rmtree(workdir, ignore_errors=True)
+        clean_up(admin_url, servers=[server], databases=[url], workdir=workdir)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        log("interrupted")
-        sys.exit(130)
+    run_script(main)
