@@ -1,0 +1,74 @@
+"""Warehouse use cases, one module per thing they hold.
+
+- ``staff``: staff accounts (a password and a token, shown once);
+- ``stock``: the stock ledger, holds for orders, their release;
+- ``lanes``: lanes as operators read and change them;
+- ``routing_data``: nodes and lanes as the routing engine reads them (cached per app),
+  and the routing strategy;
+- ``reroute``: moving a shipment its node cannot fulfil.
+
+Callers may import from here as before; the names below are the package's public ones.
+"""
+
+from __future__ import annotations
+
+from warehouse.services.lanes import (
+    LaneChange,
+    _lanes_query,
+    get_lane,
+    lane_document,
+    list_lanes,
+    update_lane,
+)
+from warehouse.services.reroute import REROUTABLE, reroute_shipment
+from warehouse.services.routing_data import (
+    RoutingWorld,
+    load_routing_world,
+    routing_strategy,
+    routing_world,
+)
+from warehouse.services.staff import ROLES, NewStaff, create_staff
+from warehouse.services.stock import (
+    Allocation,
+    OnHandChange,
+    StockShortage,
+    ledger_mismatches,
+    movement_row,
+    record_movement_rows,
+    record_movements,
+    release_order_stock,
+    release_shipment_stock,
+    release_unpaid_order,
+    reserve_stock,
+    set_on_hand,
+)
+
+__all__ = [
+    "REROUTABLE",
+    "ROLES",
+    "Allocation",
+    "LaneChange",
+    "NewStaff",
+    "OnHandChange",
+    "RoutingWorld",
+    "StockShortage",
+    "_lanes_query",
+    "create_staff",
+    "get_lane",
+    "lane_document",
+    "ledger_mismatches",
+    "list_lanes",
+    "load_routing_world",
+    "movement_row",
+    "record_movement_rows",
+    "record_movements",
+    "release_order_stock",
+    "release_shipment_stock",
+    "release_unpaid_order",
+    "reroute_shipment",
+    "reserve_stock",
+    "routing_strategy",
+    "routing_world",
+    "set_on_hand",
+    "update_lane",
+]

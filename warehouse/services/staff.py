@@ -1,0 +1,69 @@
+"""Staff accounts: a member of a node (or an operator of all), with a password and an API
+token shown once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from shop.core.auth import hash_password, issue_token, new_password
+from shop.core.errors import Conflict, ValidationFailed
+from shop.core.extensions import db
+from warehouse.models import Node, Staff
+
+ROLES = ("picker", "operator")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class NewStaff:
+    id: int
+    email: str
+    node: str | None
+    role: str
+    password: str  # shown once
+    token: str  # shown once
+
+
+def create_staff(email: str, node_code: str | None, role: str = "picker") -> NewStaff:
+    """Add a staff member of a node (operators may have none) with a password and a token."""
+    email = email.strip().lower()
+    errors: dict[str, list[str]] = {}
+    if not _EMAIL.match(email) or len(email) > 254:
+        errors["email"] = ["Not an e-mail address."]
+    if role not in ROLES:
+        errors["role"] = [f"Role must be one of {', '.join(ROLES)}."]
+    node = None
+    if node_code:
+        node = db.session.scalar(select(Node).where(Node.code == node_code.upper()))
+        if node is None:
+            known = (
+                ", ".join(db.session.scalars(select(Node.code).order_by(Node.code))) or "none yet"
+            )
+            errors["node"] = [f"No node {node_code!r} (known: {known})."]
+    elif role == "picker":
+        errors["node"] = ["A picker works at one node: give --node."]
+    if errors:
+        raise ValidationFailed(errors=errors)
+    if db.session.scalar(select(Staff.id).where(Staff.email == email)) is not None:
+        raise Conflict(f"Staff member {email} already exists.")
+
+    password = new_password()
+    try:
+        staff = Staff(
+            email=email,
+            node_id=node.id if node else None,
+            role=role,
+            password_hash=hash_password(password),
+        )
+        db.session.add(staff)
+        db.session.flush()
+        token = issue_token(staff_id=staff.id, label="cli")
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return NewStaff(staff.id, email, node.code if node else None, role, password, token)
