@@ -195,7 +195,7 @@ def test_webhooks_are_hints_the_shop_re_reads_cdek(cdek_shop, monkeypatch):
     # When CDEK says it, the shop follows, and so does the order (a minute later: one
     # re-read per parcel per minute, however many notices arrive).
     cdek.add_status(fake_order, "DELIVERED", city="Moscow")
-    monkeypatch.setattr(shipping, "utcnow", lambda: utcnow() + timedelta(minutes=1))
+    monkeypatch.setattr(shipping.tracking, "utcnow", lambda: utcnow() + timedelta(minutes=1))
     confirmed = client.post(url, data=cdek.webhook_body(fake_order),
                             content_type="application/json")  # fmt: skip
     assert confirmed.get_json()["outcome"] == "received"
