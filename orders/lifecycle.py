@@ -54,7 +54,7 @@ ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
     "cancelled": frozenset(),
     "refunded": frozenset(),
     # Only when a payment arrives after the hold ran out and every line can be held
-    # again (orders.services._hold_again); otherwise the money goes back.
+    # again (orders.services.provider_events._hold_again); otherwise the money goes back.
     "expired": frozenset({"pending_payment"}),
 }
 

@@ -1,0 +1,251 @@
+"""Verified events from payment providers, applied once whatever order they arrive in;
+and a payment that arrives after the hold ran out.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from catalog.models import Sku
+from catalog.money import Money
+from orders import lifecycle
+from orders.models import Order, Payment, ProviderEvent, Refund
+from orders.payments.base import PaymentEvent
+from orders.services.changes import (
+    cancel_payments,
+    live_payments,
+    owed_back,
+    record_history,
+    record_paid,
+    refund_payment,
+    set_shipments,
+)
+from shop.core import background
+from shop.core.clock import utcnow
+from shop.core.extensions import db
+from shop.core.transactions import retry_on_conflict
+from warehouse.models import Shipment, ShipmentLine, StockLevel
+from warehouse.services import Allocation, release_order_stock, reserve_stock
+
+log = logging.getLogger(__name__)
+
+
+@retry_on_conflict()
+def apply_payment_event(adapter_name: str, event: PaymentEvent) -> str:
+    """Apply a verified provider event once, whatever order events arrive in.
+
+    Returns what happened (for the log and the webhook's answer). A replayed
+    event id is ignored; a late ``failed`` never un-pays an order; money that
+    arrives for an order already cancelled or expired is refunded.
+    """
+    try:
+        db.session.add(
+            ProviderEvent(adapter=adapter_name, event_id=event.id, kind=event.kind or "")
+        )
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        return "duplicate"
+    # The order first, then its payment: the lock order cancel and mark-paid use.
+    payment_order = None
+    if event.reference:
+        payment_order = db.session.scalar(
+            select(Payment.order_id).where(Payment.adapter == adapter_name,
+                                           Payment.reference == event.reference)
+        )  # fmt: skip
+    order = None
+    if payment_order is not None:
+        order = db.session.scalar(select(Order).where(Order.id == payment_order)
+                                  .with_for_update())  # fmt: skip
+    elif event.order_number:
+        order = db.session.scalar(
+            select(Order).where(Order.number == event.order_number).with_for_update()
+        )
+    payment = None
+    if payment_order is not None:
+        payment = db.session.scalar(
+            select(Payment).where(Payment.adapter == adapter_name,
+                                  Payment.reference == event.reference)
+            .with_for_update()
+        )  # fmt: skip
+    record = db.session.scalar(
+        select(ProviderEvent).where(
+            ProviderEvent.adapter == adapter_name, ProviderEvent.event_id == event.id
+        )
+    )
+    if order is None:
+        record.outcome = "no such order"
+        db.session.commit()
+        return record.outcome
+    record.order_id = order.id
+    outcome, follow_up = _apply(order, payment, event, adapter_name)
+    record.outcome = outcome[:200]
+    for name, kwargs in follow_up:
+        background.enqueue(name, **kwargs)
+    db.session.commit()
+    log.info("order %s: %s event %s -> %s", order.number, adapter_name, event.id, outcome)
+    return outcome
+
+
+def _apply(order: Order, payment: Payment | None, event: PaymentEvent, adapter: str):
+    actor = f"{adapter} webhook"
+    follow_up: list[tuple[str, dict[str, Any]]] = []
+    if event.kind == "succeeded":
+        amount = event.amount or Money(
+            Decimal(payment.amount if payment is not None else order.grand_total), order.currency
+        )
+        if (
+            payment is not None
+            and payment.status == "succeeded"
+            and (order.status != "pending_payment")
+        ):
+            return "already recorded", follow_up
+        if order.status == "pending_payment":
+            if payment is not None:
+                payment.status = "succeeded"
+            record_paid(order, amount, actor, "payment succeeded", event=event.id)
+            cancel_payments([p for p in live_payments(order.id) if p is not payment])
+            follow_up.append(
+                ("orders.notify",
+                 {"key": f"notify:{order.number}:paid", "number": order.number, "event": "paid"})
+            )  # fmt: skip
+            return "paid", follow_up
+        if order.status == "expired" and payment is not None and _hold_again(order, actor):
+            payment.status = "succeeded"
+            record_paid(order, amount, actor, "payment succeeded after the hold ran out",
+                       event=event.id)  # fmt: skip
+            cancel_payments([p for p in live_payments(order.id) if p is not payment])
+            follow_up.append(
+                ("orders.notify",
+                 {"key": f"notify:{order.number}:paid", "number": order.number, "event": "paid"})
+            )  # fmt: skip
+            return "paid after expiry: goods held again", follow_up
+        # Money that the order no longer needs: it was cancelled, or expired and its goods
+        # are gone, or another payment paid it already (a second tab, a retry). It goes
+        # back, once.
+        if payment is None:
+            return f"ignored: order is {order.status}, payment unknown", follow_up
+        payment.status = "succeeded"
+        order.paid_amount = Decimal(order.paid_amount) + amount.amount
+        why = (
+            f"paid after the order was {order.status}"
+            if order.status in ("cancelled", "expired")
+            else "a second payment for an order already paid"
+        )
+        refund = refund_payment(order, payment, why)
+        if refund is not None:
+            follow_up.append(
+                ("orders.send_refund", {"key": f"refund:{refund.id}", "refund_id": refund.id})
+            )
+        return f"refunding: {why}", follow_up
+    if event.kind in ("failed", "canceled"):
+        if payment is not None and payment.status != "succeeded":
+            payment.status = event.kind
+        if order.status == "pending_payment" and order.payment_status != "succeeded":
+            order.payment_status = event.kind
+            record_history(
+                order, None, actor, f"payment {event.kind}", kind="payment", event=event.id
+            )
+            return f"payment {event.kind}", follow_up
+        return f"ignored: order is {order.status}", follow_up
+    if event.kind == "refunded":
+        refunded = event.amount.amount if event.amount else owed_back(order)
+        if refunded > Decimal(order.refunded_amount):
+            order.refunded_amount = refunded
+        for refund in db.session.scalars(
+            select(Refund).where(Refund.order_id == order.id, Refund.status == "requested")
+        ):
+            if Decimal(order.refunded_amount) >= Decimal(refund.amount):
+                refund.status = "succeeded"
+        full = Decimal(order.refunded_amount) >= Decimal(order.paid_amount) > 0
+        order.payment_status = "refunded" if full else "partially_refunded"
+        target = "refunded" if full else "partially_refunded"
+        if full and order.status in ("paid", "fulfilling"):
+            # Refunded at the provider before anything left: the goods must not ship.
+            release_order_stock(order.id, reason="release", actor=actor, new_state="released")
+            set_shipments(
+                order.id,
+                ("awaiting_payment", "ready_to_pick", "picking", "packed", "booking_requested"),
+                "cancelled",
+            )
+            record_history(
+                order, "cancelled", actor, "refunded in full at the provider", event=event.id
+            )
+        elif target in lifecycle.ORDER_TRANSITIONS[order.status]:
+            record_history(order, target, actor, "refunded at the provider", event=event.id)
+        else:
+            record_history(order, None, actor, "refund confirmed", kind="refund", event=event.id)
+        return f"refund recorded ({order.refunded_amount})", follow_up
+    return "ignored", follow_up
+
+
+def _hold_again(order: Order, actor: str) -> bool:
+    """An expired order whose payment still arrives (a slow bank, 3-D Secure finished
+    late, a webhook delayed past the sweep) is kept when its goods are still there: each
+    expired line is held again at its node, all or none; the order goes back to
+    ``pending_payment`` for the caller to mark it paid. False (nothing changed) when any
+    line is short: then the money goes back.
+
+    The stock rows are locked in (sku, node) order, as checkout locks them, and checked
+    before any is changed, so a short line leaves nothing half-held.
+    """
+    lines = db.session.execute(
+        select(ShipmentLine, Shipment, Sku.code)
+        .join(Shipment, Shipment.id == ShipmentLine.shipment_id)
+        .join(Sku, Sku.id == ShipmentLine.sku_id)
+        .where(Shipment.order_id == order.id, ShipmentLine.reservation == "expired")
+        .order_by(ShipmentLine.id)
+    ).all()
+    if not lines or not _within_cbec_year(order):
+        return False
+    wanted: dict[tuple[int, int], int] = {}
+    for line, shipment, _code in lines:
+        key = (line.sku_id, shipment.node_id)
+        wanted[key] = wanted.get(key, 0) + line.quantity
+    for (sku_id, node_id), quantity in sorted(wanted.items()):
+        level = db.session.execute(
+            select(StockLevel.on_hand, StockLevel.reserved)
+            .where(StockLevel.sku_id == sku_id, StockLevel.node_id == node_id)
+            .with_for_update()
+        ).one_or_none()
+        if level is None or level.on_hand - level.reserved < quantity:
+            return False
+    reserve_stock(
+        [Allocation(line.sku_id, shipment.node_id, line.quantity, shipment.id, code)
+         for line, shipment, code in lines],
+        order_id=order.id, actor=actor,
+    )  # fmt: skip
+    for line, shipment, _code in lines:
+        line.reservation = "held"
+        if shipment.status == "cancelled":  # cancelled by the expiry, not by a person
+            shipment.status = "awaiting_payment"
+    db.session.flush()  # before record_paid moves the shipments on with a bulk UPDATE
+    record_history(order, "pending_payment", actor, "payment arrived after the hold ran out; "
+            "the goods are held again")  # fmt: skip
+    return True
+
+
+def _within_cbec_year(order: Order) -> bool:
+    """Whether the buyer's yearly CBEC allowance still has room for this order.
+
+    An expired order stopped counting against the allowance when its hold ran out, so
+    other orders may have used that room since; keeping it now is a new purchase and
+    gets checked like one (serialized per buyer, as checkout does)."""
+    if not order.customs_id_hash or order.dutiable_value_cny is None:
+        return True
+    from orders import customs
+    from orders.checkout import CHINA, cbec_year_used, lock_cbec_year
+
+    now = utcnow()
+    policy = customs.policy_for(order.destination_country, now.astimezone(CHINA).date())
+    limit = getattr(policy, "annual_limit", None)
+    if limit is None:
+        return True
+    lock_cbec_year(order.customs_id_hash)
+    used = cbec_year_used({"hash": order.customs_id_hash}, now)
+    return used + Decimal(order.dutiable_value_cny) <= limit
