@@ -3,8 +3,6 @@ between bins, and a lane's edit form (its fields and its legs' figures)."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-
 from flask import flash, redirect, render_template, request, url_for
 
 from shop.admin import services
@@ -24,9 +22,7 @@ def nodes():
 @admin_pages_bp.get("/nodes/<string(maxlength=16):code>")
 def node(code: str):
     """One node: settings, lanes with legs, bins."""
-    return render_template(
-        "admin/nodes_detail.html", node=services.get_node(code), bins=services.list_bins(code)
-    )
+    return render_template("admin/nodes_detail.html", **services.get_node_with_bins(code))
 
 
 @admin_pages_bp.post("/nodes/<string(maxlength=16):code>")
@@ -76,29 +72,14 @@ def lane(code: str):
     return render_template("admin/lanes_edit.html", lane=get_lane(code))
 
 
+def _leg_figure(n: int, name: str) -> str:
+    # The edit form names leg n's fields leg<n>_<name> (admin/lanes_edit.html).
+    return request.form.get(f"leg{n}_{name}", "")
+
+
 @admin_pages_bp.post("/lanes/<string(maxlength=40):code>")
 def change_lane(code: str):
     """Save a lane (the same service as ``flask lanes set``; legs replaced in order)."""
-    current = get_lane(code)
-    legs = []
-    errors: list[str] = []
-    for n, leg in enumerate(current["legs"], 1):
-        try:
-            legs.append(
-                services.LegInput(
-                    carrier=leg["carrier"],
-                    service=leg["service"],
-                    transit_days_min=int(request.form.get(f"leg{n}_transit_days_min", "")),
-                    transit_days_max=int(request.form.get(f"leg{n}_transit_days_max", "")),
-                    cost_base=Decimal(request.form.get(f"leg{n}_cost_base", "")),
-                    cost_per_kg=Decimal(request.form.get(f"leg{n}_cost_per_kg", "")),
-                    cost_currency=leg["cost"]["base"]["currency"],
-                    crossing=leg["crossing"],
-                    customs_mode=leg["customs_mode"],
-                )
-            )
-        except (ValueError, InvalidOperation):
-            errors.append(f"Leg {n}: transit days are whole numbers, costs decimal numbers.")
     countries = [c.strip().upper() for c in form_text("countries").split(",") if c.strip()]
     change = LaneChange(
         cutoff_time=form_text("cutoff_time") or None,
@@ -107,9 +88,7 @@ def change_lane(code: str):
         countries=countries or None,
     )
     try:
-        if errors:
-            raise ValidationFailed(errors={"legs": errors})
-        services.change_lane(current_operator(), code, change, legs)
+        saved = services.change_lane_figures(current_operator(), code, change, _leg_figure)
     except DomainError as error:
         return refused(error, ".lane", code=code)
-    return done("Saved.", ".lane", code=current["code"])
+    return done("Saved.", ".lane", code=saved["code"])

@@ -14,7 +14,7 @@ The names the admin API and pages use are re-exported here.
 """
 
 from shop.admin.services.customs import add_policy, list_policies, policy_template
-from shop.admin.services.lanes import change_lane
+from shop.admin.services.lanes import change_lane, change_lane_figures
 from shop.admin.services.merchants import (
     create_merchant,
     get_merchant,
@@ -24,7 +24,14 @@ from shop.admin.services.merchants import (
     revoke_merchant_token,
     set_merchant_active,
 )
-from shop.admin.services.nodes import NodeChange, change_node, get_node, list_nodes, node_json
+from shop.admin.services.nodes import (
+    NodeChange,
+    change_node,
+    get_node,
+    get_node_with_bins,
+    list_nodes,
+    node_json,
+)
 from shop.admin.services.overview import overview_counts
 from shop.admin.services.staff import (
     change_staff,
@@ -45,12 +52,14 @@ __all__ = [
     "NodeChange",
     "add_policy",
     "change_lane",
+    "change_lane_figures",
     "change_node",
     "change_staff",
     "create_merchant",
     "create_staff",
     "get_merchant",
     "get_node",
+    "get_node_with_bins",
     "get_staff",
     "issue_merchant_token",
     "issue_staff_token",

@@ -14,6 +14,7 @@ from shop.core import audit
 from shop.core.auth import StaffPrincipal
 from shop.core.errors import NotFound, ValidationFailed
 from shop.core.extensions import db
+from warehouse.bins import list_bins
 from warehouse.models import Node, Staff
 from warehouse.services import list_lanes
 
@@ -86,6 +87,11 @@ def get_node(code: str) -> dict[str, Any]:
     if node is None:
         raise NotFound(f"No node {code}.")
     return {**node_json(node), "lanes": list_lanes(node.code)}
+
+
+def get_node_with_bins(code: str) -> dict[str, Any]:
+    """A node with its full lanes (``node``) and its bins (``bins``, ``warehouse.bins``)."""
+    return {"node": get_node(code), "bins": list_bins(code)}
 
 
 @dataclass(frozen=True)
