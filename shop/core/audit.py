@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import g, has_request_context
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, event, func, select
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, event, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shop.core.auth import StaffPrincipal
 from shop.core.clock import iso_utc, utcnow
 from shop.core.extensions import db
+from shop.core.paging import one_page
 
 
 class AuditEntry(db.Model):
@@ -132,7 +133,6 @@ def list_entries(
     until: datetime | None = None,
 ) -> dict[str, Any]:
     """Newest first, filtered; one page."""
-    per_page = max(1, min(per_page, MAX_PAGE_SIZE))
     query = select(AuditEntry)
     if action:
         query = query.where(AuditEntry.action == action)
@@ -145,14 +145,10 @@ def list_entries(
         query = query.where(AuditEntry.at >= since.astimezone(UTC))
     if until:
         query = query.where(AuditEntry.at < until.astimezone(UTC))
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = db.session.scalars(
-        query.order_by(AuditEntry.id.desc()).limit(per_page).offset((page - 1) * per_page)
-    ).all()
-    return {
-        "items": [entry_json(e) for e in rows],
-        "page": page,
-        "per_page": per_page,
-        "total": total,
-        "pages": -(-total // per_page),
-    }
+    return one_page(
+        query.order_by(AuditEntry.id.desc()),
+        entry_json,
+        page=page,
+        per_page=per_page,
+        max_per_page=MAX_PAGE_SIZE,
+    )
