@@ -12,15 +12,13 @@ from shop.admin.web import current_operator, problem_text
 from shop.core.errors import DomainError
 
 
-def _node_codes() -> list[str]:
-    return [node["code"] for node in services.list_nodes()]
-
-
 @admin_pages_bp.get("/staff/")
 def staff():
     """Staff, with the form to add one."""
     listing = services.list_staff(page=page_number(), per_page=50)
-    return render_template("admin/staff.html", listing=listing, nodes=_node_codes(), form={})
+    return render_template(
+        "admin/staff.html", listing=listing, nodes=services.node_codes(), form={}
+    )
 
 
 @admin_pages_bp.post("/staff/")
@@ -35,15 +33,18 @@ def create_staff():
         )  # fmt: skip
     except DomainError as error:
         page = render_template(
-            "admin/staff.html", listing=services.list_staff(per_page=50), nodes=_node_codes(),
-            form=form, errors=error.errors or {"email": [problem_text(error)]},
-        )  # fmt: skip
+            "admin/staff.html",
+            listing=services.list_staff(per_page=50),
+            nodes=services.node_codes(),
+            form=form,
+            errors=error.errors or {"email": [problem_text(error)]},
+        )
         return make_response(page, error.status)
     flash(f"{issued.document['email']} is added.", "success")
     return render_template(
         "admin/staff_detail.html",
         member=services.get_staff(issued.document["id"]),
-        nodes=_node_codes(),
+        nodes=services.node_codes(),
         new_password=issued.password,
         new_token=issued.token,
     )
@@ -55,7 +56,7 @@ def staff_member(staff_id: int):
     return render_template(
         "admin/staff_detail.html",
         member=services.get_staff(staff_id),
-        nodes=_node_codes(),
+        nodes=services.node_codes(),
         new_password=None,
         new_token=None,
     )
@@ -100,7 +101,7 @@ def reset_staff_password(staff_id: int):
     return render_template(
         "admin/staff_detail.html",
         member=services.get_staff(staff_id),
-        nodes=_node_codes(),
+        nodes=services.node_codes(),
         new_password=issued.password,
         new_token=None,
     )

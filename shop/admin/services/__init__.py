@@ -30,6 +30,7 @@ from shop.admin.services.nodes import (
     get_node,
     get_node_with_bins,
     list_nodes,
+    node_codes,
     node_json,
 )
 from shop.admin.services.overview import overview_counts
@@ -70,6 +71,7 @@ __all__ = [
     "list_staff",
     "merchant_json",
     "move_bin_units",
+    "node_codes",
     "node_json",
     "overview_counts",
     "policy_template",

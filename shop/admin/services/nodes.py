@@ -71,6 +71,11 @@ def list_nodes() -> list[dict[str, Any]]:
     return result
 
 
+def node_codes() -> list[str]:
+    """Every node's code, in order: what a form offers to choose from."""
+    return list(db.session.scalars(select(Node.code).order_by(Node.code)))
+
+
 def node_by_code(code: str, errors: dict[str, list[str]], field: str = "node") -> Node | None:
     """The node of ``code`` (any case); None, with the known codes in ``errors[field]``,
     when there is none: for use cases that name a node in a form."""
