@@ -1,34 +1,24 @@
-"""What the benchmark scripts share, importable from any of them (``bench/`` is first
-on ``sys.path`` when a script runs): bench/catalog.py's helpers, writing a report,
-cleaning up after a run and the scripts' ``__main__``.
+"""What the benchmark scripts share besides processes (``bench_processes``) and
+databases (``bench_database``): the figures of a run and its report, the machine and
+commit it ran on, cleaning up after a run and the scripts' ``__main__``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
+import os
+import platform
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any, NoReturn
 
-
-def load_catalog_bench() -> ModuleType:
-    """bench/catalog.py as a module: its name would clash with the ``catalog`` package."""
-    if "bench_catalog" in sys.modules:
-        return sys.modules["bench_catalog"]
-    path = Path(__file__).resolve().parent / "catalog.py"
-    spec = importlib.util.spec_from_file_location("bench_catalog", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+from bench_database import drop_database
+from bench_processes import RESULTS_DIR, ROOT, log
 
 
 def figure(
@@ -48,9 +38,6 @@ def figure(
     }  # fmt: skip
 
 
-shared = load_catalog_bench()  # also puts the repository root first on sys.path
-
-
 def write_report(
     name: str,
     script: str,
@@ -65,18 +52,18 @@ def write_report(
     ``figures`` (each: figure, value, baseline, ratio, target, met) go beside it as
     <name>-<UTC time>.json, which ``python -m bench`` reads for its summary table.
     """
-    shared.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stem = f"{name}-{now.strftime('%Y%m%dT%H%M%SZ')}"
-    result_file = shared.RESULTS_DIR / f"{stem}.md"
+    result_file = RESULTS_DIR / f"{stem}.md"
     options = sys.argv[1:] if argv is None else argv
     command = " ".join([".venv/bin/python", script, *options])
     result_file.write_text(f"# `{command}`\n\n{report}")
     if figures is not None:
         document = {"command": command, "date": now.isoformat(), "figures": figures}
-        (shared.RESULTS_DIR / f"{stem}.json").write_text(
+        (RESULTS_DIR / f"{stem}.json").write_text(
             json.dumps(document, ensure_ascii=False, indent=1, default=str)
         )
-    shared.log(f"written to {result_file.relative_to(shared.ROOT)}")
+    log(f"written to {result_file.relative_to(ROOT)}")
     return result_file
 
 
@@ -99,10 +86,10 @@ def clean_up(
             continue
         name = url.rsplit("/", 1)[1]
         try:
-            shared.drop_database(admin_url, url)
-            shared.log(f"database {name} dropped")
+            drop_database(admin_url, url)
+            log(f"database {name} dropped")
         except Exception as exc:  # report, keep the original error
-            shared.log(f"could not drop {name}: {exc}")
+            log(f"could not drop {name}: {exc}")
     if workdir is not None:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -113,5 +100,40 @@ def run_script(main: Callable[[], int]) -> NoReturn:
     try:
         sys.exit(main())
     except KeyboardInterrupt:
-        shared.log("interrupted")
+        log("interrupted")
         sys.exit(130)
+
+
+def machine_description() -> str:
+    """The cores, the CPU model and the Python a report's figures come from."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}"
+
+
+def code_version() -> str:
+    """The commit measured, and whether tracked files differ from it."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=ROOT, check=False)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown commit"
+    return f"commit {commit}" + (" with uncommitted changes" if dirty.returncode else "")
+
+
+def short_path(filename: str) -> str:
+    """A source file as a profile prints it: from the package or the repository root."""
+    for marker in ("site-packages/", str(ROOT) + "/"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename

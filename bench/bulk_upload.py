@@ -99,13 +99,31 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from benchkit import clean_up, figure, run_script, shared, write_report
-
-ROOT: Path = shared.ROOT
-BIN_DIR: Path = shared.BIN_DIR
-RESULTS_DIR: Path = shared.RESULTS_DIR
-DEFAULT_ADMIN_URL: str = shared.DEFAULT_ADMIN_URL
-log = shared.log
+from bench_database import (
+    DEFAULT_ADMIN_URL,
+    create_database,
+    migrate_and_seed,
+    postgres_version,
+    production_env,
+)
+from bench_processes import (
+    BIN_DIR,
+    ROOT,
+    Gunicorn,
+    free_port,
+    log,
+    proc_stat,
+    run_checked,
+)
+from benchkit import (
+    clean_up,
+    code_version,
+    figure,
+    machine_description,
+    run_script,
+    short_path,
+    write_report,
+)
 
 BULK_PATH = "/api/v1/merchant/skus/bulk"
 HEADER = (
@@ -204,7 +222,7 @@ def csv_bytes(rows: list[list[str]]) -> bytes:
 
 def create_merchant(env: dict[str, str], name: str) -> tuple[int, str]:
     """``flask merchants create``; returns (merchant id, API token) from its output."""
-    out = shared.run_checked(
+    out = run_checked(
         [str(BIN_DIR / "flask"), "--app", "wsgi", "merchants", "create", name, "--country", "RU"],
         env,
         "flask merchants create",
@@ -222,7 +240,7 @@ def worker_pid(master_pid: int, timeout: float = 30.0) -> int:
     while time.monotonic() < deadline:
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit():
-                stat = shared._proc_stat(int(entry.name))
+                stat = proc_stat(int(entry.name))
                 if stat and stat[0] == master_pid:
                     return int(entry.name)
         time.sleep(0.1)
@@ -248,7 +266,7 @@ def process_cpu(master_pid: int, database: str) -> dict[tuple[str, int], float]:
         if not entry.name.isdigit():
             continue
         pid = int(entry.name)
-        stat = shared._proc_stat(pid)
+        stat = proc_stat(pid)
         if stat is None:
             continue
         if master_pid in (pid, stat[0]):
@@ -592,7 +610,7 @@ def profile_upload(url: str, token: str, rows: int, top: int = 25) -> str:
 
     stats = pstats.Stats(profiler)
     table = [
-        (cumtime, tottime, ncalls, shared._short(filename), line, function)
+        (cumtime, tottime, ncalls, short_path(filename), line, function)
         for (filename, line, function), (_, ncalls, tottime, cumtime, _) in stats.stats.items()  # type: ignore[attr-defined]
     ]
     request = [r for r in table if r[5] == "client_upload"]
@@ -640,7 +658,7 @@ def _app_frame(traceback: tracemalloc.Traceback) -> str:
             code = code if len(code) <= 60 else code[:59] + "…"
             return f"{Path(name).relative_to(ROOT)}:{frame.lineno}` `{code}"
     frame = traceback[-1]
-    return f"{shared._short(frame.filename)}:{frame.lineno}"
+    return f"{short_path(frame.filename)}:{frame.lineno}"
 
 
 def memory_profile(url: str, token: str, rows: int, top: int = 12) -> str:
@@ -953,12 +971,12 @@ def main(argv: list[str] | None = None) -> int:
     url = ""
     workdir = Path(tempfile.mkdtemp(prefix="pavilion-bench-bulk-"))
     try:
-        url = shared.create_database(admin_url)
+        url = create_database(admin_url)
         database = url.rsplit("/", 1)[1]
         log(f"database {database}")
-        env = {**shared.production_env(url, workdir), "GUNICORN_CMD_ARGS": "--timeout 120"}
+        env = {**production_env(url, workdir), "GUNICORN_CMD_ARGS": "--timeout 120"}
         log("flask db upgrade, flask seed")
-        log(shared.migrate_and_seed(env) or "seeded")
+        log(migrate_and_seed(env) or "seeded")
         merchant_id, token = create_merchant(env, "Bench LLC")
         log(f"merchant {merchant_id} created")
         conninfo = psql_conninfo(url)
@@ -973,7 +991,7 @@ def main(argv: list[str] | None = None) -> int:
             files.append((path, first, csv_bytes(with_new_prices(rows)), rows))
         log(f"price lists: {args.rows:,} rows, {len(files[0][1]) / 2**20:.1f} MB each")
 
-        server = shared.Gunicorn("bulk", "wsgi:app", shared.free_port(), 1, env, ROOT, workdir)
+        server = Gunicorn("bulk", "wsgi:app", free_port(), 1, env, ROOT, workdir)
         server.wait_healthy()
         worker = worker_pid(server.process.pid)
 
@@ -1029,10 +1047,10 @@ def main(argv: list[str] | None = None) -> int:
         now = datetime.now(UTC)
         context = {
             "date": now.strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": shared.machine_description(),
-            "postgres": shared.postgres_version(url),
+            "machine": machine_description(),
+            "postgres": postgres_version(url),
             "loadavg": loadavg,
-            "code": shared.code_version(),
+            "code": code_version(),
             "csv_bytes": len(files[0][1]),
             "products": math.ceil(args.rows / SKUS_PER_PRODUCT),
             "stock_levels": sum(row[-1].count(":") for row in files[0][3]),

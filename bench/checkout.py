@@ -81,12 +81,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchkit import clean_up, figure, run_script, shared, write_report
-
-ROOT: Path = shared.ROOT
-RESULTS_DIR: Path = shared.RESULTS_DIR
-DEFAULT_ADMIN_URL: str = shared.DEFAULT_ADMIN_URL
-log = shared.log
+from bench_database import (
+    DEFAULT_ADMIN_URL,
+    create_database,
+    migrate_and_seed,
+    postgres_version,
+    production_env,
+)
+from bench_processes import ROOT, Gunicorn, cpu_snapshot, free_port, log
+from benchkit import clean_up, code_version, figure, machine_description, run_script, write_report
 
 ORDERS_PATH = "/api/v1/orders"
 NODE = "RU-WH"
@@ -746,15 +749,15 @@ def main(argv: list[str] | None = None) -> int:
     urls: list[str] = []
     workdir = Path(tempfile.mkdtemp(prefix="pavilion-bench-"))
     try:
-        url = shared.create_database(admin_url)
+        url = create_database(admin_url)
         urls.append(url)
-        pgbench_url = shared.create_database(admin_url)
+        pgbench_url = create_database(admin_url)
         urls.append(pgbench_url)
         database = url.rsplit("/", 1)[1]
         log(f"databases {database} (shop), {pgbench_url.rsplit('/', 1)[1]} (pgbench)")
-        env = shared.production_env(url, workdir)
+        env = production_env(url, workdir)
         log("flask db upgrade, flask seed")
-        log(shared.migrate_and_seed(env) or "seeded")
+        log(migrate_and_seed(env) or "seeded")
         picked = pick_skus(url, args.skus)
         log(f"{bump_stock(url, [i for i, _ in picked])} stock levels at {NODE} raised by "
             f"{STOCK_BUMP:,} (with ledger rows)")  # fmt: skip
@@ -763,9 +766,7 @@ def main(argv: list[str] | None = None) -> int:
         pgbench_init(pgbench_url, args.scale)
         log(f"pgbench initialised in {time.perf_counter() - started:.1f} s")
 
-        server = shared.Gunicorn(
-            "checkout", "wsgi:app", shared.free_port(), args.workers, env, ROOT, workdir
-        )
+        server = Gunicorn("checkout", "wsgi:app", free_port(), args.workers, env, ROOT, workdir)
         server.wait_healthy()
         skus, dropped = check_skus(server.base_url, [code for _, code in picked])
         if not skus:
@@ -786,9 +787,9 @@ def main(argv: list[str] | None = None) -> int:
             for name in order:
                 machine_before = machine_jiffies()
                 if name == "checkout":
-                    before = shared.cpu_snapshot(server.process.pid, database)
+                    before = cpu_snapshot(server.process.pid, database)
                     run = run_checkout_load(server.base_url, bodies, args.duration, args.clients)
-                    after = shared.cpu_snapshot(server.process.pid, database)
+                    after = cpu_snapshot(server.process.pid, database)
                     run.app_cpu_s, run.db_cpu_s, run.loadgen_cpu_s = (
                         b - a for a, b in zip(before, after, strict=True)
                     )
@@ -818,11 +819,11 @@ def main(argv: list[str] | None = None) -> int:
         now = datetime.now(UTC)
         context = {
             "date": now.strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": shared.machine_description(),
-            "postgres": shared.postgres_version(url),
+            "machine": machine_description(),
+            "postgres": postgres_version(url),
             "settings": server_settings(url),
             "loadavg": loadavg,
-            "code": shared.code_version(),
+            "code": code_version(),
         }
         report, figures = render_report(
             args, checkout_runs, pgbench_runs, counts, skus, dropped, checks, http_201, context

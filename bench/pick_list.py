@@ -98,12 +98,16 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchkit import clean_up, figure, run_script, shared, write_report
-
-ROOT: Path = shared.ROOT
-RESULTS_DIR: Path = shared.RESULTS_DIR
-DEFAULT_ADMIN_URL: str = shared.DEFAULT_ADMIN_URL
-log = shared.log
+from bench_database import (
+    DEFAULT_ADMIN_URL,
+    add_synthetic_products,
+    create_database,
+    migrate_and_seed,
+    postgres_version,
+    production_env,
+)
+from bench_processes import ROOT, log
+from benchkit import clean_up, code_version, figure, machine_description, run_script, write_report
 
 NODE = "RU-WH"
 ACTOR = "bench/pick_list.py"
@@ -131,7 +135,7 @@ def ensure_skus(url: str, wanted: int) -> int:
             have = conn.scalar(count_sql)
         if have >= wanted:
             return 0
-        added = shared.add_synthetic_products(url, (wanted - have) // 2 + 10)
+        added = add_synthetic_products(url, (wanted - have) // 2 + 10)
         with engine.begin() as conn:
             # The helper writes stock levels only: the ledger gets the matching rows.
             conn.execute(
@@ -831,11 +835,11 @@ def main(argv: list[str] | None = None) -> int:
     url = None
     workdir = Path(tempfile.mkdtemp(prefix="pavilion-bench-"))
     try:
-        url = shared.create_database(admin_url)
+        url = create_database(admin_url)
         log(f"database {url.rsplit('/', 1)[1]}")
-        env = shared.production_env(url, workdir)
+        env = production_env(url, workdir)
         log("flask db upgrade, flask seed")
-        log(shared.migrate_and_seed(env) or "seeded")
+        log(migrate_and_seed(env) or "seeded")
         added = ensure_skus(url, args.skus)
         if added:
             log(f"{added} synthetic SKUs added")
@@ -858,11 +862,11 @@ def main(argv: list[str] | None = None) -> int:
         now = datetime.now(UTC)
         context = {
             "date": now.strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": shared.machine_description(),
-            "postgres": shared.postgres_version(url),
+            "machine": machine_description(),
+            "postgres": postgres_version(url),
             "reportlab": reportlab.Version,
             "loadavg": loadavg,
-            "code": shared.code_version(),
+            "code": code_version(),
         }
         report, figures = render_report(args, world, info, context)
         print(report)

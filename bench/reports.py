@@ -70,11 +70,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchkit import clean_up, run_script, shared, write_report
-
-ROOT: Path = shared.ROOT
-DEFAULT_ADMIN_URL: str = shared.DEFAULT_ADMIN_URL
-log = shared.log
+from bench_database import (
+    DEFAULT_ADMIN_URL,
+    create_database,
+    migrate_and_seed,
+    postgres_version,
+    production_env,
+)
+from bench_processes import log
+from benchkit import clean_up, code_version, machine_description, run_script, write_report
 
 TARGET_SECONDS = 0.5
 PREFIX = "RB"
@@ -624,11 +628,11 @@ def main(argv: list[str] | None = None) -> int:
     url = None
     workdir = Path(tempfile.mkdtemp(prefix="pavilion-bench-"))
     try:
-        url = shared.create_database(admin_url)
+        url = create_database(admin_url)
         log(f"database {url.rsplit('/', 1)[1]}")
-        env = shared.production_env(url, workdir)
+        env = production_env(url, workdir)
         log("flask db upgrade, flask seed")
-        log(shared.migrate_and_seed(env) or "seeded")
+        log(migrate_and_seed(env) or "seeded")
         from shop import create_app
         from shop.core.extensions import db
 
@@ -647,10 +651,10 @@ def main(argv: list[str] | None = None) -> int:
         now = datetime.now(UTC)
         context = {
             "date": now.strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": shared.machine_description(),
-            "postgres": shared.postgres_version(url),
+            "machine": machine_description(),
+            "postgres": postgres_version(url),
             "loadavg": loadavg,
-            "code": shared.code_version(),
+            "code": code_version(),
         }
         report = render_report(args, world, info, context)
         print(report)

@@ -66,11 +66,15 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchkit import clean_up, run_script, shared, write_report
-
-ROOT: Path = shared.ROOT
-DEFAULT_ADMIN_URL: str = shared.DEFAULT_ADMIN_URL
-log = shared.log
+from bench_database import (
+    DEFAULT_ADMIN_URL,
+    create_database,
+    migrate_and_seed,
+    postgres_version,
+    production_env,
+)
+from bench_processes import ROOT, Gunicorn, free_port, log, proc_stat
+from benchkit import clean_up, code_version, machine_description, run_script, write_report
 
 KINDS = ("api", "storefront", "checkout", "cart", "upload", "staff", "restock")
 # Share of the shoppers' and the merchant's steps; staff and restock run on their own clock.
@@ -512,7 +516,7 @@ def worker_rss_mb(master_pid: int) -> dict[int, float]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        stat = shared._proc_stat(int(entry.name))
+        stat = proc_stat(int(entry.name))
         if stat is None or stat[0] != master_pid:
             continue
         with contextlib.suppress(OSError):
@@ -737,19 +741,17 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     threads: list[threading.Thread] = []
     try:
-        url = shared.create_database(admin_url)
+        url = create_database(admin_url)
         database = url.rsplit("/", 1)[1]
         log(f"database {database}")
-        env = shared.production_env(url, workdir)
+        env = production_env(url, workdir)
         secret_key = env["SECRET_KEY"]
         log("flask db upgrade, flask seed")
-        log(shared.migrate_and_seed(env) or "seeded")
+        log(migrate_and_seed(env) or "seeded")
         world, candidates = prepare_world(url, secret_key)
         world.upload_rows = upload_pool()
 
-        server = shared.Gunicorn(
-            "soak", "wsgi:app", shared.free_port(), args.workers, env, ROOT, workdir
-        )
+        server = Gunicorn("soak", "wsgi:app", free_port(), args.workers, env, ROOT, workdir)
         server.wait_healthy()
         recorder = Recorder()
         setup = Client(server.base_url, recorder)
@@ -843,11 +845,11 @@ def main(argv: list[str] | None = None) -> int:
         now_utc = datetime.now(UTC)
         context = {
             "date": now_utc.strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": shared.machine_description(),
-            "postgres": shared.postgres_version(url),
+            "machine": machine_description(),
+            "postgres": postgres_version(url),
             "loadavg": loadavg,
             "loadavg_end": f"{os.getloadavg()[0]:.2f}",
-            "code": shared.code_version(),
+            "code": code_version(),
         }
         report, figures = render_report(args, samples, recorder, world, context, restarts)
         print(report)
