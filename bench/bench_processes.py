@@ -52,6 +52,18 @@ def http_get(base_url: str, path: str, timeout: float = 10) -> tuple[int, bytes]
         conn.close()
 
 
+def http_post(base_url: str, path: str, body: bytes, timeout: float = 30) -> tuple[int, bytes]:
+    """One JSON POST on a new connection: (status, body)."""
+    host, port = base_url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
 def run_checked(argv: list[str], env: dict[str, str], what: str) -> str:
     """Run a command from the repository root; on failure show its output and stop."""
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
