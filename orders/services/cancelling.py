@@ -20,6 +20,7 @@ from shop.core import background
 from shop.core.auth import Forbidden
 from shop.core.extensions import db
 from shop.core.transactions import retry_on_conflict
+from warehouse.fulfilment import close_finished_pick_lists
 from warehouse.models import Shipment
 from warehouse.services import release_order_stock
 
@@ -80,7 +81,5 @@ def cancel_order(number: str, viewer: Viewer, reason: str) -> dict[str, Any]:
 def _close_pick_lists(pick_list_ids) -> None:
     """Pick lists whose every parcel is now cancelled or gone are done."""
     if pick_list_ids:
-        from warehouse.fulfilment import close_finished_pick_lists  # warehouse builds on orders
-
         db.session.flush()
         close_finished_pick_lists(sorted(set(pick_list_ids)))

@@ -18,6 +18,7 @@ from shop.core.clock import iso_utc
 from shop.core.errors import NotFound
 from shop.core.extensions import db
 from warehouse.models import Node, RoutingDecision, Shipment, ShipmentLine
+from warehouse.shipping import tracking_events
 
 
 @dataclass(frozen=True)
@@ -218,8 +219,6 @@ def order_document(order: Order, viewer: Viewer, lang: str = "en") -> dict[str, 
 def _tracking_events(shipment_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     if not shipment_ids:
         return {}
-    from warehouse.shipping import tracking_events  # warehouse builds on orders
-
     return tracking_events(shipment_ids)
 
 
