@@ -23,6 +23,7 @@ from warehouse.services.lanes import (
 from warehouse.services.reroute import REROUTABLE, reroute_shipment
 from warehouse.services.routing_data import (
     RoutingWorld,
+    forget_routing_world,
     load_routing_world,
     routing_strategy,
     routing_world,
@@ -54,6 +55,7 @@ __all__ = [
     "StockShortage",
     "_lanes_query",
     "create_staff",
+    "forget_routing_world",
     "get_lane",
     "lane_document",
     "ledger_mismatches",

@@ -79,16 +79,25 @@ def load_routing_world() -> RoutingWorld:
     return RoutingWorld(nodes, tuple(lanes), node_ids)
 
 
+_CACHE_KEY = "pavilion.routing_world"
+
+
 def routing_world() -> RoutingWorld:
     """The routing data, kept per app for PAVILION_RATES_CACHE_SECONDS like the rates:
     every product page plans deliveries, and lanes change rarely."""
-    cache = current_app.extensions.setdefault("pavilion.routing_world", {})
+    cache = current_app.extensions.setdefault(_CACHE_KEY, {})
     ttl = current_app.config.get("RATES_CACHE_SECONDS", 0)
     now = monotonic()
     cached = cache.get("world")
     if cached is None or now - cached[0] >= ttl:
         cached = cache["world"] = (now, load_routing_world())
     return cached[1]
+
+
+def forget_routing_world() -> None:
+    """Drop this worker's cached routing data, so that a node or lane change applies
+    here at once (other workers see it within the cache's TTL)."""
+    current_app.extensions.get(_CACHE_KEY, {}).clear()
 
 
 def routing_strategy() -> routing.RoutingStrategy:

@@ -11,14 +11,19 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from shop.admin.services.nodes import forget_routing_world
 from shop.core import audit
 from shop.core.auth import StaffPrincipal
 from shop.core.errors import ValidationFailed
 from shop.core.extensions import db
 from warehouse import lane_legs
 from warehouse.lane_legs import LegInput
-from warehouse.services import LaneChange, get_lane, lane_document, update_lane
+from warehouse.services import (
+    LaneChange,
+    forget_routing_world,
+    get_lane,
+    lane_document,
+    update_lane,
+)
 
 
 def change_lane(

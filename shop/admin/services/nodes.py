@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import func, select
 
 from shop.admin.services.transaction import in_transaction
@@ -16,16 +15,7 @@ from shop.core.errors import NotFound, ValidationFailed
 from shop.core.extensions import db
 from warehouse.bins import list_bins
 from warehouse.models import Node, Staff
-from warehouse.services import list_lanes
-
-
-def forget_routing_world() -> None:
-    """Drop this worker's cached routing data (``warehouse.services.routing_world``), so
-    a node or lane change applies here at once (other workers: within the cache's TTL).
-    """
-    # The warehouse has no function for this yet; this reaches into its cache by the
-    # key routing_world() keeps it under, and goes when the warehouse offers one.
-    current_app.extensions.get("pavilion.routing_world", {}).clear()
+from warehouse.services import forget_routing_world, list_lanes
 
 
 def node_json(node: Node) -> dict[str, Any]:
