@@ -16,14 +16,6 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import Numeric, and_, bindparam, case, func, literal, select
 
-# Merchant accounts live in catalog.merchants; their names stay importable from here
-# for the callers (the CLI, the admin API, tests and benchmarks) not moved yet.
-from catalog.merchants import (  # noqa: F401
-    NewMerchant,
-    create_merchant,
-    issue_merchant_token,
-    revoke_merchant_tokens,
-)
 from catalog.models import Category, ExchangeRate, Merchant, Product, Sku
 from catalog.money import (
     ExchangeRateQuote,

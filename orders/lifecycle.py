@@ -14,15 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-# The shipment machine is the warehouse's; it is named here too because orders read
-# parcels' states (status_from_shipments) and older callers import them from here.
-from warehouse.shipment_states import (  # noqa: F401
+from warehouse.shipment_states import (
     LEFT_THE_NODE,
-    SHIPMENT_STATUSES,
-    SHIPMENT_TRANSITIONS,
     IllegalTransition,
     checked_move,
-    shipment_transition,
 )
 
 ORDER_STATUSES = (

@@ -11,8 +11,9 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from catalog.schemas import MoneySchema, StrictSchema, Text, _iso_country, _known_language
-from orders.lifecycle import ORDER_STATUSES, SHIPMENT_STATUSES
+from orders.lifecycle import ORDER_STATUSES
 from orders.pricing import MAX_LINES, MAX_QUANTITY
+from warehouse.shipment_states import SHIPMENT_STATUSES
 
 SKU_CODE = validate.Length(min=1, max=64)
 

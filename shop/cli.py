@@ -64,7 +64,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--currency", help="ISO 4217 price currency (default: the country's)")
     def create_merchant_command(name, country, currency):
         """Register a merchant; prints its id and a new API token (shown once)."""
-        from catalog.services import create_merchant
+        from catalog.merchants import create_merchant
 
         try:
             merchant = create_merchant(name, country, currency)
@@ -79,7 +79,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--label", default="", help="what the token is for, e.g. 'ERP sync'")
     def create_token_command(merchant_id, label):
         """Give a merchant another API token (shown once)."""
-        from catalog.services import issue_merchant_token
+        from catalog.merchants import issue_merchant_token
 
         try:
             token = issue_merchant_token(merchant_id, label)
@@ -107,7 +107,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--all", "revoke_all", is_flag=True, help="revoke every active token")
     def revoke_token_command(merchant_id, token_id, revoke_all):
         """Revoke one token of a merchant, or all of them."""
-        from catalog.services import revoke_merchant_tokens
+        from catalog.merchants import revoke_merchant_tokens
 
         if bool(token_id) == revoke_all:
             raise click.UsageError("give either --token-id ID or --all")
@@ -130,7 +130,7 @@ def register_cli(app: Flask) -> None:
     )  # fmt: skip
     def import_skus_command(file, merchant_id, dry_run, on_error):
         """Upsert SKUs from a CSV or JSON file, as the bulk API does."""
-        from catalog.merchant_services import import_file_for_merchant
+        from catalog.sku_file_import import import_file_for_merchant
 
         try:
             report = import_file_for_merchant(

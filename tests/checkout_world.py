@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from catalog.merchants import create_merchant
 from catalog.models import Category, Merchant, Sku
-from catalog.services import create_merchant
 from shop.core.extensions import db
 from shop.seed import seed_reference_data
 from tests import factories as f

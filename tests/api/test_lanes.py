@@ -55,7 +55,7 @@ def test_pickers_read_their_nodes_lanes_and_operators_all(lanes_app):
 def test_lanes_need_a_staff_token(lanes_app):
     assert get(lanes_app, "/api/v1/warehouse/lanes", None).status_code == 401
     with lanes_app.app_context():
-        from catalog.services import create_merchant
+        from catalog.merchants import create_merchant
 
         merchant_token = create_merchant("M", "RU").token
     response = lanes_app.test_client().get(

@@ -55,8 +55,8 @@ def _place_order(client, sku: str) -> dict:
 def _seed_identities(app) -> Identities:
     """The demo pavilion, a merchant token, an operator and a picker, a cart and two
     orders placed through the API (one of them for the fuzzer to cancel)."""
+    from catalog.merchants import issue_merchant_token
     from catalog.models import Merchant, Product, Sku
-    from catalog.services import issue_merchant_token
     from shop.seed import seed_demo_pavilion
     from warehouse.services import create_staff
 

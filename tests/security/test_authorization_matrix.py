@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
+from catalog.merchants import create_merchant
 from catalog.models import Category, Merchant
-from catalog.services import create_merchant
 from shop.core.extensions import db
 from shop.storefront.order_pages import ORDER_COOKIE
 from tests import factories as f

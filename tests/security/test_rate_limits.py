@@ -176,7 +176,7 @@ def test_limits_come_from_the_environment_when_the_config_has_none(make_app, mon
 
 
 def test_operators_issuing_tokens_are_limited_on_the_api_and_the_pages(make_app):
-    from catalog.services import create_merchant
+    from catalog.merchants import create_merchant
     from shop.seed import seed_reference_data
     from warehouse.services import create_staff
 
