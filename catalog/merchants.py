@@ -10,9 +10,11 @@ from sqlalchemy import select
 
 from catalog.models import Merchant
 from catalog.money import is_currency_code
+from shop.core.auth import ApiToken, issue_token, revoke_tokens
 from shop.core.clock import utcnow
 from shop.core.errors import NotFound, ValidationFailed
 from shop.core.extensions import db
+from shop.core.i18n import country_codes
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,6 @@ def _merchant_currency(country: str) -> str | None:
 
 def create_merchant(name: str, country: str, currency: str | None = None) -> NewMerchant:
     """Register a merchant and give it a first API token."""
-    from shop.core.auth import issue_token
-    from shop.core.i18n import country_codes
 
     errors: dict[str, list[str]] = {}
     name = name.strip()
@@ -66,7 +66,6 @@ def create_merchant(name: str, country: str, currency: str | None = None) -> New
 
 def issue_merchant_token(merchant_id: int, label: str = "") -> str:
     """Another API token for a merchant (several may be active at once)."""
-    from shop.core.auth import issue_token
 
     if db.session.get(Merchant, merchant_id) is None:
         raise NotFound(f"No merchant {merchant_id}.")
@@ -81,7 +80,6 @@ def issue_merchant_token(merchant_id: int, label: str = "") -> str:
 
 def revoke_merchant_tokens(merchant_id: int, *, token_id: int | None = None) -> int:
     """Revoke one token of the merchant (by id) or all its active tokens."""
-    from shop.core.auth import ApiToken, revoke_tokens
 
     if db.session.get(Merchant, merchant_id) is None:
         raise NotFound(f"No merchant {merchant_id}.")

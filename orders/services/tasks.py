@@ -22,6 +22,8 @@ from shop.core import background
 from shop.core.clock import utcnow
 from shop.core.errors import DomainError
 from shop.core.extensions import db
+from shop.core.idempotency import purge_expired
+from shop.core.notify import Message, notifier_from_config
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +96,6 @@ def cancel_payment(payment_id: int) -> None:
 
 @background.task("orders.notify")
 def notify(number: str, event: str) -> None:
-    from shop.core.notify import Message, notifier_from_config
 
     order = db.session.scalar(select(Order).where(Order.number == number))
     if order is None or not order.email:
@@ -183,7 +184,6 @@ def sweep(now=None) -> dict[str, int]:
     """What a lost task, a lost webhook or a stopped clock left behind: payments settled
     at the provider, unpaid holds past their time, refunds whose task never ran, and
     day-old idempotency keys."""
-    from shop.core.idempotency import purge_expired
 
     now = now or utcnow()
     reconciled = reconcile_payments(now)  # before expiry: a paid order must not expire

@@ -20,6 +20,7 @@ from flask_smorest.utils import prepare_response
 from webargs.flaskparser import FlaskParser
 from werkzeug.routing import UnicodeConverter
 
+from shop.core.errors import MalformedJson, UnsupportedMediaType
 from shop.core.web_hardening import NUL_REFUSED, holds_nul
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -202,7 +203,6 @@ def json_body() -> object:
     For bodies that a pure validator checks row by row (SKUs): marshmallow
     would be a second, slower validator with other messages.
     """
-    from shop.core.errors import MalformedJson, UnsupportedMediaType  # errors imports this module
 
     if not request.is_json:
         raise UnsupportedMediaType("Send the body as application/json.")

@@ -8,6 +8,8 @@ import uuid
 
 from flask import Flask, g, has_request_context, request
 
+from shop.core.errors import ValidationFailed
+
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 SECURITY_HEADERS = {
@@ -66,8 +68,6 @@ def install_request_ids_and_security_headers(app: Flask) -> None:
         if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
             fields += [name for name, values in request.form.lists() if _any_nul(values)]
         if fields:
-            from shop.core.errors import ValidationFailed
-
             raise ValidationFailed(errors={name: [NUL_REFUSED] for name in fields})
 
     @app.after_request
