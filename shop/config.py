@@ -131,7 +131,7 @@ def load_config(
         "IDEMPOTENCY_WAIT_SECONDS": float(env.get("PAVILION_IDEMPOTENCY_WAIT_SECONDS", "10")),
         # After this, a request that claimed a key and never finished is taken as dead.
         "IDEMPOTENCY_LEASE_SECONDS": float(env.get("PAVILION_IDEMPOTENCY_LEASE_SECONDS", "120")),
-        # Background work (shop/core/background.py): Celery with a broker, else in-process.
+        # Background work (shop/core/background/): Celery with a broker, else in-process.
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL") or None,
         "JOB_MAX_ATTEMPTS": int(env.get("PAVILION_JOB_MAX_ATTEMPTS", "8")),
         "JOB_BACKOFF_SECONDS": float(env.get("PAVILION_JOB_BACKOFF_SECONDS", "5")),

@@ -22,25 +22,25 @@ from bulk.sql_statements import bench_app, client_upload, statement_shape, watch
 
 PROFILE_STAGES = (
     ("catalog/api.py", "bulk_rows_from_request", "reading the CSV (catalog.sku_csv)"),
-    ("catalog/merchant_services.py", "upsert_skus", "upsert_skus, all of it"),
+    ("catalog/sku_upsert.py", "upsert_skus", "upsert_skus, all of it"),
     ("catalog/sku_rules.py", "check_sku_row", "validating rows (check_sku_row)"),
-    ("catalog/merchant_services.py", "_plan", "_plan: read existing rows, compare"),
-    ("catalog/merchant_services.py", "_write", "_write: the writes"),
+    ("catalog/sku_upsert.py", "_plan", "_plan: read existing rows, compare"),
+    ("catalog/sku_upsert.py", "_write", "_write: the writes"),
     ("catalog/search.py", "build_search_text", "build_search_text (once per SKU row)"),
-    ("warehouse/services.py", "set_on_hand", "set_on_hand (stock rows)"),
+    ("warehouse/services/stock.py", "set_on_hand", "set_on_hand (stock rows)"),
     ("sqlalchemy/orm/session.py", "execute", "Session.execute (all statements)"),
     ("shop/core/bulk_insert.py", "insert_rows", "COPY of new rows (shop.core.bulk_insert)"),
     (
-        "catalog/merchant_services.py",
+        "catalog/sku_upsert.py",
         "_refresh_statistics_after_a_large_load",
         "ANALYZE after a large load",
     ),
-    ("catalog/merchant_services.py", "_sku_codes_by_product", "_sku_codes_by_product"),
+    ("catalog/sku_upsert.py", "_sku_codes_by_product", "_sku_codes_by_product"),
     ("sqlalchemy/engine/base.py", "_exec_insertmany_context", "insertmanyvalues batches"),
     ("psycopg/cursor.py", "executemany", "psycopg executemany (a statement per row, pipelined)"),
     ("psycopg/_queries.py", "_split_query", "psycopg parsing statement text (%(name)s to $n)"),
     ("sqlalchemy/orm/session.py", "commit", "Session.commit"),
-    ("catalog/merchant_services.py", "as_json", "UpsertReport.as_json"),
+    ("catalog/sku_upsert.py", "as_json", "UpsertReport.as_json"),
     ("flask/json/provider.py", "dumps", "JSON encoding of the report"),
 )
 

@@ -59,7 +59,7 @@ def prepare_world(url: str, secret_key: str) -> tuple[World, list[str]]:
     from sqlalchemy import select, text
 
     from catalog.models import Category, Product
-    from catalog.services import create_merchant, issue_merchant_token
+    from catalog.merchants import create_merchant, issue_merchant_token
     from shop import create_app
     from shop.core.extensions import db
     from warehouse.services import create_staff

@@ -5,7 +5,7 @@
     celery --app wsgi:celery_app worker     # runs jobs (any number of them)
     celery --app wsgi:celery_app beat       # one only: the sweeper every minute
 
-Celery only carries job ids: the ``jobs`` table (shop/core/background.py) is the
+Celery only carries job ids: the ``jobs`` table (shop/core/background/) is the
 truth, and one generic task, ``pavilion.run_job``, runs whichever job it names.
 Messages are acknowledged after the task (``task_acks_late``) and given back
 when the worker process dies (``task_reject_on_worker_lost``); the sweeper

@@ -1,7 +1,7 @@
 """Redis, the Celery broker, restarted without its data while jobs are queued, while the
 broker is down, and while a worker is connected: every job still runs, and runs once.
 
-The jobs table is the truth (shop/core/background.py); a message Redis loses is sent again
+The jobs table is the truth (shop/core/background/); a message Redis loses is sent again
 by the sweeper once its grace period is over. The test starts a Redis of its own on a
 free port (``redis-server --save "" --appendonly no``: a restart forgets everything)
 and a real worker (tests/integration/background_worker_app.py) on a throwaway
