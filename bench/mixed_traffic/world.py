@@ -58,8 +58,8 @@ def prepare_world(url: str, secret_key: str) -> tuple[World, list[str]]:
     """Accounts and tokens through the shop's services; the stocked SKUs to probe."""
     from sqlalchemy import select, text
 
-    from catalog.models import Category, Product
     from catalog.merchants import create_merchant, issue_merchant_token
+    from catalog.models import Category, Product
     from shop import create_app
     from shop.core.extensions import db
     from warehouse.services import create_staff
