@@ -28,7 +28,7 @@ from warehouse.services.routing_data import (
     routing_strategy,
     routing_world,
 )
-from warehouse.services.staff import ROLES, NewStaff, create_staff
+from warehouse.services.staff import ROLES, NewStaff, add_staff, create_staff
 from warehouse.services.stock import (
     Allocation,
     OnHandChange,
@@ -54,6 +54,7 @@ __all__ = [
     "RoutingWorld",
     "StockShortage",
     "_lanes_query",
+    "add_staff",
     "create_staff",
     "forget_routing_world",
     "get_lane",

@@ -48,22 +48,32 @@ def create_staff(email: str, node_code: str | None, role: str = "picker") -> New
         errors["node"] = ["A picker works at one node: give --node."]
     if errors:
         raise ValidationFailed(errors=errors)
-    if db.session.scalar(select(Staff.id).where(Staff.email == email)) is not None:
-        raise Conflict(f"Staff member {email} already exists.")
-
-    password = new_password()
     try:
-        staff = Staff(
-            email=email,
-            node_id=node.id if node else None,
-            role=role,
-            password_hash=hash_password(password),
-        )
-        db.session.add(staff)
-        db.session.flush()
-        token = issue_token(staff_id=staff.id, label="cli")
+        staff, password, token = add_staff(email, node, role, token_label="cli")  # noqa: S106
         db.session.commit()
     except Exception:
         db.session.rollback()
         raise
+    assert token is not None  # asked for with token_label
     return NewStaff(staff.id, email, node.code if node else None, role, password, token)
+
+
+def add_staff(
+    email: str, node: Node | None, role: str, *, token_label: str | None
+) -> tuple[Staff, str, str | None]:
+    """Add a checked staff member to the session with a new password (and an API token
+    labelled ``token_label``, if given); the caller commits. Returns the row, the
+    password and the token, each shown once."""
+    if db.session.scalar(select(Staff.id).where(Staff.email == email)) is not None:
+        raise Conflict(f"Staff member {email} already exists.")
+    password = new_password()
+    staff = Staff(
+        email=email,
+        node_id=node.id if node else None,
+        role=role,
+        password_hash=hash_password(password),
+    )
+    db.session.add(staff)
+    db.session.flush()
+    token = issue_token(staff_id=staff.id, label=token_label) if token_label else None
+    return staff, password, token

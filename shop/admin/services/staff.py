@@ -18,7 +18,7 @@ from shop.core.errors import Conflict, NotFound, ValidationFailed
 from shop.core.extensions import db
 from shop.core.paging import one_page
 from warehouse.models import Node, Staff
-from warehouse.services import ROLES
+from warehouse.services import ROLES, add_staff
 
 EMAIL_SHAPE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
@@ -105,18 +105,9 @@ def create_staff(
         raise ValidationFailed(errors=errors)
 
     def work() -> Issued:
-        if db.session.scalar(select(Staff.id).where(Staff.email == email)) is not None:
-            raise Conflict(f"Staff member {email} already exists.")
-        password = new_password()
-        staff = Staff(
-            email=email,
-            node_id=node.id if node else None,
-            role=role,
-            password_hash=hash_password(password),
+        staff, password, token = add_staff(
+            email, node, role, token_label="admin" if with_token else None
         )
-        db.session.add(staff)
-        db.session.flush()
-        token = issue_token(staff_id=staff.id, label="admin") if with_token else None
         audit.record(operator, "staff.create", "staff", staff.id, after=staff_json(staff))
         return Issued(staff_json(staff), token=token, password=password)
 
