@@ -13,7 +13,17 @@ from catalog.money import Money
 from catalog.sku_rules import CleanSku, SkuRuleContext, check_sku_row
 
 ROOT = Path(__file__).resolve().parents[2]
-DELETE = object()
+
+
+class _Delete:
+    """Marks a field to drop from the row. Its repr is fixed, so the test ids are the
+    same in every process (pytest-xdist workers must collect identical ids)."""
+
+    def __repr__(self) -> str:
+        return "DELETE"
+
+
+DELETE = _Delete()
 
 
 def read_seed(path: str) -> dict:
