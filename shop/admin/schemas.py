@@ -9,11 +9,10 @@ from marshmallow import fields, validate
 
 from catalog.money import Money
 from catalog.schemas import MoneySchema, StrictSchema, Text
+from shop.admin.services.transaction import MAX_PER_PAGE
 from shop.core.errors import DomainError
 from warehouse.lane_legs import LegInput
 from warehouse.schemas import LaneSchema
-
-MAX_PER_PAGE = 200
 
 
 class PageQuerySchema(StrictSchema):

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from shop.core.extensions import db
 
-# The most rows one page of an admin listing holds (the API schemas say the same).
+# The most rows one page of an admin listing holds (the API schemas validate against it).
 MAX_PER_PAGE = 200
 
 
