@@ -24,7 +24,6 @@ from warehouse.carriers import (
     Origin,
     Parcel,
     ParcelItem,
-    WebhookHint,
 )
 from warehouse.carriers.cdek import CdekCarrier
 
@@ -284,6 +283,11 @@ def test_an_order_status_webhook_names_the_order_and_is_only_a_hint(cdek, fake_c
         {"Content-Type": "application/json"}, fake_cdek.webhook_body(booking.reference)
     )
 
-    assert hint == WebhookHint(booking.reference, booking.tracking_number, "SCO-7KQ2-M9XD-1")
+    named = (hint.reference, hint.tracking_number, hint.shipment_number)
+    assert named == (booking.reference, booking.tracking_number, "SCO-7KQ2-M9XD-1")
+    # The event it claims is the very pair an order answer lists (how a repeat is known).
+    latest = cdek.track(booking)[-1]
+    assert latest.code == "TAKEN_BY_COURIER"
+    assert (hint.status_code, hint.status_at) == (latest.code, latest.at)
     assert cdek.parse_webhook({}, b'{"type": "PRINT_FORM", "uuid": "x"}') is None
     assert cdek.parse_webhook({}, b"<html>junk</html>") is None

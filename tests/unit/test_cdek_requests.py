@@ -450,7 +450,20 @@ def test_an_order_status_webhook_is_a_hint_naming_the_order_three_ways():
         {"Content-Type": "application/json"}, json.dumps(ORDER_STATUS_WEBHOOK).encode()
     )
 
-    assert hint == WebhookHint(ORDER_UUID, "1106000001", "SCO-7KQ2-M9XD-1")
+    assert hint == WebhookHint(
+        ORDER_UUID,
+        "1106000001",
+        "SCO-7KQ2-M9XD-1",
+        status_code="SENT_TO_RECIPIENT_CITY",
+        status_at=datetime(2026, 11, 4, 1, 0, tzinfo=UTC),
+    )
+
+
+def test_a_notice_without_a_readable_status_still_names_its_order():
+    body = {**ORDER_STATUS_WEBHOOK, "attributes": {"cdek_number": "1106000001",
+                                                   "status_date_time": "yesterday"}}  # fmt: skip
+    hint = webhook_hint(json.dumps(body).encode())
+    assert hint == WebhookHint(ORDER_UUID, "1106000001")
 
 
 @pytest.mark.parametrize(

@@ -199,6 +199,10 @@ class WebhookHint:
     reference: str | None = None
     tracking_number: str | None = None
     shipment_number: str | None = None
+    # The event the notice claims (the carrier's status code and its time): a notice
+    # claiming what the carrier already confirmed to us is a repeat, not news.
+    status_code: str | None = None
+    status_at: datetime | None = None
 
 
 class CarrierError(Exception):

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from shop.core import background
 from shop.core import events as domain_events
 from shop.core.auth import StaffPrincipal
-from shop.core.clock import as_utc, utcnow
+from shop.core.clock import as_utc
 from shop.core.errors import NotFound
 from shop.core.extensions import db
 from warehouse import fulfilment, shipment_states
@@ -142,11 +142,7 @@ def poll_tracking() -> int:
         )
     ).all()
     for shipment_id in ids:
-        background.enqueue(
-            "carriers.refresh_tracking",
-            key=f"track:{shipment_id}:{utcnow():%Y%m%d%H%M}",
-            shipment_id=shipment_id,
-        )
+        background.enqueue("carriers.refresh_tracking", join_waiting=True, shipment_id=shipment_id)
     db.session.commit()
     return len(ids)
 
@@ -159,23 +155,41 @@ def carrier_webhook(carrier_name: str, headers, body: bytes) -> str:
     shipment it names and re-read the parcel from the carrier in a job.
 
     Anyone can post here, so the answer is the same whatever the body names (no way to
-    probe which parcels exist), a shipment number must match ours exactly, and a
-    parcel is re-read at most once a minute however many notices arrive.
+    probe which parcels exist), and a shipment number must match ours exactly.
+
+    Which notices are dropped is decided by what the carrier confirmed, never by when
+    a notice came: a notice whose event (status code and time) we already read from
+    the carrier is a repeat; a notice that finds a re-read of its parcel waiting to
+    start joins it (that read comes after the notice). Any other notice gets a re-read
+    of its own, so a forged or early notice can never hold back a genuine one: at
+    worst it costs one read of the carrier, and at most one waits per parcel.
     """
     if carrier_name not in enabled_carriers():
         raise NotFound(f"No carrier {carrier_name}.")
     hint = carrier(carrier_name).parse_webhook(headers, body)
     shipment_id = _webhook_shipment(carrier_name, hint) if hint is not None else None
-    if shipment_id is None:
+    if shipment_id is None or _already_confirmed(shipment_id, hint):
         db.session.rollback()
         return WEBHOOK_OUTCOME
-    background.enqueue(
-        "carriers.refresh_tracking",
-        key=f"track:{shipment_id}:{utcnow():%Y%m%d%H%M}",
-        shipment_id=shipment_id,
-    )
+    background.enqueue("carriers.refresh_tracking", join_waiting=True, shipment_id=shipment_id)
     db.session.commit()
     return WEBHOOK_OUTCOME
+
+
+def _already_confirmed(shipment_id: int, hint: carriers.WebhookHint) -> bool:
+    """Whether the event ``hint`` claims is one the carrier already told us (stored by
+    a re-read): CDEK repeats a notice it thinks was not received."""
+    if not hint.status_code or hint.status_at is None:
+        return False
+    claimed = as_utc(hint.status_at)
+    return any(
+        as_utc(at) == claimed
+        for at in db.session.scalars(
+            select(TrackingEvent.at).where(
+                TrackingEvent.shipment_id == shipment_id, TrackingEvent.code == hint.status_code
+            )
+        )
+    )
 
 
 def _webhook_shipment(carrier_name: str, hint: carriers.WebhookHint) -> int | None:

@@ -36,7 +36,7 @@ and ``staff`` (listing and retrying jobs).
 """
 
 from shop.core.background import after_commit  # registers the session events, once
-from shop.core.background.enqueueing import enqueue
+from shop.core.background.enqueueing import enqueue, waiting_job
 from shop.core.background.models import JOB_STATES, Job
 from shop.core.background.registry import (
     ON_DEAD,
@@ -83,4 +83,5 @@ __all__ = [
     "sweep_jobs",
     "sweeper",
     "task",
+    "waiting_job",
 ]

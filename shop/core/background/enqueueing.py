@@ -19,7 +19,12 @@ from shop.core.extensions import db
 
 
 def enqueue(
-    name: str, *, key: str | None = None, delay: float | timedelta | None = None, **kwargs: Any
+    name: str,
+    *,
+    key: str | None = None,
+    delay: float | timedelta | None = None,
+    join_waiting: bool = False,
+    **kwargs: Any,
 ) -> Job:
     """Promise to run the task ``name`` with ``kwargs`` once the current transaction
     commits; returns its ``Job``.
@@ -29,6 +34,12 @@ def enqueue(
     the session has written nothing yet (the call comes after the caller committed),
     the job is committed on its own at once. ``key`` makes the call idempotent (one
     job per key, whatever its state); ``delay`` (seconds) holds the job back.
+
+    ``join_waiting`` is for work that reads the world afresh (re-reading a parcel from
+    its carrier): the same job and arguments waiting to start will do what this call
+    asks, so it is returned instead of a second one. Unlike ``key``, it never holds
+    back a call that comes once that job has started: what the call was told about
+    may have happened after the job read.
     """
     if name not in TASKS:
         raise KeyError(f"no task {name!r}")
@@ -36,6 +47,12 @@ def enqueue(
         json.dumps(kwargs)
     except TypeError as exc:
         raise TypeError(f"task {name!r}: kwargs must be JSON: {exc}") from None
+    if join_waiting:
+        if key is not None:
+            raise TypeError("join_waiting and key are two different rules; give one")
+        waiting = waiting_job(name, **kwargs)
+        if waiting is not None:
+            return waiting
     app = current_app._get_current_object()
     session = db.session()
     joins_caller = has_writes(session)
@@ -64,6 +81,23 @@ def enqueue(
     if not joins_caller:
         session.commit()
     return job
+
+
+def waiting_job(name: str, **kwargs: Any) -> Job | None:
+    """A job of task ``name`` with exactly ``kwargs`` that no run has started yet
+    (``pending`` with no attempt), or ``None``. A job claimed a moment after this
+    read still starts after it, so what it reads is newer than the caller's news."""
+    query = select(Job).where(Job.name == name, Job.state == "pending", Job.attempts == 0)
+    for field, value in kwargs.items():
+        # Narrowed in SQL where the JSON value is a plain int or text; compared whole below.
+        if isinstance(value, int) and not isinstance(value, bool):
+            query = query.where(Job.kwargs[field].as_integer() == value)
+        elif isinstance(value, str):
+            query = query.where(Job.kwargs[field].as_string() == value)
+    for job in db.session.scalars(query.order_by(Job.id).limit(20)):
+        if (job.kwargs or {}) == kwargs:
+            return job
+    return None
 
 
 def _insert(session: Session, values: dict[str, Any]) -> tuple[Job, bool]:

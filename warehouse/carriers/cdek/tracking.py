@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from warehouse.carriers.base import TrackingEvent, WebhookHint
@@ -94,4 +95,11 @@ def webhook_hint(body: bytes) -> WebhookHint | None:
     )
     if hint == WebhookHint():
         return None
-    return hint
+    # ``code`` is the status code of the order statuses table (Приложение 1,
+    # "DELIVERED"), ``status_date_time`` when CDEK set it: the same pair an order
+    # answer lists in ``entity.statuses``, so a claim can be matched to a stored event.
+    # (api-docs.cdek.ru, "Вебхуки" → ORDER_STATUS; the numeric ``status_code`` is not
+    # what ``statuses[].code`` holds, so it is not used.)
+    code = text(attributes.get("code"))
+    at = parse_cdek_datetime(attributes.get("status_date_time"))
+    return replace(hint, status_code=code[:60] if code else None, status_at=at)
