@@ -50,6 +50,16 @@ class PostgresDatabases:
         self.created.append(name)
         return self.admin_url.set(database=name).render_as_string(hide_password=False)
 
+    def clone(self, template_url: str, purpose: str) -> str:
+        """A new database holding a copy of ``template_url``'s (which nobody may be
+        connected to): PostgreSQL copies the files, far faster than migrating again."""
+        template = make_url(template_url).database
+        name = f"pavilion_test_{purpose}_{uuid.uuid4().hex[:8]}"
+        with self.engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        self.created.append(name)
+        return self.admin_url.set(database=name).render_as_string(hide_password=False)
+
     def drop_all(self) -> None:
         with self.engine.connect() as conn:
             for name in self.created:

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
 import sys
+import uuid
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, func, select
+from sqlalchemy.engine import make_url
 
 from shop.core.extensions import db
 
@@ -20,11 +24,52 @@ ROOT = Path(__file__).resolve().parents[2]
 FLASK = [sys.executable, "-m", "flask", "--app", "wsgi"]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'cli.db'}"
-    return request.getfixturevalue("postgres").create("cli")
+class Databases:
+    """One backend's databases for this module: an empty schema built by ``flask db
+    upgrade`` and the demo pavilion built on a copy of it by ``flask seed``, each once;
+    every test then writes to its own copy (a file copy on SQLite, ``CREATE DATABASE
+    … TEMPLATE`` on PostgreSQL) instead of migrating and seeding again."""
+
+    def __init__(self, backend: str, folder: Path, postgres):
+        self.backend, self.folder, self.postgres = backend, folder, postgres
+        self.migrated = self._new("migrated")
+        flask_cli(self.migrated, folder, "db", "upgrade")
+        self.seeded = self.copy(self.migrated, "seeded")
+        self.first_seed = flask_cli(self.seeded, folder, "seed")
+
+    def copy(self, template: str, purpose: str) -> str:
+        if self.backend == "postgresql":
+            return self.postgres.clone(template, purpose)
+        path = self.folder / f"{purpose}-{uuid.uuid4().hex[:8]}.db"
+        # SQLite's backup, not a file copy: the shop runs SQLite in WAL mode, so the
+        # newest pages may still be in the -wal file beside the database.
+        source = sqlite3.connect(make_url(template).database)
+        with closing(source), closing(sqlite3.connect(path)) as target:
+            source.backup(target)
+        return f"sqlite:///{path}"
+
+    def _new(self, purpose: str) -> str:
+        if self.backend == "postgresql":
+            return self.postgres.create(purpose)
+        return f"sqlite:///{self.folder / f'{purpose}.db'}"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def databases(request, tmp_path_factory):
+    postgres = request.getfixturevalue("postgres") if request.param == "postgresql" else None
+    return Databases(request.param, tmp_path_factory.mktemp("cli"), postgres)
+
+
+@pytest.fixture
+def database_url(databases):
+    """A database migrated to the newest schema, this test's own."""
+    return databases.copy(databases.migrated, "cli")
+
+
+@pytest.fixture
+def seeded_url(databases):
+    """A database holding the seeded demo pavilion, this test's own."""
+    return databases.copy(databases.seeded, "cli_seeded")
 
 
 def flask_cli(database_url: str, tmp_path: Path, *args: str, check: bool = True):
@@ -43,9 +88,9 @@ def flask_cli(database_url: str, tmp_path: Path, *args: str, check: bool = True)
     return result
 
 
-def test_migrations_build_the_schema_the_models_describe(database_url, tmp_path):
-    flask_cli(database_url, tmp_path, "db", "upgrade")
-    engine = create_engine(database_url)
+def test_migrations_build_the_schema_the_models_describe(databases):
+    # ``databases.migrated`` is what ``flask db upgrade`` made of an empty database.
+    engine = create_engine(databases.migrated)
     try:
         with engine.connect() as conn:
             import shop.app  # noqa: F401  (imports every model module)
@@ -58,27 +103,26 @@ def test_migrations_build_the_schema_the_models_describe(database_url, tmp_path)
     assert diff == [], f"models and migrations differ; run `flask db migrate`: {diff}"
 
 
-def test_seed_loads_the_pavilion_once_and_says_so_the_second_time(database_url, tmp_path):
-    flask_cli(database_url, tmp_path, "db", "upgrade")
-    first = flask_cli(database_url, tmp_path, "seed")
+def test_seed_loads_the_pavilion_once_and_says_so_the_second_time(databases, tmp_path):
+    first = databases.first_seed  # ``flask seed`` on a freshly migrated database
     assert "Seeded:" in first.stdout
     assert "11 categories" in first.stdout
     assert re.search(r"token pvm_\S{20,}", first.stdout)
     assert re.search(r"staff cn-sfh@staff\.pavilion\.example .* password \S+", first.stdout)
-    second = flask_cli(database_url, tmp_path, "seed")
+    seeded_url = databases.copy(databases.seeded, "cli_seeded")
+    second = flask_cli(seeded_url, tmp_path, "seed")
     assert second.stdout.strip() == "Demo data already present: nothing to change."
 
     from catalog.models import Product
     from tests.conftest import make_test_app
 
-    app = make_test_app(database_url)
+    app = make_test_app(seeded_url)
     with app.app_context():
         assert db.session.scalar(select(func.count(Product.id))) >= 110
         db.engine.dispose()
 
 
 def test_merchants_create_prints_an_id_and_a_token_stored_hashed(database_url, tmp_path):
-    flask_cli(database_url, tmp_path, "db", "upgrade")
     result = flask_cli(
         database_url, tmp_path, "merchants", "create", "Altai Honey LLC", "--country", "RU"
     )
@@ -98,9 +142,8 @@ def test_merchants_create_prints_an_id_and_a_token_stored_hashed(database_url, t
         db.engine.dispose()
 
 
-def test_staff_create_prints_a_password_and_a_token(database_url, tmp_path):
-    flask_cli(database_url, tmp_path, "db", "upgrade")
-    flask_cli(database_url, tmp_path, "seed")
+def test_staff_create_prints_a_password_and_a_token(seeded_url, tmp_path):
+    database_url = seeded_url
     result = flask_cli(
         database_url, tmp_path, "staff", "create", "Li.Wei@Example.com", "--node", "CN-SFH"
     )
@@ -125,7 +168,6 @@ def test_staff_create_prints_a_password_and_a_token(database_url, tmp_path):
     ],
 )
 def test_cli_errors_are_one_clear_line_and_a_nonzero_exit(database_url, tmp_path, args, message):
-    flask_cli(database_url, tmp_path, "db", "upgrade")
     result = flask_cli(database_url, tmp_path, *args, check=False)
     assert result.returncode != 0
     assert message in result.stderr
@@ -134,7 +176,6 @@ def test_cli_errors_are_one_clear_line_and_a_nonzero_exit(database_url, tmp_path
 
 
 def test_duplicate_staff_email_is_refused(database_url, tmp_path):
-    flask_cli(database_url, tmp_path, "db", "upgrade")
     flask_cli(database_url, tmp_path, "staff", "create", "ops@example.com", "--role", "operator")
     again = flask_cli(
         database_url,
@@ -160,11 +201,10 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     assert "SECRET_KEY must be set" in result.stderr
 
 
-def test_skus_import_runs_the_bulk_upload_for_an_operator(database_url, tmp_path):
+def test_skus_import_runs_the_bulk_upload_for_an_operator(seeded_url, tmp_path):
     from tests.api.test_merchant_bulk import csv_rows
 
-    flask_cli(database_url, tmp_path, "db", "upgrade")
-    flask_cli(database_url, tmp_path, "seed")
+    database_url = seeded_url
     merchant = flask_cli(
         database_url, tmp_path, "merchants", "create", "Import LLC", "--country", "RU"
     )
@@ -211,7 +251,6 @@ def test_skus_import_runs_the_bulk_upload_for_an_operator(database_url, tmp_path
 
 
 def test_merchant_tokens_can_be_added_listed_and_revoked(database_url, tmp_path):
-    flask_cli(database_url, tmp_path, "db", "upgrade")
     created = flask_cli(
         database_url, tmp_path, "merchants", "create", "Token LLC", "--country", "KZ"
     )
