@@ -20,9 +20,12 @@ from orders.pricing import MAX_QUANTITY
 from shop.core.i18n import country_codes, country_name
 from shop.storefront import storefront_bp
 from shop.storefront.context import (
+    choices_for_link,
     error_page,
     gettext,
+    path_with,
     prefs,
+    remember_choices,
     render,
     safe_return_path,
     typed_text,
@@ -252,12 +255,23 @@ def product(product_id: int) -> Response:
     )
 
 
-@storefront_bp.get("/choose")
+@storefront_bp.route("/choose", methods=["GET", "POST"])
 def choose() -> Response:
-    """Where the language, currency and deliver-to switches send their choice: it is
-    remembered (see context) and the shopper goes back to the page they were on."""
-    prefs()  # reads the choice from the query; the after-request hook keeps it
-    return redirect(safe_return_path(request.args.get("next")), code=303)
+    """Where the language, currency and deliver-to switches post their choice: it is
+    remembered in cookies and the shopper goes back to the page they were on (``next``).
+
+    The form carries the CSRF token (checked before any storefront POST), so another
+    site cannot change a shopper's settings. A GET, an old bookmark or a link from
+    elsewhere, remembers nothing: it goes to ``next`` with the choice in the link,
+    which shows that page with it as any shared link does, and the switches are there
+    to keep it.
+    """
+    if request.method == "POST":
+        response = redirect(safe_return_path(request.form.get("next")), code=303)
+        remember_choices(response, request.form)
+        return response
+    target = safe_return_path(request.args.get("next"))
+    return redirect(path_with(target, choices_for_link(request.args)), code=303)
 
 
 @storefront_bp.get("/pictures/<slug>/<origin>/<int(max=2147483647):product_id>.svg")

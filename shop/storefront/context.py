@@ -7,6 +7,11 @@ The shopper's choices come from the link first (``?lang=``, ``?currency=``,
 browser (``Accept-Language``), then from sensible defaults per language. A
 page never refuses a bad choice: a person following an old link should still
 get a page, so an unknown value is ignored, unlike in the JSON API.
+
+A link's choice is shown, never remembered: any site can link here, so a link
+that set the cookies would let another site change a shopper's currency or
+destination. Only the switches' form (a POST to ``/choose`` with the CSRF
+token) writes the cookies.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qsl
 
 from babel.numbers import format_currency
 from flask import Response, current_app, g, make_response, render_template, request, url_for
@@ -76,11 +82,14 @@ class ShopperPrefs:
 
 
 def _explicit_language() -> str | None:
-    explicit = request.args.get("lang")
-    if not explicit:
+    return _usable_language(request.args.get("lang"))
+
+
+def _usable_language(value: str | None) -> str | None:
+    if not value:
         return None
     try:
-        return choose_language(explicit, None)
+        return choose_language(value, None)
     except UnsupportedLanguage:
         return None
 
@@ -157,34 +166,64 @@ def _explicit_destination() -> str | None:
     return request.args.get("country")
 
 
+def remember_choices(response: Response, sent: Mapping[str, str]) -> None:
+    """Keep the switches' choices (``lang``, ``currency``, ``country`` as the
+    destination) in cookies on ``response``. The caller has checked the CSRF token.
+    Only a value a page would take is kept: ``currency=XYZ`` changes nothing."""
+    usable = {
+        LANG_COOKIE: _usable_language(sent.get("lang")),
+        CURRENCY_COOKIE: _chosen_currency(sent.get("currency")),
+        COUNTRY_COOKIE: _usable_country(sent.get("country")),
+    }
+    for cookie, value in usable.items():
+        if value is not None:
+            response.set_cookie(
+                cookie,
+                value,
+                max_age=PREFERENCE_COOKIE_AGE,
+                samesite="Lax",
+                secure=current_app.config.get("SESSION_COOKIE_SECURE", False),
+                httponly=True,
+            )
+
+
+def choices_for_link(sent: Mapping[str, str]) -> dict[str, str]:
+    """The usable choices in ``sent`` as a page's link names them (the destination is
+    ``ship_to``, which means the destination on every page), to show without keeping."""
+    found = {
+        "lang": _usable_language(sent.get("lang")),
+        "currency": _chosen_currency(sent.get("currency")),
+        "ship_to": _usable_country(sent.get("country")),
+    }
+    return {name: value for name, value in found.items() if value is not None}
+
+
+def _chosen_currency(value: str | None) -> str | None:
+    # The rates are read only when a currency was sent.
+    return _usable_currency(value, offered_currencies()) if value else None
+
+
+def return_path(choice: str) -> str:
+    """This page's address for a switch's ``next``, without the link's own value for what
+    the switch sets (``lang``, ``currency`` or ``destination``): a link's choice wins
+    over the cookie, so coming back with it would hide the choice just remembered."""
+    dropped = {
+        "lang": ("lang",),
+        "currency": ("currency",),
+        "destination": ("ship_to",)
+        if request.endpoint in ORIGIN_FILTER_ENDPOINTS
+        else ("ship_to", "country"),
+    }[choice]
+    return url_with(**dict.fromkeys(dropped))
+
+
 @storefront_bp.after_request
-def _remember_choices(response: Response) -> Response:
-    """Keep the choices made by link in cookies, so the next page keeps them;
-    and say that pages depend on them (no shared cache may serve one shopper's
-    page to another). Public responses (pictures) depend on nothing of the shopper."""
-    if response.cache_control.public:
-        return response
-    chosen = g.get("shopper_prefs")
-    if chosen is not None:
-        explicit = {
-            LANG_COOKIE: (_explicit_language(), chosen.lang),
-            CURRENCY_COOKIE: (request.args.get("currency"), chosen.currency),
-            COUNTRY_COOKIE: (_explicit_destination(), chosen.country),
-        }
-        for cookie, (asked, value) in explicit.items():
-            # Only a choice the page took is kept: ?currency=XYZ changes nothing.
-            if not asked or asked.strip().lower() != value.lower():
-                continue
-            if request.cookies.get(cookie) != value:
-                response.set_cookie(
-                    cookie,
-                    value,
-                    max_age=PREFERENCE_COOKIE_AGE,
-                    samesite="Lax",
-                    secure=current_app.config.get("SESSION_COOKIE_SECURE", False),
-                    httponly=True,
-                )
-    _mark_private(response)
+def _pages_depend_on_the_shopper(response: Response) -> Response:
+    """Say that pages depend on the shopper's choices (no shared cache may serve one
+    shopper's page to another). Public responses (pictures) depend on nothing of the
+    shopper."""
+    if not response.cache_control.public:
+        _mark_private(response)
     return response
 
 
@@ -325,6 +364,15 @@ def url_with(**args: Any) -> str:
     return f"{base}?{encoded}" if encoded else base
 
 
+def path_with(path: str, args: Mapping[str, str]) -> str:
+    """``path`` (a path on this site, with or without a query) with ``args`` replacing
+    the query arguments of the same names."""
+    base, _, query = path.partition("?")
+    kept = [(n, v) for n, v in parse_qsl(query, keep_blank_values=True) if n not in args]
+    encoded = "&".join(f"{_quote(n)}={_quote(v)}" for n, v in [*kept, *args.items()])
+    return f"{base}?{encoded}" if encoded else base
+
+
 def typed_text(value: str | None, max_length: int) -> str:
     """What a shopper typed in a box, without control characters (PostgreSQL refuses a
     NUL in text, and no product name holds one), trimmed and at most ``max_length``."""
@@ -394,6 +442,7 @@ def _page_context() -> dict[str, Any]:
         "ship_to_countries": ship_to_countries(),
         "cart_count": cart_unit_count(),
         "url_with": url_with,
+        "return_path": return_path,
     }
 
 

@@ -68,8 +68,9 @@ GET_ROUTES = (
 )
 FORM_FIELDS = ("sku", "quantity", "email", "recipient", "phone", "country", "region", "city",
                "postal_code", "line1", "customs_name", "customs_id_number", "payment_adapter",
-               "checkout_key")  # fmt: skip
+               "checkout_key", "lang", "currency", "next")  # fmt: skip
 POST_ROUTES = (
+    "/choose",
     "/cart/add",
     "/cart/lines/1",
     "/cart/lines/1/remove",

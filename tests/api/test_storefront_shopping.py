@@ -261,7 +261,7 @@ def test_an_order_is_not_placed_at_a_total_the_shopper_did_not_see(shop, meanwhi
     if meanwhile == "another_tab_adds":
         add_to_cart(client, quantity=1)
     elif meanwhile == "another_tab_switches_currency":
-        client.get("/choose?currency=CNY")
+        post(client, "/choose", currency="CNY")
     else:
         address = CN_ADDRESS  # the select changed, "Update totals" not pressed (no script)
     response = post(client, "/checkout", **checkout_form(address, shown_total=seen))
