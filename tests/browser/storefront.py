@@ -77,8 +77,16 @@ def choose(page: Page, select_id: str, value: str) -> None:
 
 def switch_language(page: Page, lang: str) -> None:
     with page.expect_navigation():
-        page.locator(f"nav.languages a[hreflang={lang}]").click()
+        page.locator(f"nav.languages button[value={lang}]").click()
     expect(page.locator("html")).to_have_attribute("lang", re.compile(rf"^{lang}\b"))
+
+
+def settle_in(page: Page, lang: str, currency: str, country: str) -> None:
+    """Make the shopper's choices with the header's switches, which alone remember them
+    (a link's ``?lang=`` or ``?currency=`` shows that page only)."""
+    switch_language(page, lang)
+    choose(page, "currency", currency)
+    choose(page, "ship-to", country)
 
 
 def search(page: Page, query: str) -> None:

@@ -27,6 +27,7 @@ from tests.browser.storefront import (
     go_to_checkout,
     open_product,
     place_order,
+    settle_in,
 )
 from tests.conftest import skip_or_fail
 
@@ -113,8 +114,8 @@ def test_main_pages_have_no_serious_accessibility_violations(open_shopper, axe_s
         if violations:
             found[where] = violations
 
-    currency = shopper_data["currency"]
-    shopper.goto(f"/?lang={lang}&currency={currency}&ship_to={address['country']}")
+    shopper.goto("/")
+    settle_in(page, lang, shopper_data["currency"], address["country"])
     check("home")
     shopper.goto("/c/honey")
     check("category")
@@ -166,7 +167,8 @@ def shows_focus(page: Page, selector: str) -> bool:
 def test_the_keyboard_reaches_search_and_add_to_cart_with_visible_focus(open_shopper):
     shopper = open_shopper(PHONE)
     page = shopper.page
-    shopper.goto("/?lang=zh&currency=CNY&ship_to=CN")
+    shopper.goto("/")
+    settle_in(page, "zh", "CNY", "CN")
     tab_until_focused(page, "#search")
     assert shows_focus(page, "#search"), "the search box shows no focus indicator"
     page.keyboard.type("蜂蜜")

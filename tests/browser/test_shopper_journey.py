@@ -27,6 +27,7 @@ from tests.browser.storefront import (
     open_product,
     place_order,
     search,
+    settle_in,
     switch_language,
 )
 
@@ -322,7 +323,9 @@ def test_the_order_page_shows_duties_in_the_total_for_the_shoppers_language(open
         "ru": (ALTAI_HONEY_RU, RUSSIAN_ADDRESS, None, "₽"),
     }[lang]
     currency = {"zh": "CNY", "ru": "RUB"}[lang]
-    shopper.goto(f"/search?q=honey&lang={lang}&currency={currency}&ship_to={address['country']}")
+    shopper.goto("/")
+    settle_in(page, lang, currency, address["country"])
+    shopper.goto("/search?q=honey")
     open_product(page, product)
     add_to_cart(page)
     go_to_cart(page)
@@ -342,7 +345,9 @@ def test_a_shopper_without_javascript_still_sees_duties_and_places_an_order(open
     is the server's, refreshed by the form's own button."""
     shopper = open_shopper(PHONE, java_script_enabled=False)
     page = shopper.page
-    shopper.goto("/search?q=蜂蜜&lang=zh&currency=CNY&ship_to=CN")
+    shopper.goto("/")
+    settle_in(page, "zh", "CNY", "CN")  # the switches' own buttons, without the script
+    shopper.goto("/search?q=蜂蜜")
     open_product(page, ALTAI_HONEY_ZH)
     add_to_cart(page)
     go_to_cart(page)
