@@ -54,7 +54,11 @@ PROBLEM_DESCRIPTIONS = {
     "unknown_currency": "No exchange rate reaches the asked currency.",
     "insufficient_stock": "Not enough stock for some lines; `lines` names each one.",
     "no_lane_to_destination": "No shipping lane serves the destination.",
-    "corridor_refuses": "Every lane that could carry some lines refuses them; `lines` says why.",
+    "corridor_refuses": (
+        "Some lines cannot be sent to `country` (and `region`) whatever the stock: every lane "
+        "there refuses them, or only nodes with no lane there hold them; `lines` says why, "
+        "`short_lines` names lines also short of stock."
+    ),
     "sku_in_unshipped_orders": "The SKU is in orders not shipped yet; deactivate it instead.",
     "concurrent_change": "Another request changed the same rows at the same time; send it again.",
     "csv_problem": "The CSV file cannot be read; `detail` says why and where.",

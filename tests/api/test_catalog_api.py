@@ -235,10 +235,11 @@ def test_product_detail_has_skus_converted_prices_and_availability(client, catal
 def test_product_detail_for_one_destination(client, catalog):
     product_id = client.get("/api/v1/products?q=honey").get_json()["items"][0]["id"]
     body = client.get(f"/api/v1/products/{product_id}?destination=RU").get_json()
-    # honey sits in Suifenhe only, whose lane goes to China
+    # honey sits in Suifenhe only, whose lane goes to China: no stock would bring it to
+    # Russia, so the reason is the corridor, not the stock
     assert body["availability"] == [{"country": "RU", "deliverable": False, "nodes": []}]
     assert body["skus"][0]["availability"] == [
-        {"country": "RU", "deliverable": False, "nodes": [], "reason": "insufficient_stock"}
+        {"country": "RU", "deliverable": False, "nodes": [], "reason": "corridor_refuses"}
     ]
     assert body["in_stock"] is True
 

@@ -284,6 +284,7 @@ def test_goods_refused_by_every_lane_raise_corridor_refuses_naming_the_line():
 
     error = raised.value
     assert (error.status, error.code) == (422, "corridor_refuses")
+    assert (error.extra["country"], error.extra["region"]) == ("KZ", None)
     assert [r.line for r in error.lines] == [1]
     assert error.extra["lines"][0]["sku"] == "VODKA"
     assert "HS 220860 is refused" in error.extra["lines"][0]["reasons"][0]
@@ -307,6 +308,7 @@ def test_a_parcel_over_the_lane_value_limit_is_refused_with_the_parcel_reason():
     assert raised.value.lines[0].reasons == (
         "CN-SFH: parcel by CN-SFH-CN is worth 6000.00 CNY, over its 5000.00 CNY limit",
     )
+    assert raised.value.extra["country"] == "CN"
 
 
 def test_a_line_heavier_than_one_parcel_is_split_over_two_nodes():
@@ -391,6 +393,95 @@ def test_lines_of_one_sku_are_short_in_line_order():
         plan([line(1, "ZEFIR", 3), line(2, "ZEFIR", 2)], "CN", {("CN-SFH", "ZEFIR"): 4})
 
     assert [(s.line, s.wanted, s.available) for s in raised.value.lines] == [(2, 2, 1)]
+
+
+def test_goods_held_only_where_no_lane_reaches_are_refused_naming_the_destination():
+    # Issue #23: honey sits in Urumqi alone, and Urumqi has no lane to Russia; RU-WH
+    # serves Russia but holds none. More stock at RU-WH is not what the shopper waits for.
+    with pytest.raises(CorridorRefuses) as raised:
+        plan([line(1, "HONEY", 2, category="honey")], "RU", {("CN-URC", "HONEY"): 8})
+
+    error = raised.value
+    assert (error.status, error.code) == (422, "corridor_refuses")
+    assert (error.extra["country"], error.extra["region"]) == ("RU", None)
+    assert error.extra["lines"] == [
+        {"line": 1, "sku": "HONEY", "reasons": ["CN-URC: no lane to RU"]}
+    ]
+    assert error.extra["short_lines"] == []
+    assert "No lane to RU carries: line 1 (HONEY): CN-URC: no lane to RU." in str(error)
+
+
+def test_a_refusal_names_the_region_of_the_destination():
+    with pytest.raises(CorridorRefuses) as raised:
+        plan([line(1, "HONEY")], "RU", {("CN-URC", "HONEY"): 8}, region="RU-SIB")
+
+    assert (raised.value.extra["country"], raised.value.extra["region"]) == ("RU", "RU-SIB")
+    assert raised.value.lines[0].reasons == ("CN-URC: no lane to RU (RU-SIB)",)
+
+
+def test_goods_held_only_at_a_node_whose_lane_refuses_them_are_refused_with_its_reason():
+    # RU-WH's lane to Kazakhstan carries the vodka but RU-WH holds none; CN-URC holds it,
+    # and its Khorgos lane refuses spirits.
+    vodka = line(1, "VODKA", category="beverages", hs_code="220860")
+    with pytest.raises(CorridorRefuses) as raised:
+        plan([vodka], "KZ", {("CN-URC", "VODKA"): 9, ("RU-WH", "VODKA"): 0})
+
+    [refused] = raised.value.lines
+    assert refused.reasons == (
+        "CN-URC: lane CN-URC-CA refuses line 1 (VODKA): HS 220860 is refused (HS 2208…)",
+    )
+
+
+def test_some_units_where_a_lane_reaches_make_a_shortage_not_a_refusal():
+    # RU-WH ships to Russia and holds 1; the 8 in Urumqi cannot come: 1 available.
+    stock = {("RU-WH", "HONEY"): 1, ("CN-URC", "HONEY"): 8}
+    with pytest.raises(InsufficientStock) as raised:
+        plan([line(1, "HONEY", 3)], "RU", stock)
+
+    assert raised.value.extra["lines"] == [{"line": 1, "sku": "HONEY", "wanted": 3, "available": 1}]
+
+
+def test_a_refused_line_and_a_short_one_are_answered_together_as_a_refusal():
+    stock = {("CN-URC", "HONEY"): 8, ("RU-WH", "ALENKA"): 1}
+    with pytest.raises(CorridorRefuses) as raised:
+        plan([line(1, "ALENKA", 2), line(2, "HONEY")], "RU", stock)
+
+    error = raised.value
+    assert [r.line for r in error.lines] == [2]
+    assert error.extra["short_lines"] == [{"line": 1, "sku": "ALENKA", "wanted": 2, "available": 1}]
+    assert "Not enough stock either: line 1 (ALENKA): 2 wanted, 1 available." in str(error)
+
+
+def test_a_line_every_lane_refuses_is_refused_even_beside_a_short_line():
+    vodka = line(2, "VODKA", category="beverages", hs_code="220860")
+    stock = {("CN-URC", "VODKA"): 9, ("CN-URC", "KURT"): 1}
+    with pytest.raises(CorridorRefuses) as raised:
+        plan([line(1, "KURT", 2), vodka], "UZ", stock)  # only CN-URC's lane reaches UZ
+
+    error = raised.value
+    assert [(r.line, r.reasons[0].split(":")[0]) for r in error.lines] == [(2, "CN-URC")]
+    assert [(s.line, s.available) for s in error.short_lines] == [(1, 1)]
+    assert error.extra["country"] == "UZ"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"nodes": tuple(Node(n.code, n.country, n.priority, n.code != "CN-URC") for n in NODES)},
+        {"excluded_nodes": {"CN-URC": "flooded"}},
+    ],
+    ids=["inactive", "excluded"],
+)
+def test_stock_at_an_inactive_or_excluded_node_counts_for_neither_answer(overrides):
+    # Urumqi's honey can come neither way: it is no refusal, and no unit of it is available.
+    stock = {("CN-URC", "HONEY"): 8}
+    with pytest.raises(InsufficientStock) as to_russia:
+        plan([line(1, "HONEY", 2)], "RU", stock, **overrides)
+    with pytest.raises(InsufficientStock) as to_kazakhstan:
+        plan([line(1, "HONEY", 2)], "KZ", {**stock, ("RU-WH", "HONEY"): 1}, **overrides)
+
+    assert [(s.wanted, s.available) for s in to_russia.value.lines] == [(2, 0)]
+    assert [(s.wanted, s.available) for s in to_kazakhstan.value.lines] == [(2, 1)]
 
 
 def test_a_destination_no_lane_serves_raises_no_lane_to_destination():

@@ -443,39 +443,41 @@ class _Planner:
         return f"{text}; preferred to {other} by node, lane and line order (all rules tie)."
 
     def failure(self, candidates: list[Candidate], explanation: Explanation) -> Exception:
+        """Why no plan works. A line that cannot go to the destination whatever the stock
+        is a corridor refusal, never a shortage: telling the shopper to wait for stock
+        would be telling them to wait for something that cannot come."""
         destination = self.request.destination
+        where = {"country": destination.country, "region": destination.region}
         serving = [c for c in candidates if not c.ruled_out and c.lanes]
         if not serving:
-            return NoLaneToDestination(
-                destination.country, destination.region, explanation=explanation
-            )
+            return NoLaneToDestination(**where, explanation=explanation)
+        # Inactive and staff-excluded nodes are ruled out: their stock counts for nothing.
+        active = [c for c in candidates if not c.ruled_out]
+        refused: list[RefusedLine] = []
+        short: list[ShortLine] = []
         # Units reachable per SKU, allotted to its lines in line order: a line is
         # short when what is left for it is less than it wants.
         left: dict[str, float] = {}
-        short = []
         for line in self.lines:
-            if line.sku not in left:
-                left[line.sku] = sum(c.units_of(line.sku) for c in serving if c.carries(line.index))
+            carriers = [c for c in serving if c.carries(line.index)]
+            if not carriers:  # every lane to the destination refuses it
+                reasons = [why for c in serving for why in c.refusals.get(line.index, ())]
+                refused.append(RefusedLine(line.index, line.sku, tuple(reasons)))
+                continue
+            reachable = sum(c.units_of(line.sku) for c in carriers)
+            carrying = {c.code for c in carriers}
+            holders = [c for c in active if c.code not in carrying and c.units_of(line.sku) > 0]
+            if not reachable and holders:  # held only where no lane there takes it
+                reasons = [why for c in holders for why in self.why_not_from(c, line)]
+                refused.append(RefusedLine(line.index, line.sku, tuple(reasons)))
+                continue
+            left.setdefault(line.sku, reachable)
             available = min(line.quantity, left[line.sku])
             left[line.sku] -= available
             if available < line.quantity:
                 short.append(ShortLine(line.index, line.sku, line.quantity, int(available)))
-        # A line no lane carries, or a short line whose units sit where the corridor
-        # refuses them, is a corridor problem: more stock would not help.
-        short_lines = {s.line for s in short}
-        refused = []
-        for line in self.lines:
-            blocked = [c for c in serving if not c.carries(line.index)]
-            if len(blocked) < len(serving):  # some node's lane carries it
-                if line.index not in short_lines:
-                    continue
-                blocked = [c for c in blocked if c.units_of(line.sku) > 0]
-                if not blocked:
-                    continue
-            reasons = [why for c in blocked for why in c.refusals.get(line.index, ())]
-            refused.append(RefusedLine(line.index, line.sku, tuple(reasons)))
         if refused:
-            return CorridorRefuses(refused, explanation=explanation)
+            return CorridorRefuses(refused, **where, short_lines=short, explanation=explanation)
         if short:
             return InsufficientStock(short, explanation=explanation)
         # Every line can go somewhere and the stock is there: parcel limits stopped it.
@@ -488,5 +490,14 @@ class _Planner:
                 )
                 for line in self.lines
             ],
+            **where,
             explanation=explanation,
+        )
+
+    def why_not_from(self, candidate: Candidate, line: OrderLine) -> tuple[str, ...]:
+        """Why a node holding ``line``'s goods cannot send them to the destination."""
+        if not candidate.lanes:
+            return (f"{candidate.code}: no lane to {self.request.destination}",)
+        return candidate.refusals.get(line.index) or (
+            f"{candidate.code}: no lane to {self.request.destination} takes {line.label}",
         )

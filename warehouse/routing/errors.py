@@ -7,6 +7,7 @@ since it names stock per node.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -84,15 +85,42 @@ class NoLaneToDestination(RoutingError):
 
 
 class CorridorRefuses(RoutingError):
+    """Some lines cannot go to the destination whatever the stock: every lane there
+    refuses them, or the only active nodes holding them have no lane there that takes
+    them. It names the destination, since the shopper can change only that; lines also
+    short of stock come along in ``short_lines``, so one answer says everything."""
+
     status = 422
     code = "corridor_refuses"
     title = "The goods cannot be sent there"
 
-    def __init__(self, lines: list[RefusedLine], *, explanation: Explanation | None = None):
+    def __init__(
+        self,
+        lines: Sequence[RefusedLine],
+        *,
+        country: str,
+        region: str | None = None,
+        short_lines: Sequence[ShortLine] = (),
+        explanation: Explanation | None = None,
+    ):
         self.lines = tuple(lines)
+        self.country = country
+        self.region = region
+        self.short_lines = tuple(short_lines)
         self.explanation = explanation
+        where = f"{country} ({region})" if region else country
         detail = "; ".join(f"line {r.line} ({r.sku}): {', '.join(r.reasons)}" for r in self.lines)
+        text = f"No lane to {where} carries: {detail}."
+        if self.short_lines:
+            short = "; ".join(
+                f"line {s.line} ({s.sku}): {s.wanted} wanted, {s.available} available"
+                for s in self.short_lines
+            )
+            text += f" Not enough stock either: {short}."
         super().__init__(
-            f"No lane to the destination carries: {detail}.",
+            text,
+            country=country,
+            region=region,
             lines=[r.as_json() for r in self.lines],
+            short_lines=[s.as_json() for s in self.short_lines],
         )
