@@ -252,35 +252,45 @@ def _whole_form_message(path: str, text: str, translate: Translate) -> str:
     return text
 
 
+def _short_of_stock(lines: list[Mapping[str, Any]], translate: Translate) -> str:
+    short = "; ".join(
+        translate(
+            "{sku}: {wanted} wanted, {available} available",
+            sku=line.get("sku"),
+            wanted=line.get("wanted"),
+            available=line.get("available"),
+        )
+        for line in lines
+    )
+    return translate("Not enough stock: {lines}. Lower the quantity and try again.", lines=short)
+
+
 def problem_message(
     problem: Mapping[str, Any], translate: Translate, country_name: Callable[[str], str]
 ) -> str:
     """A problem (``DomainError.body()``) that stops the order, as the shopper reads it."""
     code = problem.get("code")
     if code == "insufficient_stock":
-        short = "; ".join(
-            translate(
-                "{sku}: {wanted} wanted, {available} available",
-                sku=line.get("sku"),
-                wanted=line.get("wanted"),
-                available=line.get("available"),
-            )
-            for line in problem.get("lines") or []
-        )
-        return translate(
-            "Not enough stock: {lines}. Lower the quantity and try again.", lines=short
-        )
+        return _short_of_stock(problem.get("lines") or [], translate)
     if code == "no_lane_to_destination":
         country = problem.get("country") or ""
         return translate(
             "We do not deliver to {country} yet.", country=country_name(country) if country else ""
         )
     if code == "corridor_refuses":
+        # Named by country: the shopper can remove the goods or ship elsewhere, but
+        # waiting for stock would not help. Lines also short come after, in one message.
+        country = problem.get("country") or ""
         skus = ", ".join(str(line.get("sku")) for line in problem.get("lines") or [])
-        return translate(
-            "These goods cannot be sent to this destination: {skus}. Remove them to check out.",
+        refused = translate(
+            "These goods cannot be delivered to {country}: {skus}. Remove them to check out.",
+            country=country_name(country) if country else "",
             skus=skus,
         )
+        short_lines = problem.get("short_lines") or []
+        if short_lines:
+            return f"{refused} {_short_of_stock(short_lines, translate)}"
+        return refused
     if code == "customs_limit_exceeded":
         limit = problem.get("limit") or {}
         amount = f"{limit.get('amount', '')} {limit.get('currency', '')}".strip()

@@ -357,6 +357,8 @@ def test_missing_fields_are_each_named(shop):
     [
         ("ALENKA-100", 11, RU_ADDRESS, 409, "Not enough stock: ALENKA-100: 11 wanted"),
         ("AMBER-BIG", 2, CN_ADDRESS, 422, "per-order limit of Chinese customs"),
+        # Honey is held in Urumqi alone, which has no lane to Russia: no stock would help.
+        ("HONEY-500", 1, RU_ADDRESS, 422, "These goods cannot be delivered to Russia: HONEY-500."),
     ],
 )
 def test_what_stops_the_whole_order_is_said_in_the_summary(
@@ -372,6 +374,37 @@ def test_what_stops_the_whole_order_is_said_in_the_summary(
     assert response.status_code == status
     page = response.get_data(as_text=True)
     assert expected in page.split('id="error-summary"')[1]
+    assert order_count(shop) == 0
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [
+        ("en", "These goods cannot be delivered to Russia: HONEY-500. Remove them to check out."),
+        ("ru", "Эти товары нельзя доставить в страну «Россия»: HONEY-500. Удалите их, чтобы"),
+        ("zh", "以下商品无法配送至俄罗斯：HONEY-500。请删除后再结算。"),
+    ],
+)
+def test_goods_that_cannot_go_to_the_country_are_named_in_the_shoppers_language(
+    shop, lang, expected
+):
+    client = shopper(shop, lang=lang)
+    add_to_cart(client, sku="HONEY-500", quantity=1)
+    html = client.get("/checkout/summary?country=RU").get_data(as_text=True)
+    assert expected in text_of_testid(html, "undeliverable")
+    assert "HONEY-500: 1 wanted" not in html  # never told to wait for stock
+    assert 'data-testid="grand-total"' not in html
+
+
+def test_goods_refused_and_goods_short_are_said_in_one_message(shop):
+    client = shopper(shop)
+    add_to_cart(client, sku="HONEY-500", quantity=1)
+    add_to_cart(client, sku="ALENKA-100", quantity=11)  # 10 at RU-WH, the one node for Moscow
+    response = post(client, "/checkout", **checkout_form(RU_ADDRESS))
+    assert response.status_code == 422
+    summary = response.get_data(as_text=True).split('id="error-summary"')[1]
+    assert "These goods cannot be delivered to Russia: HONEY-500." in summary
+    assert "Not enough stock: ALENKA-100: 11 wanted, 10 available." in summary
     assert order_count(shop) == 0
 
 
