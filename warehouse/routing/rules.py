@@ -49,8 +49,8 @@ class Candidate:
     ``lanes``: the lanes still usable; ``carried``: for each of those lanes, the
     line indexes it may carry; ``stock``: units per SKU this node can give, or
     ``None`` while no rule has limited them; ``refusals``: why lines were
-    refused (shown when no node at all can carry a line); ``ruled_out``: why the
-    whole node is out, if it is.
+    refused (shown when no node can carry a line, or none that can holds it);
+    ``ruled_out``: why the whole node is out, if it is.
     """
 
     node: Node
