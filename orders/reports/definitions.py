@@ -9,14 +9,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, TypeVar
 
-from catalog.money import ExchangeRateQuote, Money, RateTable, is_currency_code
+from catalog.money import (
+    ExchangeRateQuote,
+    Money,
+    RateTable,
+    is_currency_code,
+    minor_unit_exponent,
+)
 from orders.lifecycle import PAID_STATUSES
 from shop.core.errors import ValidationFailed
 
 # An order sold once its money came in (see the package docstring).
 SOLD_STATUSES = (*PAID_STATUSES, "partially_refunded")
+# What an order charged, in the order a refund is split between (ties go to the first).
+CHARGED_PARTS = ("goods", "shipping", "duties", "other")
 # Parcels that no longer carry the goods: a re-routed parcel was replaced by another.
 DEAD_SHIPMENT_STATUSES = ("cancelled", "rerouted")
 SALES_GROUPINGS = ("day", "category", "origin", "destination", "node")
@@ -117,6 +125,50 @@ class Converter:
 
     def rates_json(self) -> list[dict[str, str]]:
         return [self.used[key].as_json() for key in sorted(self.used)]
+
+
+Part = TypeVar("Part")
+
+
+def split_pro_rata(
+    amount: int, charged: Mapping[Part, int], already: Mapping[Part, int] | None = None
+) -> dict[Part, int]:
+    """``amount`` (whole minor units) split between the parts of ``charged`` pro rata to
+    what each part still has to give back (``charged`` less ``already`` refunded).
+
+    The parts sum to ``amount`` exactly (largest remainder; a tie goes to the part named
+    first) and none gives back more than it charged: an amount beyond what is left is
+    not split (the caller sees the parts sum to less). Weighing what is left rather than
+    what was charged keeps the same proportions while making good earlier pieces'
+    rounding, so the piece that refunds the rest gives back exactly what is left of each.
+    """
+    already = already or {}
+    left = {part: max(int(charged[part]) - int(already.get(part, 0)), 0) for part in charged}
+    total_left = sum(left.values())
+    amount = min(max(int(amount), 0), total_left)
+    if amount == total_left:
+        return left
+    shares = {part: amount * part_left // total_left for part, part_left in left.items()}
+    short = amount - sum(shares.values())
+    # Each part's share is below what it has left (amount < total_left), so a part whose
+    # share was rounded down has room for the one unit more.
+    order = list(left)
+    by_remainder = sorted(
+        order, key=lambda part: (-(amount * left[part] % total_left), order.index(part))
+    )
+    for part in by_remainder[:short]:
+        shares[part] += 1
+    return shares
+
+
+def to_minor_units(amount: Decimal, currency: str) -> int:
+    """``amount`` in whole minor units of ``currency`` (CNY 18.50 -> 1850), half up."""
+    scaled = Decimal(amount).scaleb(minor_unit_exponent(currency))
+    return int(scaled.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def from_minor_units(units: int, currency: str) -> Decimal:
+    return Decimal(units).scaleb(-minor_unit_exponent(currency))
 
 
 def check_currency(currency: str, table: RateTable) -> str:
