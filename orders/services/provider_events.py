@@ -8,7 +8,7 @@ import logging
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from catalog.models import Sku
@@ -162,6 +162,8 @@ def _apply(order: Order, payment: Payment | None, event: PaymentEvent, adapter: 
         ):
             if Decimal(order.refunded_amount) >= Decimal(refund.amount):
                 refund.status = "succeeded"
+        if payment is not None and event.amount is not None:
+            _record_refund_made_at_provider(order, payment, event)
         full = Decimal(order.refunded_amount) >= Decimal(order.paid_amount) > 0
         order.payment_status = "refunded" if full else "partially_refunded"
         target = "refunded" if full else "partially_refunded"
@@ -182,6 +184,35 @@ def _apply(order: Order, payment: Payment | None, event: PaymentEvent, adapter: 
             record_history(order, None, actor, "refund confirmed", kind="refund", event=event.id)
         return f"refund recorded ({order.refunded_amount})", follow_up
     return "ignored", follow_up
+
+
+def _record_refund_made_at_provider(order: Order, payment: Payment, event: PaymentEvent) -> None:
+    """A refund the shop did not ask for (made in the provider's dashboard) becomes a
+    Refund row too, so that the reports see it on the day it was made.
+
+    The event says how much of the payment has been refunded in all; what the refunds
+    written for it (all but failed ones: those asked and not yet confirmed are on their
+    way) do not cover was refunded at the provider. Counting against the running total
+    makes a replayed or late event write nothing more."""
+    refunded_in_all = event.amount.amount
+    written = db.session.scalar(
+        select(func.coalesce(func.sum(Refund.amount), 0)).where(
+            Refund.payment_id == payment.id, Refund.status != "failed"
+        )
+    )
+    missing = refunded_in_all - Decimal(written or 0)
+    if missing <= 0:
+        return
+    reason = f"refunded at the provider (event {event.id})"
+    refund = Refund(
+        order_id=order.id, payment_id=payment.id, amount=missing, currency=payment.currency,
+        status="succeeded", reason=reason, created_at=event.occurred_at or utcnow(),
+    )  # fmt: skip
+    db.session.add(refund)
+    db.session.flush()
+    amount = Money(missing, payment.currency).as_json()
+    record_history(order, None, f"{payment.adapter} webhook", reason, kind="refund",
+                   refund_id=refund.id, amount=amount)  # fmt: skip
 
 
 def _hold_again(order: Order, actor: str) -> bool:
