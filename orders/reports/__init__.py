@@ -6,17 +6,25 @@ Definitions a manager can rely on:
 
 - The range is of calendar days in UTC, both ends included, on the day an order was
   placed (``orders.created_at``); the fulfilment report uses the day a parcel left.
-- An order *sold* once its money came in: ``PAID_STATUSES`` and ``partially_refunded``.
-  Cancelled, expired, refunded and unpaid orders are not sales (see "orders by state").
+- An order *sold* once its money came in: ``PAID_STATUSES``, ``partially_refunded`` and
+  ``refunded``. Cancelled, expired and unpaid orders are not sales (see "orders by state").
 - Sales are goods only (quantity x unit price of each line, in the order's currency),
   without shipping or duties; duties have their own report.
+- Sales and duties are net of refunds (``refunds``): a sale counts on the day its order
+  was placed, a refund on the day it was made, so a closed period never changes because
+  of a later refund (a day may give back more than it sold). Every refund counts but a
+  failed one, and a cancelled order's: it never sold. Each refund is split between the
+  goods, shipping and duties its order charged, pro rata, in whole minor units, and an
+  order refunded in pieces gives back exactly what it charged for each part. Units stay
+  sold: a refund of money takes none back.
 - Money is summed per currency in SQL and converted to the asked currency in Python
   with one rate table (today's, unless the caller passes another), at full precision,
   rounded once per figure shown; the rates used are listed with every report. Orders
   keep the rates they were priced with; a report compares periods at one set of rates.
 
 The modules: ``definitions`` (what is counted, the period, pure arithmetic), ``queries``
-(what every query shares), ``money`` (sales, duties), ``fulfilment`` (orders by state,
+(what every query shares), ``refunds`` (refunds counted and split), ``money`` (sales,
+duties), ``fulfilment`` (orders by state,
 shipping times), ``stock`` (stock cover, best and worst SKUs).
 """
 

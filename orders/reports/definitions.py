@@ -21,8 +21,11 @@ from catalog.money import (
 from orders.lifecycle import PAID_STATUSES
 from shop.core.errors import ValidationFailed
 
-# An order sold once its money came in (see the package docstring).
-SOLD_STATUSES = (*PAID_STATUSES, "partially_refunded")
+# An order sold once its money came in (see the package docstring); a refunded order
+# was a sale, and its refunds are counted against the days they were made.
+SOLD_STATUSES = (*PAID_STATUSES, "partially_refunded", "refunded")
+# Refunds that the reports count: all but those the provider never paid out.
+UNCOUNTED_REFUND_STATUSES = ("failed",)
 # What an order charged, in the order a refund is split between (ties go to the first).
 CHARGED_PARTS = ("goods", "shipping", "duties", "other")
 # Parcels that no longer carry the goods: a re-routed parcel was replaced by another.

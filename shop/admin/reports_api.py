@@ -110,18 +110,29 @@ def _decimal(description: str) -> fields.Decimal:
     return fields.Decimal(as_string=True, allow_none=True, metadata={"description": description})
 
 
+def _money(description: str) -> fields.Nested:
+    return fields.Nested(MoneySchema, required=True, metadata={"description": description})
+
+
 class SalesRowSchema(ma.Schema):
     key = fields.String(required=True, metadata={"description": "day, slug, country or node"})
     label = fields.String(required=True)
     orders = fields.Integer(required=True)
-    units = fields.Integer(required=True)
-    goods = fields.Nested(MoneySchema, required=True)
+    units = fields.Integer(required=True, metadata={"description": "sold (refunds keep them)"})
+    goods_gross = _money("goods of the orders placed")
+    goods_refunded = _money("the goods' share of the refunds made")
+    goods = _money("net: goods_gross less goods_refunded")
 
 
 class SalesTotalsSchema(ma.Schema):
     orders = fields.Integer(required=True)
     units = fields.Integer(required=True)
-    goods = fields.Nested(MoneySchema, required=True)
+    goods_gross = _money("goods of the orders placed")
+    goods_refunded = _money("the goods' share of the refunds made")
+    goods = _money("net: goods_gross less goods_refunded")
+    grand_total_gross = _money("the orders' grand totals: goods, shipping and duties")
+    grand_total_refunded = _money("the refunds made (of sold orders, not failed)")
+    grand_total = _money("net: what was paid less what was refunded")
 
 
 class SalesReportSchema(MoneyReportSchema):
@@ -135,15 +146,23 @@ class DutiesRowSchema(ma.Schema):
     label = fields.String(required=True)
     orders = fields.Integer(required=True)
     unknown_orders = fields.Integer(required=True)
-    duties = fields.Nested(MoneySchema, required=True)
-    goods = fields.Nested(MoneySchema, required=True)
+    duties_gross = _money("duties of the orders placed")
+    duties_refunded = _money("the duties' share of the refunds made")
+    duties = _money("net: duties_gross less duties_refunded")
+    goods_gross = _money("goods of the orders placed")
+    goods_refunded = _money("the goods' share of the refunds made")
+    goods = _money("net: goods_gross less goods_refunded")
 
 
 class DutiesTotalsSchema(ma.Schema):
     orders = fields.Integer(required=True)
     unknown_orders = fields.Integer(required=True)
-    duties = fields.Nested(MoneySchema, required=True)
-    goods = fields.Nested(MoneySchema, required=True)
+    duties_gross = _money("duties of the orders placed")
+    duties_refunded = _money("the duties' share of the refunds made")
+    duties = _money("net: duties_gross less duties_refunded")
+    goods_gross = _money("goods of the orders placed")
+    goods_refunded = _money("the goods' share of the refunds made")
+    goods = _money("net: goods_gross less goods_refunded")
 
 
 class DutiesReportSchema(MoneyReportSchema):
@@ -309,9 +328,13 @@ def sales(args, operator):
     """Goods sold in the range: orders, units and value per day (every day of the
     range, zeros included), category, origin country, destination country or node.
 
-    Sold = paid (paid, fulfilling, shipped…, partially refunded), by the day the order
-    was placed; goods only (no shipping, no duties). Each order currency is summed in
-    SQL and converted at today's rates, listed in `rates`.
+    Sold = paid (paid, fulfilling, shipped…, partially or fully refunded), by the day
+    the order was placed; goods only (no shipping, no duties). Net of refunds: each
+    refund (but a failed one, or a cancelled order's) counts on the day it was made,
+    its goods' share in `goods_refunded`; `goods` = `goods_gross` - `goods_refunded`.
+    The totals' `grand_total` (goods, shipping and duties, less every refund) is what
+    was paid less what was refunded. Each order currency is summed in SQL and converted
+    at today's rates, listed in `rates`.
     """
     report = reports.sales_report(_period(args), by=args["by"], **_money_args(args))
     return _answer(report, args, f"sales-by-{args['by']}")
@@ -324,7 +347,9 @@ def sales(args, operator):
 def duties(args, operator):
     """Duties and import taxes collected with sold orders, by customs regime: China
     CBEC, EAEU before and from 2026-07-01, and unknown (no rules for the destination,
-    or an order no rule could estimate: `unknown_orders`)."""
+    or an order no rule could estimate: `unknown_orders`). Net of refunds, counted on
+    the day each was made: `duties` = `duties_gross` - `duties_refunded` (the
+    duties' share of each refund), and the same for `goods`."""
     return _answer(reports.duties_report(_period(args), **_money_args(args)), args, "duties")
 
 

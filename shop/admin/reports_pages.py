@@ -31,8 +31,11 @@ DOWNLOADS = (
     "skus-top", "skus-slow",
 )  # fmt: skip
 COLUMN_LABELS = {
-    "key": "Day", "label": "Name", "orders": "Orders", "units": "Units", "goods": "Goods",
-    "regime": "Regime", "unknown_orders": "Duties unknown", "duties": "Duties and taxes",
+    "key": "Day", "label": "Name", "orders": "Orders", "units": "Units",
+    "goods_gross": "Goods sold", "goods_refunded": "Goods refunded", "goods": "Goods, net",
+    "regime": "Regime", "unknown_orders": "Duties unknown",
+    "duties_gross": "Duties collected", "duties_refunded": "Duties refunded",
+    "duties": "Duties, net",
     "status": "Status", "grand_total": "Grand total", "node": "Node",
     "shipments": "Parcels shipped", "average_hours": "Average, hours",
     "longest_hours": "Longest, hours", "skus": "SKUs", "on_hand": "On hand",
@@ -149,15 +152,21 @@ def build_sections(period: reports.ReportRange, currency: str) -> tuple[list[Sec
     sections.append(
         _section(
             "sales-day", "Sales by day",
-            f"Goods of paid orders by the day they were placed, in {currency}. Total "
-            f"{by_day['totals']['goods']['amount']} {currency}, {by_day['totals']['orders']} "
-            f"orders, {by_day['totals']['units']} units.",
+            f"Goods of paid orders by the day they were placed, less the goods' share of "
+            f"the refunds by the day they were made, in {currency}. Total "
+            f"{by_day['totals']['goods']['amount']} {currency} net "
+            f"({by_day['totals']['goods_gross']['amount']} sold, "
+            f"{by_day['totals']['goods_refunded']['amount']} refunded), "
+            f"{by_day['totals']['orders']} orders, {by_day['totals']['units']} units. "
+            f"All paid, less all refunded (goods, shipping and duties): "
+            f"{by_day['totals']['grand_total']['amount']} {currency}.",
             line_chart(name="sales-day", title=f"Sales by day, {currency}",
                        description=_describe(by_day["rows"], "key", "goods",
-                                             f"Goods sold per day, {currency}"),
+                                             f"Goods sold per day, net of refunds, {currency}"),
                        points=_bars(by_day["rows"], "key", "goods"),
                        x_axis_label="Day (UTC)", y_axis_label=f"Goods, {currency}"),
-            by_day, columns=["key", "orders", "units", "goods"], query=query,
+            by_day, columns=["key", "orders", "units", "goods_gross", "goods_refunded", "goods"],
+            query=query,
         )
     )  # fmt: skip
     for by, title in (("category", "Sales by category"), ("origin", "Sales by origin country"),
@@ -167,10 +176,12 @@ def build_sections(period: reports.ReportRange, currency: str) -> tuple[list[Sec
         rates.add(report)
         sections.append(
             _section(
-                f"sales-{by}", title, f"Goods of paid orders, in {currency}, largest first.",
+                f"sales-{by}", title,
+                f"Goods of paid orders less the goods' share of refunds, in {currency}, "
+                "largest first.",
                 bar_chart(name=f"sales-{by}", title=f"{title}, {currency}",
                           description=_describe(report["rows"], "label", "goods",
-                                                f"Goods sold, {currency}"),
+                                                f"Goods sold, net of refunds, {currency}"),
                           bars=_bars(report["rows"], "label", "goods"),
                           value_axis_label=f"Goods, {currency}"),
                 report, query=query,
@@ -182,11 +193,12 @@ def build_sections(period: reports.ReportRange, currency: str) -> tuple[list[Sec
     sections.append(
         _section(
             "duties", "Duties and taxes collected, by regime",
-            "Collected with paid orders. \"Duties unknown\" counts orders no rule could "
-            "estimate: nothing was collected for them.",
+            "Collected with paid orders, less the duties' share of the refunds made in the "
+            "range. \"Duties unknown\" counts orders no rule could estimate: nothing was "
+            "collected for them.",
             bar_chart(name="duties", title=f"Duties and taxes by regime, {currency}",
                       description=_describe(duties["rows"], "regime", "duties",
-                                            f"Duties collected, {currency}"),
+                                            f"Duties collected, net of refunds, {currency}"),
                       bars=_bars(duties["rows"], "regime", "duties"),
                       value_axis_label=f"Duties and taxes, {currency}"),
             duties, query=query,

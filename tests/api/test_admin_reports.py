@@ -246,6 +246,16 @@ def money(amount: str, currency: str = "CNY") -> dict[str, str]:
     return {"amount": amount, "currency": currency}
 
 
+# No refunds in this pavilion: gross and net agree. The grand totals are the orders'
+# (O1 100 + O2 600 RUB = 48 CNY + O3 150); tests/api/test_reports_net_of_refunds.py
+# has the refunds.
+SALES_TOTALS = {
+    "orders": 3, "units": 9, "goods_gross": money("240.00"), "goods_refunded": money("0.00"),
+    "goods": money("240.00"), "grand_total_gross": money("298.00"),
+    "grand_total_refunded": money("0.00"), "grand_total": money("298.00"),
+}  # fmt: skip
+
+
 def rows_by(body, key):
     return {row[key]: row for row in body["rows"]}
 
@@ -261,7 +271,7 @@ def test_sales_by_day_has_every_day_and_counts_only_sold_orders(shop):
         ("2026-11-03", 2, 6, money("160.00")),  # O2 500 RUB = 40 CNY, O3 120 CNY
         ("2026-11-04", 0, 0, money("0.00")),  # O4 cancelled, O5 unpaid
     ]
-    assert body["totals"] == {"orders": 3, "units": 9, "goods": money("240.00")}
+    assert body["totals"] == SALES_TOTALS
     assert body["currency"] == "CNY"
     assert [(r["base"], r["quote"], r["rate"]) for r in body["rates"]] == [
         ("CNY", "RUB", "12.5000000000")
@@ -299,7 +309,7 @@ def test_sales_by_group(shop, by, expected):
     got = [(r["key"], r["label"], r["orders"], r["units"], r["goods"]["amount"])
            for r in body["rows"]]  # fmt: skip
     assert got == expected
-    assert body["totals"] == {"orders": 3, "units": 9, "goods": money("240.00")}
+    assert body["totals"] == SALES_TOTALS
 
 
 def test_sales_as_csv_download(shop):
@@ -311,10 +321,10 @@ def test_sales_as_csv_download(shop):
     )
     rows = list(csv.reader(io.StringIO(response.data.decode("utf-8-sig"))))
     assert rows == [
-        ["key", "label", "orders", "units", "goods_CNY"],
-        ["2026-11-02", "2026-11-02", "1", "3", "80.00"],
-        ["2026-11-03", "2026-11-03", "2", "6", "160.00"],
-        ["2026-11-04", "2026-11-04", "0", "0", "0.00"],
+        ["key", "label", "orders", "units", "goods_gross_CNY", "goods_refunded_CNY", "goods_CNY"],
+        ["2026-11-02", "2026-11-02", "1", "3", "80.00", "0.00", "80.00"],
+        ["2026-11-03", "2026-11-03", "2", "6", "160.00", "0.00", "160.00"],
+        ["2026-11-04", "2026-11-04", "0", "0", "0.00", "0.00", "0.00"],
     ]
 
 
@@ -340,8 +350,12 @@ def test_duties_by_regime(shop):
         ("EAEU-2024-04", 1, 0, "2.00", "40.00"),  # 25 RUB, 500 RUB
         ("unknown", 1, 1, "0.00", "120.00"),
     ]  # fmt: skip
-    assert body["totals"] == {"orders": 3, "unknown_orders": 1, "duties": money("9.28"),
-                              "goods": money("240.00")}  # fmt: skip
+    assert body["totals"] == {
+        "orders": 3, "unknown_orders": 1, "duties_gross": money("9.28"),
+        "duties_refunded": money("0.00"), "duties": money("9.28"),
+        "goods_gross": money("240.00"), "goods_refunded": money("0.00"),
+        "goods": money("240.00"),
+    }  # fmt: skip
     assert "CBEC" in rows_by(body, "regime")["CN-CBEC"]["label"]
 
 
@@ -500,8 +514,9 @@ def test_the_page_shows_each_report_as_a_chart_a_table_and_a_csv_link(shop):
         assert section.xpath(".//a[text()='Download CSV']"), section.get("id")
     day_rows = [[td.text_content() for td in tr.xpath("td")]
                 for tr in html.xpath("//section[@id='sales-day']//tbody/tr")]  # fmt: skip
-    assert day_rows == [["2026-11-02", "1", "3", "1000.00"], ["2026-11-03", "2", "6", "2000.00"],
-                        ["2026-11-04", "0", "0", "0.00"]]  # fmt: skip
+    assert day_rows == [["2026-11-02", "1", "3", "1000.00", "0.00", "1000.00"],
+                        ["2026-11-03", "2", "6", "2000.00", "0.00", "2000.00"],
+                        ["2026-11-04", "0", "0", "0.00", "0.00", "0.00"]]  # fmt: skip
     assert html.xpath("//select[@name='currency']/option[@selected]")[0].get("value") == "RUB"
     assert "1 CNY = 12.5000000000 RUB" in html.text_content()
     duties = html.xpath("//section[@id='duties']//a[text()='Download CSV']")[0].get("href")
