@@ -10,7 +10,10 @@ from flask import Flask
 
 from shop.config import load_config
 from shop.core.extensions import api, db, migrate
-from shop.core.web_hardening import install_request_ids_and_security_headers
+from shop.core.web_hardening import (
+    install_request_ids_and_security_headers,
+    install_request_limits,
+)
 from shop.rate_limits import install_rate_limits
 
 
@@ -34,6 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     register_error_handlers(app)
     install_request_ids_and_security_headers(app)
+    install_request_limits(app)  # after the request id, which its refusal quotes
     if app.config["TRUSTED_PROXY_HOPS"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

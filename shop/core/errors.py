@@ -21,6 +21,7 @@ HTTP_CODES = {
     410: "gone",
     412: "precondition_failed",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     422: "validation_error",
     428: "precondition_required",
@@ -43,6 +44,8 @@ PROBLEM_DESCRIPTIONS = {
     "gone": "The resource existed but is gone.",
     "precondition_failed": "The If-Match condition failed.",
     "payload_too_large": "The body is larger than the shop accepts.",
+    "uri_too_long": "The path and query string are longer than the shop reads; `max_bytes` "
+    "says how long they may be.",
     "unsupported_media_type": "The body is in a format this endpoint does not read.",
     "validation_error": "One or more fields or parameters are not valid; see `errors`.",
     "precondition_required": "This request needs an If-Match header.",
@@ -140,3 +143,9 @@ class PayloadTooLarge(DomainError):
     status = 413
     code = "payload_too_large"
     title = "Payload too large"
+
+
+class UriTooLong(DomainError):
+    status = 414
+    code = "uri_too_long"
+    title = "URI too long"

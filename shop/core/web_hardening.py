@@ -1,4 +1,5 @@
-"""Per-request plumbing every response gets: a request id, security headers."""
+"""Per-request plumbing every response gets: a request id, security headers, and the
+refusal of a request target too long to be a link the shop made."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import uuid
 
 from flask import Flask, g, has_request_context, request
 
-from shop.core.errors import ValidationFailed
+from shop.core.errors import UriTooLong, ValidationFailed
 
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -26,6 +27,25 @@ SECURITY_HEADERS = {
         "form-action 'self'"
     ),
 }
+
+
+# The longest path and query string the app reads. A search link with every filter is
+# well under 1 KB; this leaves room for a long pasted link while staying below gunicorn's
+# limit_request_line (8190, shop/gunicorn_conf.py), so the app answers first, with
+# problem+json, instead of gunicorn's plain HTML 414.
+MAX_REQUEST_TARGET_BYTES = 6144
+
+
+def request_target_bytes(environ: dict) -> int:
+    """The length in bytes of the request target as the client sent it (path and query
+    string, still percent-encoded), which is what gunicorn's own limit counts too."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw is None:  # a server that keeps no raw URI: rebuild it from its parts
+        query = environ.get("QUERY_STRING", "")
+        raw = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        raw += f"?{query}" if query else ""
+    # WSGI strings carry the request's bytes one per character (latin-1).
+    return len(raw.encode("latin-1", "replace"))
 
 
 NUL_REFUSED = "Text may not contain the NUL character (U+0000)."
@@ -80,3 +100,15 @@ def install_request_ids_and_security_headers(app: Flask) -> None:
                 "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
             )
         return response
+
+
+def install_request_limits(app: Flask) -> None:
+    @app.before_request
+    def refuse_long_request_target():
+        # Before any view reads the query string. A browser on a storefront page gets
+        # the storefront's error page (shop.errors decides), an API client problem+json.
+        if request_target_bytes(request.environ) > MAX_REQUEST_TARGET_BYTES:
+            raise UriTooLong(
+                f"The path and query string may be at most {MAX_REQUEST_TARGET_BYTES} bytes.",
+                max_bytes=MAX_REQUEST_TARGET_BYTES,
+            )

@@ -499,6 +499,7 @@ def default_error_message(status: int) -> str:
             "We could not find this page. It may have moved, or the product is no longer sold."
         ),
         405: gettext("This page does not take that kind of request."),
+        414: gettext("This link is too long to open. Go back and try a shorter search."),
         429: gettext("Too many requests. Please wait a moment and try again."),
         503: gettext("The shop is briefly unavailable. Please try again in a minute."),
     }
