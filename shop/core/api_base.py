@@ -11,6 +11,7 @@ from json import JSONDecodeError
 from typing import ClassVar
 
 import marshmallow as ma
+from apispec import BasePlugin
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Response, current_app, json, request
 from flask_smorest import Api
@@ -147,6 +148,16 @@ def decimal_strings_are_strings(converter, field, ret, **kwargs) -> dict:
     return {"type": "string", "format": "decimal"}
 
 
+class RefusedBeforeRouting(BasePlugin):
+    """Declares on every operation the refusals the app makes before any view runs, so
+    that a client (and the fuzzer's rule that every 4xx is declared) knows of them: a
+    request target over ``MAX_REQUEST_TARGET_BYTES`` is a 414 whatever its route."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for operation in (operations or {}).values():
+            operation.setdefault("responses", {}).setdefault("414", "REQUEST_URI_TOO_LONG")
+
+
 class PavilionApi(Api):
     ERROR_SCHEMA = ProblemSchema
 
@@ -155,8 +166,9 @@ class PavilionApi(Api):
         super().__init__(*args, **kwargs)
         self.register_converter(PrintableSegmentConverter, printable_segment_param_schema)
 
-    def _init_spec(self, *args, **kwargs):
-        super()._init_spec(*args, **kwargs)
+    def _init_spec(self, *args, extra_plugins=None, **kwargs):
+        plugins = (*(extra_plugins or ()), RefusedBeforeRouting())
+        super()._init_spec(*args, extra_plugins=plugins, **kwargs)
         self.ma_plugin.converter.add_attribute_function(decimal_strings_are_strings)
 
     def init_app(self, app, *, spec_kwargs=None):

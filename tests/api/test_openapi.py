@@ -44,6 +44,16 @@ def test_errors_are_documented_as_problem_json(client):
     assert "304" in products
 
 
+def test_every_operation_declares_the_414_the_app_answers_before_routing(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    too_long = document["components"]["responses"]["REQUEST_URI_TOO_LONG"]
+    assert "application/problem+json" in too_long["content"]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if method in ("get", "post", "put", "patch", "delete"):
+                assert "414" in operation["responses"], (path, method)
+
+
 def test_protected_operations_declare_their_bearer_token_and_refusals(client):
     document = client.get("/api/v1/openapi.json").get_json()
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
