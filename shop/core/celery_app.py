@@ -53,7 +53,15 @@ def make_celery(flask_app: Flask) -> Celery:
         broker_connection_retry_on_startup=True,
         # A request that enqueues must not hang on a dead broker: fail fast, the
         # job row stays pending and the sweeper sends it.
-        broker_transport_options={"socket_connect_timeout": 3, "socket_timeout": 10},
+        # Redis gives a message taken but not acknowledged to another worker after
+        # visibility_timeout (Celery's default, an hour, written down): far above the
+        # job lease (PAVILION_JOB_LEASE_SECONDS) and a worker's stop grace period
+        # (compose.yaml), so a job being finished in a warm shutdown is not sent twice.
+        broker_transport_options={
+            "socket_connect_timeout": 3,
+            "socket_timeout": 10,
+            "visibility_timeout": 3600,
+        },
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_max": 1},
         task_serializer="json",
         accept_content=["json"],
