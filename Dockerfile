@@ -1,6 +1,7 @@
 # SCO Pavilion production image: gunicorn as a non-root user, health-checked.
 # Migrations are a separate, explicit step:
 #   docker run --rm -e DATABASE_URL=... -e SECRET_KEY=... -e PAVILION_ID_ENCRYPTION_KEY=... IMAGE flask --app wsgi db upgrade
+# compose.yaml runs the whole shape (web, worker, beat, migrate, PostgreSQL, Redis) from it.
 
 FROM python:3.11-slim AS build
 WORKDIR /src
