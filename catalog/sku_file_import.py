@@ -19,8 +19,12 @@ def import_file_for_merchant(
     dry_run: bool = False,
     on_error: str = "reject_all",
     progress=None,
+    actor: str,
 ) -> dict[str, Any]:
-    """The bulk upload, run by an operator from a file (CSV, or JSON by extension)."""
+    """The bulk upload, run by an operator from a file (CSV, or JSON by extension).
+
+    The operator acts as the merchant: each SKU's history and the stock ledger record
+    the change under ``actor`` (``cli:<user>``), with no token."""
     import json as jsonlib
     from pathlib import Path
 
@@ -42,6 +46,6 @@ def import_file_for_merchant(
             rows = [IncomingRow(r.line, r.data, r.errors) for r in parse_sku_csv(body)]
         except CsvProblem as problem:
             raise ValidationFailed(problem.detail, code=problem.code) from None
-    principal = MerchantPrincipal(merchant_id, None, "cli")
+    principal = MerchantPrincipal(merchant_id, None, actor)
     report = upsert_skus(principal, rows, dry_run=dry_run, on_error=on_error, progress=progress)
     return report.as_json()

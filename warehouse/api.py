@@ -301,7 +301,7 @@ class JobRetry(MethodView):
         """Give a dead job another round of attempts (operators), once its cause is fixed."""
         if not staff.is_operator:
             raise Forbidden("Only operators retry background jobs.")
-        return shaped_json(background.retry_job(job_id), NO_STORE)
+        return shaped_json(background.retry_job(job_id, actor=staff), NO_STORE)
 
 
 carriers_blp = Blueprint(

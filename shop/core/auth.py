@@ -11,13 +11,14 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import request
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from shop.core.clock import utcnow
+from shop.core.clock import iso_utc, utcnow
 from shop.core.errors import DomainError
 from shop.core.extensions import db
 
@@ -66,6 +67,27 @@ def issue_token(
         )
     )
     return token
+
+
+def token_json(token: ApiToken) -> dict[str, Any]:
+    """A token as an operator may see it (and as the audit records it): never the
+    token itself."""
+    return {
+        "id": token.id,
+        "prefix": token.display_prefix,
+        "label": token.label,
+        "created_at": iso_utc(token.created_at),
+        "last_used_at": iso_utc(token.last_used_at) if token.last_used_at else None,
+        "revoked_at": iso_utc(token.revoked_at) if token.revoked_at else None,
+    }
+
+
+def token_row(token: str) -> ApiToken:
+    """The row of a token just issued in this transaction."""
+    db.session.flush()
+    return db.session.scalars(
+        select(ApiToken).where(ApiToken.token_hash == hash_token(token))
+    ).one()
 
 
 def find_active_token(token: str) -> ApiToken | None:

@@ -28,7 +28,7 @@ from warehouse.services.routing_data import (
     routing_strategy,
     routing_world,
 )
-from warehouse.services.staff import ROLES, NewStaff, add_staff, create_staff
+from warehouse.services.staff import ROLES, NewStaff, add_staff, create_staff, staff_json
 from warehouse.services.stock import (
     Allocation,
     OnHandChange,
@@ -73,5 +73,6 @@ __all__ = [
     "routing_strategy",
     "routing_world",
     "set_on_hand",
+    "staff_json",
     "update_lane",
 ]

@@ -14,9 +14,13 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from catalog.models import Category
 from catalog.money import Money
+from shop.core import audit
+from shop.core.auth import StaffPrincipal
 from shop.core.errors import NotFound, ValidationFailed
 from shop.core.extensions import db
 from shop.core.i18n import country_codes
+from warehouse import lane_legs
+from warehouse.lane_legs import LegInput
 from warehouse.models import Lane, Node
 
 log = logging.getLogger(__name__)
@@ -105,8 +109,22 @@ class LaneChange:
     max_parcel_value: Money | None = None
 
 
-def update_lane(code: str, change: LaneChange, *, actor: str) -> dict[str, Any]:
-    """Change a lane's data; routing reads the new values on the next order."""
+def update_lane(
+    code: str,
+    change: LaneChange,
+    *,
+    actor: StaffPrincipal | str,
+    legs: list[LegInput] | None = None,
+) -> dict[str, Any]:
+    """Change a lane's data, and replace its legs when ``legs`` is given; routing reads
+    the new values on the next order.
+
+    The one path for ``flask lanes set`` and the admin API and pages: audited as
+    ``lane.update`` under ``actor``, the lane before and after, in the same
+    transaction; a change that leaves the lane as it was audits nothing.
+    """
+    if legs is not None:
+        lane_legs.check_legs(legs)
     lane = db.session.scalars(_lanes_query().where(Lane.code == code.upper())).unique().first()
     if lane is None:
         raise NotFound(f"No lane {code}.")
@@ -138,6 +156,8 @@ def update_lane(code: str, change: LaneChange, *, actor: str) -> dict[str, Any]:
         raise ValidationFailed(errors=errors)
 
     before = lane_document(lane)
+    if legs is not None:
+        lane_legs.replace_legs(lane, legs)
     plain_fields = (
         "cutoff_time", "timezone", "regions", "refuses_categories",
         "refuses_hs_prefixes", "requires_cbec_positive_list", "max_parcel_weight_g",
@@ -154,11 +174,15 @@ def update_lane(code: str, change: LaneChange, *, actor: str) -> dict[str, Any]:
         lane.max_parcel_value_amount = change.max_parcel_value.amount
         lane.max_parcel_value_currency = change.max_parcel_value.currency
     try:
+        # ``after`` is taken just before the commit, legs flushed, and the entry dropped
+        # there when the lane is as it was (shop.core.audit).
+        audit.record(actor, "lane.update", "lane", lane.code, before=before,
+                     after=lambda: lane_document(lane))  # fmt: skip
         db.session.commit()
     except Exception:
         db.session.rollback()
         raise
     after = lane_document(lane)
     changed = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
-    log.info("lane %s changed by %s: %s", lane.code, actor, changed)
+    log.info("lane %s changed by %s: %s", lane.code, getattr(actor, "actor", actor), changed)
     return after

@@ -1,21 +1,38 @@
 """Staff accounts: a member of a node (or an operator of all), with a password and an API
-token shown once.
+token shown once, and a staff member as the audit records them (the CLI and the admin
+API alike).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 
-from shop.core.auth import hash_password, issue_token, new_password
+from shop.core import audit
+from shop.core.auth import StaffPrincipal, hash_password, issue_token, new_password
+from shop.core.clock import iso_utc
 from shop.core.errors import Conflict, ValidationFailed
 from shop.core.extensions import db
 from warehouse.models import Node, Staff
 
 ROLES = ("picker", "operator")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+def staff_json(staff: Staff) -> dict[str, Any]:
+    """A staff member as operators see them (never the password hash)."""
+    return {
+        "id": staff.id,
+        "email": staff.email,
+        "node": staff.node.code if staff.node else None,
+        "role": staff.role,
+        "is_active": staff.is_active,
+        "is_demo": staff.is_demo,
+        "created_at": iso_utc(staff.created_at),
+    }
 
 
 @dataclass(frozen=True)
@@ -28,8 +45,16 @@ class NewStaff:
     token: str  # shown once
 
 
-def create_staff(email: str, node_code: str | None, role: str = "picker") -> NewStaff:
-    """Add a staff member of a node (operators may have none) with a password and a token."""
+def create_staff(
+    email: str,
+    node_code: str | None,
+    role: str = "picker",
+    *,
+    actor: StaffPrincipal | str | None = None,
+) -> NewStaff:
+    """Add a staff member of a node (operators may have none) with a password and a token,
+    audited as ``staff.create`` under ``actor`` in the same transaction (``cli:<user>``
+    from the shell; None only when building a world for tests or benchmarks)."""
     email = email.strip().lower()
     errors: dict[str, list[str]] = {}
     if not _EMAIL.match(email) or len(email) > 254:
@@ -50,6 +75,8 @@ def create_staff(email: str, node_code: str | None, role: str = "picker") -> New
         raise ValidationFailed(errors=errors)
     try:
         staff, password, token = add_staff(email, node, role, token_label="cli")  # noqa: S106
+        if actor is not None:
+            audit.record(actor, "staff.create", "staff", staff.id, after=staff_json(staff))
         db.session.commit()
     except Exception:
         db.session.rollback()

@@ -43,7 +43,8 @@ from shop.admin.services.staff import (
     reset_staff_password,
     staff_json,
 )
-from shop.admin.services.tokens import Issued, token_json
+from shop.admin.services.tokens import Issued
+from shop.core.auth import token_json
 from warehouse.bins import list_bins, move_bin_units
 from warehouse.lane_legs import LegInput
 

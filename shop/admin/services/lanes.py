@@ -1,8 +1,8 @@
 """Operators' use case for lanes: the same change as ``flask lanes set``, and the legs.
 
-The warehouse owns both halves (``warehouse.services.update_lane`` for the lane's
-fields, ``warehouse.lane_legs`` for its legs); this adds the audit entry that goes
-in with them.
+The warehouse owns the change and its audit entry (``warehouse.services.update_lane``,
+the lane's fields and legs); this reads the lane's edit form and forgets the cached
+routing world.
 """
 
 from __future__ import annotations
@@ -11,17 +11,13 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from shop.core import audit
 from shop.core.auth import StaffPrincipal
 from shop.core.errors import ValidationFailed
-from shop.core.extensions import db
-from warehouse import lane_legs
 from warehouse.lane_legs import LegInput
 from warehouse.services import (
     LaneChange,
     forget_routing_world,
     get_lane,
-    lane_document,
     update_lane,
 )
 
@@ -36,23 +32,7 @@ def change_lane(
     countries, regions, what the corridor refuses, limits, active), and replace its
     legs (carrier, service, transit days, costs) when ``legs`` is given. Routing
     reads the new values on the next order."""
-    if legs is not None:
-        lane_legs.check_legs(legs)
-    lane = lane_legs.lane_by_code(code)
-    try:
-        before = lane_document(lane)
-        if legs is not None:
-            lane_legs.replace_legs(lane, legs)
-        # update_lane commits: the entry goes in with the change, its ``after`` taken
-        # just before that commit.
-        audit.record(
-            operator, "lane.update", "lane", lane.code, before=before,
-            after=lambda: lane_document(lane),
-        )  # fmt: skip
-        result = update_lane(code, change, actor=operator.actor)
-    except Exception:
-        db.session.rollback()
-        raise
+    result = update_lane(code, change, actor=operator, legs=legs)
     forget_routing_world()
     return result
 

@@ -7,29 +7,17 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from catalog.merchants import merchant_json
 from catalog.models import Merchant, Product
 from catalog.money import is_currency_code
-from shop.admin.services.tokens import Issued, token_json, token_row
+from shop.admin.services.tokens import Issued
 from shop.admin.services.transaction import MAX_PER_PAGE, count_rows, in_transaction
 from shop.core import audit
-from shop.core.auth import ApiToken, StaffPrincipal, issue_token
-from shop.core.clock import iso_utc, utcnow
+from shop.core.auth import ApiToken, StaffPrincipal, issue_token, token_json, token_row
+from shop.core.clock import utcnow
 from shop.core.errors import NotFound, ValidationFailed
 from shop.core.extensions import db
 from shop.core.paging import one_page
-
-
-def merchant_json(merchant: Merchant) -> dict[str, Any]:
-    """A merchant as operators see it (and as the audit records it)."""
-    return {
-        "id": merchant.id,
-        "name": merchant.name,
-        "country": merchant.country,
-        "currency": merchant.currency,
-        "status": "active" if merchant.is_active else "suspended",
-        "is_demo": merchant.is_demo,
-        "created_at": iso_utc(merchant.created_at),
-    }
 
 
 def _merchant_listing_json(merchant: Merchant) -> dict[str, Any]:

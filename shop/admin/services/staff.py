@@ -9,31 +9,26 @@ from typing import Any
 from sqlalchemy import select, update
 
 from shop.admin.services.nodes import node_by_code
-from shop.admin.services.tokens import Issued, token_json, token_row
+from shop.admin.services.tokens import Issued
 from shop.admin.services.transaction import MAX_PER_PAGE, count_rows, in_transaction
 from shop.core import audit
-from shop.core.auth import ApiToken, StaffPrincipal, hash_password, issue_token, new_password
-from shop.core.clock import iso_utc, utcnow
+from shop.core.auth import (
+    ApiToken,
+    StaffPrincipal,
+    hash_password,
+    issue_token,
+    new_password,
+    token_json,
+    token_row,
+)
+from shop.core.clock import utcnow
 from shop.core.errors import Conflict, NotFound, ValidationFailed
 from shop.core.extensions import db
 from shop.core.paging import one_page
 from warehouse.models import Node, Staff
-from warehouse.services import ROLES, add_staff
+from warehouse.services import ROLES, add_staff, staff_json
 
 EMAIL_SHAPE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
-
-
-def staff_json(staff: Staff) -> dict[str, Any]:
-    """A staff member as operators see them (never the password hash)."""
-    return {
-        "id": staff.id,
-        "email": staff.email,
-        "node": staff.node.code if staff.node else None,
-        "role": staff.role,
-        "is_active": staff.is_active,
-        "is_demo": staff.is_demo,
-        "created_at": iso_utc(staff.created_at),
-    }
 
 
 def _staff_listing_json(staff: Staff) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 
+from shop.core import audit
+from shop.core.auth import StaffPrincipal
 from shop.core.background.after_commit import APP_KEY, PENDING_KEY
 from shop.core.background.models import JOB_STATES, Job
 from shop.core.clock import iso_utc, utcnow
@@ -61,8 +63,19 @@ def list_jobs(state: str | None = None, page: int = 1, per_page: int = 50) -> di
     }
 
 
-def retry_job(job_id: int) -> dict[str, Any]:
-    """Give a dead job a new set of attempts (once its cause is fixed) and send it."""
+def _audited_job(job: Job) -> dict[str, Any]:
+    """A job as the audit records it: never its arguments, which may name a customer."""
+    return {
+        "name": job.name,
+        "state": job.state,
+        "attempts": job.attempts,
+        "last_error": job.last_error,
+    }
+
+
+def retry_job(job_id: int, *, actor: StaffPrincipal | str) -> dict[str, Any]:
+    """Give a dead job a new set of attempts (once its cause is fixed) and send it;
+    audited as ``job.retry`` under ``actor`` in the same transaction."""
     job = db.session.get(Job, job_id, with_for_update=True)
     if job is None:
         db.session.rollback()
@@ -70,10 +83,12 @@ def retry_job(job_id: int) -> dict[str, Any]:
     if job.state != "dead":
         db.session.rollback()
         raise Conflict(f"Job {job_id} is {job.state}; only dead jobs are retried.")
+    before = _audited_job(job)
     now = utcnow()
     job.state, job.attempts = "pending", 0
     job.next_attempt_at = job.dispatched_at = now
     job.updated_at = now
+    audit.record(actor, "job.retry", "job", job.id, before=before, after=_audited_job(job))
     session = db.session()
     session.flush()
     session.info.setdefault(PENDING_KEY, []).append((job.id, 0, session.get_transaction()))
