@@ -373,3 +373,31 @@ def test_a_job_whose_worker_is_killed_mid_task_finishes_exactly_once(celery_worl
     starts = (folder / "starts").read_text().split()
     assert len(starts) == 2, "started by the killed worker and by the new one"
     assert (folder / "done").read_text().split() == [starts[1]], "finished once"
+
+
+def test_an_operator_retrying_a_dead_job_through_the_api_is_audited(app):
+    from shop.core.audit import AuditEntry
+    from warehouse.services import create_staff
+
+    with app.app_context():
+        operator = create_staff("ops@example.com", None, "operator")
+        background.enqueue("tests.flaky", marker="m", failures=1, error="permanent")
+        [dead] = background.list_jobs("dead")["items"]
+    client = app.test_client()
+    retried = client.post(
+        f"/api/v1/warehouse/jobs/{dead['id']}/retry",
+        headers={"Authorization": f"Bearer {operator.token}"},
+    )
+    assert retried.status_code == 200, retried.get_json()
+    with app.app_context():
+        (entry,) = db.session.scalars(select(AuditEntry)).all()
+        assert (entry.action, entry.target_id) == ("job.retry", str(dead["id"]))
+        assert (entry.staff_id, entry.actor) == (operator.id, f"staff:{operator.id}")
+        assert entry.before == {
+            "name": "tests.flaky",
+            "state": "dead",
+            "attempts": 1,
+            "last_error": dead["last_error"],
+        }
+        assert entry.after["state"] == "pending"
+        assert "marker" not in repr(entry.before) + repr(entry.after)  # never its arguments
