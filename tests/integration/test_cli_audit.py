@@ -14,11 +14,13 @@ import pytest
 from sqlalchemy import select
 
 from shop.core.extensions import db
+from tests import fake_cbr as fake_cbr_module
 from tests.conftest import make_test_app
 from tests.integration.test_cli_and_migrations import FLASK, ROOT, Databases
 
 OPERATOR = "ops-anna"  # the login name the commands run under
 ACTOR = f"cli:{OPERATOR}"
+fake_cbr = fake_cbr_module.fake_cbr
 SECRET_SHAPES = re.compile(r"pv[ms]_[A-Za-z0-9_-]{20,}|scrypt:")
 
 
@@ -38,7 +40,7 @@ class Shop:
     def __init__(self, url, folder):
         self.url, self.folder = url, folder
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def cli(self, *args: str, check: bool = True, env=None) -> subprocess.CompletedProcess:
         env = {
             **os.environ,
             "DATABASE_URL": self.url,
@@ -48,6 +50,7 @@ class Shop:
             # getpass reads LOGNAME first: the operator at the shell.
             "LOGNAME": OPERATOR,
             "USER": OPERATOR,
+            **(env or {}),
         }
         result = subprocess.run(
             [*FLASK, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
@@ -254,6 +257,25 @@ def test_rates_set_is_audited_and_the_same_rate_again_is_not(shop):
         "rate.set", "exchange_rate", "CNY/KZT",
     )  # fmt: skip
     assert (entry["after"]["rate"], entry["after"]["source"]) == ("70.5", "manual")
+
+
+def test_rates_fetch_is_audited_when_it_adds_rates_and_not_when_it_adds_none(shop, fake_cbr):
+    from catalog.rates.models import FeedRun
+
+    env = {"CBR_RATES_URL": fake_cbr.url, "CBR_TIMEOUT_SECONDS": "1"}
+    first = shop.cli("rates", "fetch", "--feed", "cbr", env=env)
+    assert "18 new" in first.stdout
+    again = shop.cli("rates", "fetch", "--feed", "cbr", env=env)
+    assert "0 new" in again.stdout
+
+    (entry,) = shop.entries()
+    assert_from_the_shell([entry])
+    assert (entry["action"], entry["target_type"], entry["target_id"]) == (
+        "rate.fetch", "rate_feed", "cbr",
+    )  # fmt: skip
+    assert len(entry["after"]["added"]) == 18
+    runs = shop.read(lambda: db.session.scalars(select(FeedRun.actor)).all())
+    assert runs == [ACTOR, ACTOR]  # the feed's runs name the operator too
 
 
 # ------------------------------------------------------------------ jobs
