@@ -139,6 +139,10 @@ def load_config(
         # A job running longer than its lease may be taken over by the sweeper.
         "JOB_LEASE_SECONDS": float(env.get("PAVILION_JOB_LEASE_SECONDS", "300")),
         "JOB_REDISPATCH_SECONDS": float(env.get("PAVILION_JOB_REDISPATCH_SECONDS", "300")),
+        # How often beat runs the sweeper (lost and abandoned jobs, expired holds, ...).
+        "JOB_SWEEP_SECONDS": float(env.get("PAVILION_JOB_SWEEP_SECONDS", "60")),
+        # The Celery queue jobs go to: several shops (or test runs) may share one Redis.
+        "CELERY_QUEUE": env.get("PAVILION_CELERY_QUEUE") or None,
         # Exchange-rate feeds (catalog/rates): which are enabled, where the Central Bank
         # of Russia's daily XML is, and when the newest rate of a pair counts as stale.
         "RATE_FEEDS": _names(env, "PAVILION_RATE_FEEDS", ("manual", "cbr")),

@@ -5,6 +5,9 @@
     celery --app wsgi:celery_app worker     # runs jobs (any number of them)
     celery --app wsgi:celery_app beat       # one only: the sweeper every minute
 
+(PAVILION_JOB_SWEEP_SECONDS changes the minute; PAVILION_CELERY_QUEUE names the queue,
+``celery`` by default, so that several shops may share one Redis.)
+
 Celery only carries job ids: the ``jobs`` table (shop/core/background/) is the
 truth, and one generic task, ``pavilion.run_job``, runs whichever job it names.
 Messages are acknowledged after the task (``task_acks_late``) and given back
@@ -38,8 +41,9 @@ SWEEP_EVERY_SECONDS = 60.0
 def make_celery(flask_app: Flask) -> Celery:
     """A Celery app bound to ``flask_app``: each task runs in its app context.
 
-    Settings come from CELERY_BROKER_URL and, for anything else Celery knows, the
-    ``CELERY`` mapping of the Flask config (tests name their own queue that way).
+    Settings come from CELERY_BROKER_URL, CELERY_QUEUE (the queue's name),
+    JOB_SWEEP_SECONDS (beat's sweeper interval) and, for anything else Celery knows,
+    the ``CELERY`` mapping of the Flask config (tests name their own queue that way).
     """
 
     class FlaskTask(Task):
@@ -76,8 +80,12 @@ def make_celery(flask_app: Flask) -> Celery:
         worker_hijack_root_logger=False,
         timezone="UTC",
         enable_utc=True,
-        beat_schedule=_beat_schedule(),
+        beat_schedule=_beat_schedule(
+            float(flask_app.config.get("JOB_SWEEP_SECONDS") or SWEEP_EVERY_SECONDS)
+        ),
     )
+    if flask_app.config.get("CELERY_QUEUE"):
+        celery.conf.task_default_queue = flask_app.config["CELERY_QUEUE"]
     celery.conf.update(flask_app.config.get("CELERY") or {})
 
     @celery.task(
@@ -120,9 +128,9 @@ def make_celery(flask_app: Flask) -> Celery:
     return celery
 
 
-def _beat_schedule() -> dict[str, dict[str, Any]]:
+def _beat_schedule(sweep_every: float = SWEEP_EVERY_SECONDS) -> dict[str, dict[str, Any]]:
     schedule: dict[str, dict[str, Any]] = {
-        SWEEP: {"task": SWEEP, "schedule": SWEEP_EVERY_SECONDS},
+        SWEEP: {"task": SWEEP, "schedule": sweep_every},
     }
     for name, (every, _function) in sorted(background.PERIODIC.items()):
         schedule[name] = {"task": PERIODIC, "schedule": every, "args": [name]}

@@ -79,3 +79,23 @@ def test_production_needs_a_key_for_buyers_id_numbers():
     assert (
         load_config(environ={**env, "PAVILION_ID_ENCRYPTION_KEY": key})["ID_ENCRYPTION_KEY"] == key
     )
+
+
+def test_the_celery_queue_and_the_sweep_interval_come_from_the_environment():
+    from shop import create_app
+    from shop.core.celery_app import SWEEP, make_celery
+
+    default = make_celery(
+        create_app({"PAVILION_ENV": "test", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    )
+    assert default.conf.task_default_queue == "celery"
+    assert default.conf.beat_schedule[SWEEP]["schedule"] == 60.0
+    config = load_config(
+        environ={"DATABASE_URL": "sqlite://", "SECRET_KEY": "k", "PAVILION_CELERY_QUEUE": "shop-b",
+                 "PAVILION_JOB_SWEEP_SECONDS": "1.5"}
+    )  # fmt: skip
+    assert (config["CELERY_QUEUE"], config["JOB_SWEEP_SECONDS"]) == ("shop-b", 1.5)
+    app = create_app({**config, "PAVILION_ENV": "test", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    celery = make_celery(app)
+    assert celery.conf.task_default_queue == "shop-b"
+    assert celery.conf.beat_schedule[SWEEP]["schedule"] == 1.5
