@@ -67,6 +67,9 @@ SCRIPTS = (
            quick=("--rounds", "1", "--shipments", "100")),
     Script("reports", "bench/reports.py", "reports",
            quick=("--orders", "5000", "--days", "60", "--rounds", "1")),
+    Script("scale", "bench/scale.py", "scale",
+           quick=("--duration", "3", "--rounds", "1", "--warmup", "1", "--scale", "2",
+                  "--clients", "8", "--workers", "2")),
     Script("soak", "bench/soak.py", "soak",
            quick=("--warmup", "10", "--clients", "4", "--workers", "2")),
 )  # fmt: skip
