@@ -8,7 +8,8 @@ every limit in one place. Counting is Flask-Limiter's, per client address
 (``request.remote_addr``, which ProxyFix corrects when PAVILION_TRUSTED_PROXY_HOPS
 is set), in the storage PAVILION_RATE_LIMIT_STORAGE_URL names: ``memory://`` (the
 default) counts per process, so with several gunicorn workers or hosts each counts
-alone; ``redis://host:6379/2`` shares the counts.
+alone (in production the app says so in its log at start); ``redis://host:6379/2``
+shares the counts, and every instance of one shop must name the same one.
 
 Settings are read from the app's config first, then from the environment:
 ``RATE_LIMITS`` (``on``/``off``; benchmarks and most tests run with ``off``),
@@ -95,10 +96,19 @@ def install_rate_limits(app: Flask) -> Limiter | None:
     blueprint is registered). Off: nothing is installed, so nothing is counted."""
     if not rate_limits_enabled(app):
         return None
+    storage = rate_limit_setting(app, "RATE_LIMIT_STORAGE_URL")
+    if storage.startswith("memory://") and app.config.get("PAVILION_ENV") == "production":
+        # Each gunicorn worker, on each instance, would allow the whole budget.
+        log.warning(
+            "rate limits count per process (PAVILION_RATE_LIMIT_STORAGE_URL=%s): with "
+            "several workers or instances each allows the whole budget; point it at the "
+            "Redis they share, e.g. redis://host:6379/2",
+            storage,
+        )
     limiter = Limiter(
         get_remote_address,
         app=app,
-        storage_uri=rate_limit_setting(app, "RATE_LIMIT_STORAGE_URL"),
+        storage_uri=storage,
         key_prefix="pavilion",
         # Retry-After (and X-RateLimit-*) on the limited endpoints' answers.
         headers_enabled=True,

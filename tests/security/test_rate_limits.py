@@ -135,6 +135,20 @@ def test_counts_are_shared_between_processes_through_redis(make_app):
     assert_rate_limited_problem(other.post("/api/v1/orders", json={}))
 
 
+def test_production_says_when_limits_count_per_process(caplog):
+    from shop import create_app
+
+    settings = {"PAVILION_ENV": "production", "SECRET_KEY": "k", "ID_ENCRYPTION_KEY": "k",
+                "SQLALCHEMY_DATABASE_URI": "sqlite://", "RATE_LIMITS": "on"}  # fmt: skip
+    with caplog.at_level("WARNING", logger="shop.rate_limits"):
+        create_app({**settings, "RATE_LIMIT_STORAGE_URL": "memory://"})
+    assert "rate limits count per process" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="shop.rate_limits"):
+        create_app({**settings, "RATE_LIMIT_STORAGE_URL": "redis://127.0.0.1:1/0"})
+    assert "rate limits count per process" not in caplog.text
+
+
 # ------------------------------------------------------------ request size
 
 
