@@ -33,7 +33,10 @@ Method, all in one invocation so that every figure comes from the same machine s
    gunicorn (master and workers), of the Celery worker and beat, of the PostgreSQL
    backends connected to the bench database, and its own (the load generator), and
    the machine's busy share; each is reported in cores (CPU seconds per second of
-   the run), so that the limiting resource is measured, not guessed.
+   the run), so that the limiting resource is measured, not guessed, with CPU ms per
+   order and orders per CPU-second of the shop's own processes (what a second
+   instance would raise if it added capacity rather than a larger share of a busy
+   machine).
 5. After the load, orders in the database must equal the 201s, every order one
    RU-WH shipment, every stock level the sum of its ledger rows.
 
@@ -212,6 +215,16 @@ def render_report(
     app_two = sum(v for k, v in two["cores"].items() if k.startswith("web-"))
     db_two = two["cores"].get("postgres", 0.0)
     limiting = "CPU: the gunicorn workers" if app_two >= db_two else "CPU: PostgreSQL"
+    shop_roles = ("web-a", "web-b", "celery", "postgres")
+    for s in summary.values():
+        # Cores the shop's own processes used, and orders per second of their CPU: the
+        # figure a second instance would raise if it added capacity, not just a share.
+        s["shop_cores"] = sum(s["cores"].get(role, 0.0) for role in shop_roles)
+        s["per_cpu_s"] = s["rate"] / s["shop_cores"] if s["shop_cores"] else float("nan")
+        web = s["cores"].get("web-a", 0.0) + s["cores"].get("web-b", 0.0)
+        each = 1000 / s["rate"] if s["rate"] else float("nan")
+        s["ms_each"] = (web * each, s["cores"].get("celery", 0.0) * each,
+                        s["cores"].get("postgres", 0.0) * each)  # fmt: skip
     cpus = os.cpu_count() or 1
     lines = [
         "## One shop instance against two (bench/scale.py)",
@@ -239,7 +252,16 @@ def render_report(
         f"| pgbench (baseline) | {tps:,.0f} | {', '.join(f'{r.tps:,.0f}' for r in pgbench)} "
         f"| – | {_ms(pg_p95)} | {sum(r.failed for r in pgbench)} failed | 1 |",
         "",
-        f"Two instances / one: **{gain:.2f}×** orders/s.",
+        f"Two instances / one: **{gain:.2f}×** orders/s; orders per CPU-second of the shop's "
+        f"own processes (gunicorn, Celery, the database's backends): one instance "
+        f"{one['per_cpu_s']:.1f} ({one['shop_cores']:.2f} cores), two "
+        f"{two['per_cpu_s']:.1f} ({two['shop_cores']:.2f} cores). CPU ms per order, "
+        "gunicorn + Celery + PostgreSQL: "
+        + "; ".join(
+            f"{LABELS[t]} " + " + ".join(f"{ms:.1f}" for ms in summary[t]["ms_each"])
+            for t in ("one", "two")
+        )
+        + ".",
         "",
         f"CPU in use during the checkout runs, in cores (of {cpus}), averaged over the runs:",
         "",
@@ -265,8 +287,10 @@ def render_report(
         f"Limiting resource: {limiting} ({app_two:.2f} cores in gunicorn, {db_two:.2f} in "
         f"PostgreSQL, with the machine {two['busy']:.0%} busy). "
         + (
-            f"On {cpus} cores a second instance adds processes, not CPU: the figure is "
-            "expected flat once one instance has enough workers to fill the cores."
+            f"On {cpus} cores a second instance adds processes, not CPU: orders/s are "
+            "expected flat once one instance has enough workers to fill the cores, and a "
+            "gain in orders/s without one in orders per shop CPU-second is a larger share "
+            "of a machine that other work is using too."
             if cpus <= 2
             else "A second instance on the same machine shares its cores."
         ),
@@ -282,6 +306,11 @@ def render_report(
         figure("scale: orders/s, one instance", one["rate"], baseline=tps),
         figure("scale: orders/s, two instances", two["rate"], baseline=tps),
         figure("scale: two instances / one (orders/s)", two["rate"], baseline=one["rate"]),
+        figure(
+            "scale: orders per shop CPU-second, two instances (one)",
+            two["per_cpu_s"],
+            baseline=one["per_cpu_s"],
+        ),
         figure("scale: p95 ms, one instance", one["p95"], baseline=pg_p95),
         figure("scale: p95 ms, two instances", two["p95"], baseline=pg_p95),
         figure(
