@@ -299,7 +299,8 @@ def _honey(shop: Shop, base: str, **query: str) -> dict:
 
 def _both_instances_say(shop: Shop, read: Callable[[str], Any], expected: Any) -> float:
     """Seconds until every worker of A and B answers ``expected`` (several reads of each
-    instance, so that both of its workers are asked)."""
+    instance, so that both of its workers are asked); fails after the cache time and
+    the margin."""
     started = time.monotonic()
 
     def agreed() -> bool:
@@ -319,7 +320,7 @@ def test_a_rate_set_through_a_is_seen_on_b_within_the_cache_time(shop):
                             json={"base": "RUB", "quote": "CNY", "rate": "0.1"})  # fmt: skip
     assert changed.status_code == 201, changed.text
     took = _both_instances_say(shop, price, "600.00")
-    assert took <= CACHE_SECONDS + CACHE_MARGIN_SECONDS
+    print(f"new rate on every worker of A and B after {took:.2f} s (cache {CACHE_SECONDS} s)")
 
 
 def test_a_lane_closed_through_a_is_seen_on_b_within_the_cache_time(shop):
@@ -330,10 +331,12 @@ def test_a_lane_closed_through_a_is_seen_on_b_within_the_cache_time(shop):
     lane = f"{shop.a}/api/v1/admin/lanes/CN-URC-CA"
     closed = requests.put(lane, json={"active": False}, headers=operator(shop), timeout=30)
     assert closed.status_code == 200, closed.text
-    _both_instances_say(shop, deliverable, False)
+    took = _both_instances_say(shop, deliverable, False)
+    print(f"closed lane on every worker of A and B after {took:.2f} s")
     opened = requests.put(lane, json={"active": True}, headers=operator(shop), timeout=30)
     assert opened.status_code == 200, opened.text
-    _both_instances_say(shop, deliverable, True)
+    took = _both_instances_say(shop, deliverable, True)
+    print(f"reopened lane on every worker of A and B after {took:.2f} s")
 
 
 # ------------------------------------------------------------------ background workers
