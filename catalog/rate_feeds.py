@@ -508,3 +508,44 @@ def fetch_all_feeds(actor: str = "beat") -> list[dict[str, Any]]:
     """Every day (Celery beat; without a broker, cron runs ``flask --app wsgi rates
     fetch``): fetch each enabled feed that can fetch."""
     return [fetch_rates(name, actor) for name in fetchable_feeds(current_app.config)]
+
+
+# ------------------------------------------------------------------ metrics
+
+
+class RateAgeCollector:
+    """Prometheus gauges read at scrape time (shop.core.metrics): how old each rate in
+    force is, whether it is stale, and when each feed last fetched successfully."""
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        age = GaugeMetricFamily(
+            "pavilion_exchange_rate_age_seconds",
+            "Age of the rate each currency pair converts at (as on the admin rates page: "
+            "from its day or the last successful fetch that still quoted it)",
+            labels=["pair", "feed"],
+        )
+        stale = GaugeMetricFamily(
+            "pavilion_exchange_rate_stale",
+            "1 when the pair's rate is older than PAVILION_RATES_MAX_AGE_HOURS, else 0",
+            labels=["pair", "feed"],
+        )
+        last_ok = GaugeMetricFamily(
+            "pavilion_rate_feed_last_success_timestamp_seconds",
+            "When each feed last fetched successfully (Unix time)",
+            labels=["feed"],
+        )
+        try:
+            ages = rate_ages()
+            runs = _last_runs("ok")
+        finally:
+            db.session.rollback()
+        for item in ages["items"]:
+            age.add_metric([item["pair"], item["feed"]], item["age_hours"] * 3600)
+            stale.add_metric([item["pair"], item["feed"]], 1 if item["stale"] else 0)
+        for feed, run in sorted(runs.items()):
+            last_ok.add_metric([feed], _aware(run.finished_at).timestamp())
+        yield age
+        yield stale
+        yield last_ok

@@ -36,10 +36,10 @@ from orders.customs import id_vault, prc_id
 from orders.lifecycle import PAID_STATUSES
 from orders.models import Cart, CartLine, Order, OrderEvent, OrderLine, Payment
 from orders.pricing import Address, PricedLine, Quote, WantedLine, check_currency, load_lines, quote
-from shop.core import background
+from shop.core import background, metrics
 from shop.core.auth import hash_token
 from shop.core.clock import utcnow
-from shop.core.errors import Conflict, ValidationFailed
+from shop.core.errors import Conflict, DomainError, ValidationFailed
 from shop.core.extensions import db
 from shop.core.idempotency import derived_secret, mark_committed
 from shop.core.transactions import retry_on_conflict
@@ -82,6 +82,21 @@ def new_order_number() -> str:
 
 
 def place_order(checkout: CheckoutRequest, *, actor: str = "shopper") -> PlacedOrder:
+    """Place the order; counted in ``pavilion_checkouts_total`` and, when refused, in
+    ``pavilion_checkout_refusals_total`` by problem code."""
+    try:
+        placed = _place_order(checkout, actor)
+    except DomainError as refused:
+        metrics.count_checkout("refused", refused.code)
+        raise
+    except Exception:
+        metrics.count_checkout("error")
+        raise
+    metrics.count_checkout("placed")
+    return placed
+
+
+def _place_order(checkout: CheckoutRequest, actor: str) -> PlacedOrder:
     config = current_app.config
     now = utcnow()
     rates = current_rates().table

@@ -37,6 +37,8 @@ _GROUP = PluginGroup(
     field="feed",
     unknown=UnknownRateFeed,
     broken=RateFeedLoadError,
+    metric_kind="rate_feed",
+    timed=("fetch",),
 )
 
 

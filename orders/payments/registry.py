@@ -47,6 +47,8 @@ _GROUP = PluginGroup(
     field="payment.adapter",
     unknown=UnknownPaymentAdapter,
     broken=PaymentAdapterLoadError,
+    metric_kind="payment",
+    timed=("create_payment", "capture", "cancel", "refund", "status"),
 )
 
 

@@ -21,6 +21,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from shop.core.errors import DomainError
+from shop.core.metrics import instrument_adapter
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +51,14 @@ class PluginGroup:
         field: str,
         unknown: type[DomainError],
         broken: type[Exception],
+        metric_kind: str | None = None,
+        timed: tuple[str, ...] = (),
     ):
         self.group, self.base, self.kind, self.field = group, base, kind, field
         self.unknown, self.broken = unknown, broken
+        # The adapter methods that call the outside world, counted and timed as
+        # ``pavilion_provider_calls_total{kind=metric_kind, provider=name, ...}``.
+        self.metric_kind, self.timed = metric_kind, timed
         self._discovered: _Discovery | None = None
         self._lock = threading.Lock()
 
@@ -79,7 +85,10 @@ class PluginGroup:
                 f"No {self.kind} named {name!r} is offered; offered: {offered}.",
                 errors={self.field: [f"Must be one of: {offered}."]},
             )
-        return discovery.found[name](settings)
+        adapter = discovery.found[name](settings)
+        if self.metric_kind and self.timed:
+            instrument_adapter(adapter, self.metric_kind, name, self.timed)
+        return adapter
 
     def _discover(self) -> _Discovery:
         discovery = self._discovered

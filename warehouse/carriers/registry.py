@@ -44,6 +44,8 @@ _GROUP = PluginGroup(
     field="carrier",
     unknown=UnknownCarrier,
     broken=CarrierLoadError,
+    metric_kind="carrier",
+    timed=("quote", "book", "booking_status", "find_booking", "label", "track", "cancel"),
 )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import update as sql_update
 
 from catalog.models import Sku
 from shop.core import events as domain_events
+from shop.core import metrics
 from shop.core.auth import StaffPrincipal
 from shop.core.clock import iso_utc, utcnow
 from shop.core.errors import DomainError, NotFound, ValidationFailed
@@ -237,6 +238,9 @@ def consume_holds(shipment: Shipment, actor: str) -> None:
                         shipment_id=shipment.id,
                         bin=where,
                     )
+    metrics.count_stock_holds(
+        "consumed", "shipment", len(lines), sum(line.quantity for line in lines)
+    )
 
 
 def _take_from_bin(sku_id: int, node_id: int, bin_code: str | None, wanted: int) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 from sqlalchemy import update as sql_update
 
+from shop.core import metrics
 from shop.core.bulk_insert import insert_rows
 from shop.core.clock import utcnow
 from shop.core.errors import DomainError
@@ -199,6 +200,9 @@ def reserve_stock(allocations: list[Allocation], *, order_id: int, actor: str) -
             short.append((sku_id, node_id, parts[0].sku_code, quantity))
     if short:
         raise StockShortage.for_lines(short)
+    metrics.count_stock_holds(
+        "taken", "reservation", len(allocations), sum(a.quantity for a in allocations)
+    )
     # One ledger write for the whole hold, each row naming its shipment.
     record_movement_rows(
         [
@@ -251,6 +255,7 @@ def _release_held(which, *, reason: str, actor: str, new_state: str) -> int:
             shipment_id=line.shipment_id,
         )
         released += line.quantity
+    metrics.count_stock_holds("released", reason, len(lines), released)
     return released
 
 
