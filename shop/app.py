@@ -37,6 +37,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     register_error_handlers(app)
     install_request_ids_and_security_headers(app)
+    from shop.core.logs import install_request_log
+    from shop.core.metrics import install_request_metrics
+
+    install_request_metrics(app)
+    install_request_log(app)
     install_request_limits(app)  # after the request id, which its refusal quotes
     if app.config["TRUSTED_PROXY_HOPS"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -94,9 +99,10 @@ def _connect_packages() -> None:
 def _register_blueprints(app: Flask) -> None:
     from catalog.api import categories_blp, merchant_blp, products_blp
     from shop.docs import docs_bp
-    from shop.health import health_blp
+    from shop.health import health_blp, ops_bp
 
     api.register_blueprint(health_blp)
+    app.register_blueprint(ops_bp)
     api.register_blueprint(categories_blp)
     api.register_blueprint(products_blp)
     # Adds the orders' view (GET /merchant/orders) to the merchant blueprint: before it
@@ -129,16 +135,17 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _configure_logging(app: Flask) -> None:
+    from shop.core.logs import formatter_for
     from shop.core.web_hardening import RequestIdLogFilter
 
-    handler = logging.StreamHandler()
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
-    )
-    handler.addFilter(RequestIdLogFilter())
     root = logging.getLogger()
     # create_app may run many times in one process (tests): one handler is enough.
-    if not any(getattr(h, "_pavilion", False) for h in root.handlers):
+    handler = next((h for h in root.handlers if getattr(h, "_pavilion", False)), None)
+    if handler is None:
+        handler = logging.StreamHandler()
+        handler.addFilter(RequestIdLogFilter())
         handler._pavilion = True  # type: ignore[attr-defined]
         root.addHandler(handler)
+    # Text or one JSON object a line (PAVILION_LOG_FORMAT), secrets redacted either way.
+    handler.setFormatter(formatter_for(app.config["LOG_FORMAT"]))
     root.setLevel(app.config["LOG_LEVEL"])

@@ -100,6 +100,10 @@ def load_config(
         "ROUTING_STRATEGY": env.get("PAVILION_ROUTING_STRATEGY", "default"),
         "RATES_CACHE_SECONDS": int(env.get("PAVILION_RATES_CACHE_SECONDS", "30")),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
+        # text (the default) or json: one object a line with the request id (shop/core/logs).
+        "LOG_FORMAT": _log_format(overrides.get("LOG_FORMAT") or env.get("PAVILION_LOG_FORMAT")),
+        # The bearer token a Prometheus scrape of /metrics sends; unset: /metrics is a 404.
+        "METRICS_TOKEN": env.get("PAVILION_METRICS_TOKEN") or None,
         # Proxies in front that set X-Forwarded-For/-Proto/-Host (0: trust none). Login
         # throttling counts by client address, so behind a proxy this must be set.
         "TRUSTED_PROXY_HOPS": int(env.get("PAVILION_TRUSTED_PROXY_HOPS", "0")),
@@ -180,6 +184,13 @@ def load_config(
     }
     config.update(overrides)
     return config
+
+
+def _log_format(value: str | None) -> str:
+    log_format = (value or "text").strip().lower()
+    if log_format not in ("text", "json"):
+        raise ConfigError(f"PAVILION_LOG_FORMAT must be text or json, not {value!r}")
+    return log_format
 
 
 def _names(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
