@@ -87,7 +87,9 @@ def _leaf_messages(value: Any) -> list[str]:
 
 # Paths whose clients read problem+json, or that draw their own error pages;
 # everything else is the storefront, where a browser gets a page in the shop's look.
-NON_STOREFRONT_PREFIXES = ("/api/", "/warehouse", "/admin", "/healthz", "/problems/")
+NON_STOREFRONT_PREFIXES = (
+    "/api/", "/warehouse", "/admin", "/healthz", "/readyz", "/problems/"
+)  # fmt: skip
 
 
 def wants_storefront_page() -> bool:

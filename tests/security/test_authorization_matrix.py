@@ -85,6 +85,11 @@ RULES: dict[str, dict[str, str]] = {
     "categories.": PUBLIC,
     "products.": PUBLIC,
     "health.": PUBLIC,
+    # Readiness is for load balancers and orchestrators: no login, never rate-limited.
+    "ops.readyz": PUBLIC,
+    # Prometheus's bearer token only (PAVILION_METRICS_TOKEN), which no identity here
+    # holds: a 404 without the setting, a 401 with it.
+    "ops.metrics": everyone(REFUSE),
     "api-docs.": PUBLIC,
     "docs.": PUBLIC,
     "describe_problem": PUBLIC,
