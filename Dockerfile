@@ -20,7 +20,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PAVILION_VAR_DIR=/app/var \
     HOST=0.0.0.0 \
     PORT=8000 \
-    WEB_CONCURRENCY=4
+    WEB_CONCURRENCY=4 \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/pavilion-metrics
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin pavilion
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels

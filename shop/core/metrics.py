@@ -19,6 +19,7 @@ path, which may hold an order number and, in a query, a token.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -45,6 +46,12 @@ from shop.core.extensions import db
 
 # No ``*_created`` series: they double what a scrape reads and no alert uses them.
 disable_created_metrics()
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # A CLI command or a Celery worker started before gunicorn made the folder must not
+    # fail at its first count for want of it.
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
+log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -316,6 +323,33 @@ def _age(now, moment) -> float:
     return max(0.0, (now - as_utc(moment)).total_seconds())
 
 
+class _FromDatabase(Collector):
+    """The collectors that read the database: if one fails, the scrape still shows
+    every counter, and ``pavilion_metrics_collector_up`` says which reading failed."""
+
+    def __init__(self, collectors: Iterable[Collector]):
+        self.collectors = list(collectors)
+
+    def collect(self):
+        up = GaugeMetricFamily(
+            "pavilion_metrics_collector_up",
+            "1 when a collector that reads the database did so at this scrape, else 0",
+            labels=["collector"],
+        )
+        for collector in self.collectors:
+            name = type(collector).__name__
+            try:
+                families = list(collector.collect())
+            except Exception:
+                log.warning("metrics: %s could not read the database", name, exc_info=True)
+                db.session.rollback()
+                up.add_metric([name], 0)
+                continue
+            up.add_metric([name], 1)
+            yield from families
+        yield up
+
+
 class _ProcessRegistry(Collector):
     """This process's own metrics (the default registry), when not in multiprocess mode."""
 
@@ -335,6 +369,5 @@ def exposition(database_collectors: Iterable[Collector] = ()) -> bytes:
         multiprocess.MultiProcessCollector(registry)
     else:
         registry.register(_ProcessRegistry())
-    for collector in (JobsCollector(), *database_collectors):
-        registry.register(collector)
+    registry.register(_FromDatabase([JobsCollector(), *database_collectors]))
     return generate_latest(registry)

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 
 from shop.core.extensions import db
 from tests.checkout_world import build_world, order_body
@@ -36,9 +38,9 @@ def samples(text: str) -> list[tuple[str, dict[str, str], float]]:
     ]
 
 
-def value(scraped, name: str, **labels: str) -> float:
-    """The sum of ``name``'s samples whose labels include ``labels`` (0 when none)."""
-    return sum(v for n, got, v in scraped if n == name and labels.items() <= got.items())
+def value(scraped, metric: str, **labels: str) -> float:
+    """The sum of ``metric``'s samples whose labels include ``labels`` (0 when none)."""
+    return sum(v for n, got, v in scraped if n == metric and labels.items() <= got.items())
 
 
 def scrape(client) -> list:
@@ -262,3 +264,107 @@ def test_two_gunicorn_workers_add_up_in_every_scrape_and_log_json_lines(gunicorn
     assert request_ids <= scrapes
     assert TOKEN not in log.read_text()
     assert any(e["logger"] == "gunicorn.error" for e in entries)  # gunicorn's own, as JSON
+
+
+# ------------------------------------------------------------------ the helpers
+
+
+def test_adapter_calls_are_counted_by_outcome_and_reach_a_patched_class(monkeypatch):
+    from orders.payments.base import PaymentDeclined, PaymentUnavailable
+    from shop.core.metrics import instrument_adapter
+    from warehouse.carriers import load_carrier
+    from warehouse.carriers.base import CarrierRejected
+    from warehouse.carriers.manual import ManualCarrier
+
+    class Provider:
+        def pay(self, outcome):
+            if outcome:
+                raise outcome("no")
+            return "paid"
+
+    provider = instrument_adapter(Provider(), "payment", "test-provider", ["pay", "absent"])
+    before = samples(generate_text())
+    assert provider.pay(None) == "paid"
+    for error in (PaymentUnavailable, PaymentDeclined, CarrierRejected, KeyError):
+        with pytest.raises(error):
+            provider.pay(error)
+    monkeypatch.setattr(Provider, "pay", lambda self, outcome: "patched")
+    assert provider.pay(None) == "patched"
+    after = samples(generate_text())
+    labels = {"kind": "payment", "provider": "test-provider", "operation": "pay"}
+    for outcome, times in (("ok", 2), ("unavailable", 1), ("declined", 1), ("rejected", 1),
+                           ("error", 1)):  # fmt: skip
+        counted = value(after, "pavilion_provider_calls_total", outcome=outcome, **labels)
+        assert counted - value(before, "pavilion_provider_calls_total", outcome=outcome,
+                               **labels) == times, outcome  # fmt: skip
+    assert (
+        value(after, "pavilion_provider_call_duration_seconds_count", **labels)
+        - value(before, "pavilion_provider_call_duration_seconds_count", **labels)
+        == 6
+    )
+
+    carrier = load_carrier("manual", {}, ("manual",))
+    assert isinstance(carrier, ManualCarrier)
+    assert {"book", "track", "label"} <= set(vars(carrier))  # timed on the instance
+
+
+def generate_text() -> str:
+    """This process's counters, without a request (and without reading a database)."""
+    return generate_latest(REGISTRY).decode()
+
+
+def test_counts_wait_for_the_commit_and_forget_a_rollback(app):
+    from shop.core.metrics import on_commit
+
+    counted = []
+    with app.app_context():
+        db.session.execute(text("SELECT 1"))
+        on_commit(lambda: counted.append("rolled back"))
+        db.session.rollback()
+        db.session.execute(text("SELECT 1"))
+        on_commit(lambda: counted.append("committed"))
+        assert counted == []
+        db.session.commit()
+        with db.session.begin_nested() as savepoint:
+            on_commit(lambda: counted.append("savepoint rolled back"))
+            savepoint.rollback()
+        with db.session.begin_nested():
+            on_commit(lambda: counted.append("savepoint released"))
+        db.session.commit()
+        on_commit(lambda: counted.append("no transaction"))
+    assert counted == ["committed", "savepoint released", "no transaction"]
+
+
+def test_a_scrape_still_answers_when_the_database_does_not():
+    broken = make_test_app("postgresql+psycopg://127.0.0.1:1/nothing", METRICS_TOKEN=TOKEN)
+    response = broken.test_client().get("/metrics", headers=BEARER)
+    assert response.status_code == 200
+    scraped = samples(response.get_data(as_text=True))
+    assert value(scraped, "pavilion_metrics_collector_up", collector="JobsCollector") == 0
+    assert any(n == "pavilion_http_requests_total" for n, _g, _v in scraped)
+
+
+def test_jobs_are_read_by_state_with_the_age_of_the_oldest_waiting(app):
+    from datetime import timedelta
+
+    from shop.core.background import Job
+    from shop.core.clock import utcnow
+
+    app.config["METRICS_TOKEN"] = TOKEN
+    now = utcnow()
+    with app.app_context():
+        db.session.add_all([
+            Job(name="orders.notify", state="pending", created_at=now - timedelta(minutes=10),
+                next_attempt_at=now - timedelta(minutes=4)),
+            Job(name="orders.notify", state="pending", next_attempt_at=now + timedelta(hours=1)),
+            Job(name="carriers.book", state="dead", next_attempt_at=now),
+        ])  # fmt: skip
+        db.session.commit()
+    scraped = scrape(app.test_client())
+    assert value(scraped, "pavilion_jobs", state="pending") == 2
+    assert value(scraped, "pavilion_jobs", state="dead") == 1
+    assert value(scraped, "pavilion_jobs", state="running") == 0
+    assert value(scraped, "pavilion_jobs_by_name", name="carriers.book", state="dead") == 1
+    assert 590 <= value(scraped, "pavilion_jobs_oldest_pending_age_seconds") < 700
+    assert 230 <= value(scraped, "pavilion_jobs_oldest_due_seconds") < 340
+    assert value(scraped, "pavilion_metrics_collector_up", collector="JobsCollector") == 1
