@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -29,12 +27,11 @@ from orders.models import Order
 from shop.core.extensions import db
 from tests.checkout_world import build_world, order_body
 from tests.conftest import make_test_app
-from tests.integration.test_serve import free_port
 from tests.invariants import assert_invariants
+from tests.live_server import running_gunicorn
 from warehouse.models import StockLevel
 from warehouse.services import OnHandChange, set_on_hand
 
-ROOT = Path(__file__).resolve().parents[2]
 SHOPPERS = 6
 ORDERS_EACH = 6
 KILLS = 2
@@ -76,7 +73,6 @@ def gunicorn_shop(postgres, tmp_path):
         )  # fmt: skip
         db.session.commit()
         db.session.remove()
-    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -91,33 +87,11 @@ def gunicorn_shop(postgres, tmp_path):
     }
     env.pop("CELERY_BROKER_URL", None)
     log = tmp_path / "gunicorn.log"
-    with log.open("w") as out:
-        master = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "python:shop.gunicorn_conf",
-             "--workers", "3", "--bind", f"127.0.0.1:{port}", "--timeout", "30",
-             "--graceful-timeout", "5", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    args = ("--timeout", "30", "--graceful-timeout", "5")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                pass  # workers still booting
-            assert master.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, f"gunicorn did not answer:\n{log.read_text()}"
-            time.sleep(0.2)
-        yield app, base, master, log
+        with running_gunicorn(env, log, workers=3, args=args) as (base, master):
+            yield app, base, master, log
     finally:
-        os.killpg(master.pid, signal.SIGTERM)
-        try:
-            master.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(master.pid, signal.SIGKILL)
-            master.wait()
         with app.app_context():
             db.session.remove()
             db.engine.dispose()

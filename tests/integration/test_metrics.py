@@ -8,9 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,9 +21,8 @@ from sqlalchemy import text
 from shop.core.extensions import db
 from tests.checkout_world import build_world, order_body
 from tests.conftest import make_test_app
-from tests.integration.test_serve import free_port
+from tests.live_server import running_gunicorn
 
-ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "metrics-token-for-tests-0123456789"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -175,7 +171,6 @@ def gunicorn_with_metrics(postgres, tmp_path):
     multiproc = tmp_path / "prometheus"
     (multiproc).mkdir()
     (multiproc / "counter_999999.db").write_bytes(b"")  # a stale file of an earlier run
-    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -190,33 +185,11 @@ def gunicorn_with_metrics(postgres, tmp_path):
     }
     env.pop("CELERY_BROKER_URL", None)
     log = tmp_path / "gunicorn.log"
-    with log.open("w") as out:
-        master = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "python:shop.gunicorn_conf",
-             "--workers", "2", "--bind", f"127.0.0.1:{port}", "--access-logfile", "-",
-             "--timeout", "30", "--graceful-timeout", "5", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    args = ("--access-logfile", "-", "--timeout", "30", "--graceful-timeout", "5")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                pass  # workers still booting
-            assert master.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, f"gunicorn did not answer:\n{log.read_text()}"
-            time.sleep(0.2)
-        yield base, multiproc, log
+        with running_gunicorn(env, log, workers=2, args=args) as (base, _master):
+            yield base, multiproc, log
     finally:
-        os.killpg(master.pid, signal.SIGTERM)
-        try:
-            master.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(master.pid, signal.SIGKILL)
-            master.wait()
         with app.app_context():
             db.session.remove()
             db.engine.dispose()

@@ -11,12 +11,7 @@ problem+json."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -25,9 +20,7 @@ from shop.core.api_base import PROBLEM_CONTENT_TYPE
 from shop.core.extensions import db
 from shop.core.web_hardening import MAX_REQUEST_TARGET_BYTES
 from tests.conftest import make_test_app
-from tests.integration.test_serve import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.live_server import running_gunicorn
 
 
 @pytest.fixture
@@ -40,37 +33,11 @@ def gunicorn_base(postgres, tmp_path):
         db.create_all()
         db.session.remove()
         db.engine.dispose()
-    port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "PAVILION_ENV": "test", "LOG_LEVEL": "WARNING",
            "PAVILION_VAR_DIR": str(tmp_path / "var"), "PAVILION_RATE_LIMITS": "off"}  # fmt: skip
     env.pop("CELERY_BROKER_URL", None)
-    log = tmp_path / "gunicorn.log"
-    with log.open("w") as out:
-        master = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "python:shop.gunicorn_conf",
-             "--workers", "1", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                pass  # the worker is still booting
-            assert master.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, f"gunicorn did not answer:\n{log.read_text()}"
-            time.sleep(0.2)
+    with running_gunicorn(env, tmp_path / "gunicorn.log", workers=1) as (base, _master):
         yield base
-    finally:
-        os.killpg(master.pid, signal.SIGTERM)
-        try:
-            master.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(master.pid, signal.SIGKILL)
-            master.wait()
 
 
 def test_the_app_answers_a_long_link_and_gunicorn_only_what_the_app_cannot_see(gunicorn_base):
