@@ -226,3 +226,13 @@ def shop_cluster(
         yield cluster
     finally:
         cluster.stop()
+
+
+def forget_queue(client, queue: str) -> None:
+    """Leave Redis as a test run found it: drop ``queue`` (a run's own), its bindings,
+    and the messages of it that a killed worker left unacknowledged."""
+    client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+    for tag, payload in client.hgetall("unacked").items():
+        if queue.encode() in payload:
+            client.hdel("unacked", tag)
+            client.zrem("unacked_index", tag)

@@ -23,12 +23,13 @@ import yaml
 
 from shop.config import load_config
 from shop.core import background
-from shop.core.background import Job
 from shop.core.celery_app import make_celery
 from shop.core.extensions import db
 from tests.conftest import make_test_app, skip_or_fail
 from tests.deploy.test_compose import parse_duration
 from tests.integration import background_worker_app  # noqa: F401 - registers tests.file_run
+from tests.integration.test_background_jobs import job_state, wait_for
+from tests.shop_cluster import forget_queue
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -90,32 +91,11 @@ def worker_world(postgres, tmp_path):
     if worker.poll() is None:
         worker.kill()
         worker.wait()
-    client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
-    for tag, payload in client.hgetall("unacked").items():
-        if queue.encode() in payload:
-            client.hdel("unacked", tag)
-            client.zrem("unacked_index", tag)
+    forget_queue(client, queue)
     client.close()
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def job_state(app, job_id: int) -> tuple[str, int]:
-    with app.app_context():
-        job = db.session.get(Job, job_id)
-        state = (job.state, job.attempts)
-        db.session.remove()
-        return state
 
 
 def test_sigterm_lets_the_running_job_finish_once_then_the_worker_exits(worker_world):

@@ -29,6 +29,7 @@ from shop.core.extensions import db
 from tests import factories
 from tests.conftest import make_test_app, skip_or_fail
 from tests.integration import background_worker_app as tasks
+from tests.shop_cluster import forget_queue
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -312,11 +313,7 @@ def celery_world(postgres, tmp_path):
                 worker.kill()
                 worker.wait()
     # Leave Redis as it was: this run's queue, and the message the killed worker held.
-    client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
-    for tag, payload in client.hgetall("unacked").items():
-        if queue.encode() in payload:
-            client.hdel("unacked", tag)
-            client.zrem("unacked_index", tag)
+    forget_queue(client, queue)
     client.close()
     with app.app_context():
         db.session.remove()

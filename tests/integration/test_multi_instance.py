@@ -43,7 +43,7 @@ from tests.checkout_world import build_world, order_body
 from tests.conftest import make_test_app, skip_or_fail
 from tests.fake_cdek import FakeCdek
 from tests.invariants import assert_invariants, fake_cdek_bookings
-from tests.shop_cluster import ShopCluster, cluster_env, shop_cluster
+from tests.shop_cluster import ShopCluster, cluster_env, forget_queue, shop_cluster
 from warehouse.models import Shipment
 from warehouse.services import create_staff, ledger_mismatches
 
@@ -137,11 +137,7 @@ def shop(postgres, tmp_path_factory):
     finally:
         cdek.stop()
         # Leave Redis as it was: this run's queue and the killed worker's unacked message.
-        client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
-        for tag, payload in client.hgetall("unacked").items():
-            if queue.encode() in payload:
-                client.hdel("unacked", tag)
-                client.zrem("unacked_index", tag)
+        forget_queue(client, queue)
         client.close()
         with app.app_context():
             db.session.remove()
