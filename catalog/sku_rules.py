@@ -515,9 +515,7 @@ def _check_country(value: Any, errors: dict[str, list[str]]) -> str | None:
     return country
 
 
-def _check_dimensions(
-    get: Any, errors: dict[str, list[str]]
-) -> tuple[int, int, int] | None:
+def _check_dimensions(get: Any, errors: dict[str, list[str]]) -> tuple[int, int, int] | None:
     """Length, width and height in whole millimetres, all three or none (a box with two
     sides cannot be packed)."""
     given = [name for name in DIMENSIONS if not _is_blank(get(name))]

@@ -81,6 +81,7 @@ class PricedLine:
             weight_g=self.sku.weight_g,
             unit_value=self.sku.price,
             outside_cbec_positive_list=self.outside_cbec_positive_list,
+            dimensions_mm=self.sku.dimensions_mm,
         )
 
     def dutiable(self, quantity: int) -> customs.DutiableLine:

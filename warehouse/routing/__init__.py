@@ -29,7 +29,9 @@ from warehouse.routing.model import (
     Leg,
     Node,
     OrderLine,
+    ParcelQuote,
     Plan,
+    QuoteTable,
     RankedOption,
     RankingKey,
     RoutingRequest,
@@ -37,6 +39,13 @@ from warehouse.routing.model import (
     ShipmentLine,
     Verdict,
     chargeable_kg,
+)
+from warehouse.routing.packing import (
+    FILL_FACTOR,
+    Box,
+    Packaging,
+    ParcelBand,
+    parcel_size,
 )
 from warehouse.routing.rules import (
     Candidate,
@@ -68,6 +77,8 @@ from warehouse.routing.strategies import (
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "FILL_FACTOR",
+    "Box",
     "Candidate",
     "CandidateReport",
     "CarrierQuote",
@@ -90,9 +101,13 @@ __all__ = [
     "NodeIsActive",
     "NodePriority",
     "OrderLine",
+    "Packaging",
     "Parcel",
+    "ParcelBand",
+    "ParcelQuote",
     "Plan",
     "PlanOption",
+    "QuoteTable",
     "RankedOption",
     "RankingKey",
     "RankingRule",
@@ -112,5 +127,6 @@ __all__ = [
     "default_filters",
     "default_rankers",
     "load_strategy",
+    "parcel_size",
     "plan_order",
 ]

@@ -31,7 +31,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -48,14 +48,15 @@ from warehouse.routing.model import (
     Explanation,
     Lane,
     OrderLine,
+    ParcelQuote,
     Plan,
     RankedOption,
     RankingKey,
     RoutingRequest,
     Shipment,
     ShipmentLine,
-    chargeable_kg,
 )
+from warehouse.routing.packing import ParcelBand, parcel_size
 from warehouse.routing.rules import (
     Candidate,
     FilterRule,
@@ -70,6 +71,18 @@ MAX_ASSIGNMENTS_PER_PLAN = 4096  # bounds the search when a strategy ranks all c
 OPTIONS_SHOWN = 5  # in the explanation; the count of all options considered is kept too
 
 Items = tuple[tuple[OrderLine, int], ...]
+
+
+@dataclass(frozen=True)
+class _Tariff:
+    """A parcel's price by one lane, where it came from, and a carrier's refusal."""
+
+    cost: Money
+    days_min: int
+    days_max: int
+    source: str
+    service: str | None = None
+    refused: str | None = None
 
 
 def plan_order(
@@ -92,7 +105,8 @@ class _Planner:
         self.rankers = tuple(rankers)
         self.strategy = strategy
         self.lines: tuple[OrderLine, ...] = request.lines  # by index: the request sorts them
-        self._tariffs: dict[tuple[str, int], tuple[Money, int, int]] = {}
+        self._tariffs: dict[tuple[str, ParcelBand], _Tariff] = {}
+        self._priced: dict[tuple[str, ParcelBand], str] = {}  # what pricing said, per parcel
         self._parcel_refusals: dict[int, list[str]] = {}
         self._quotes = {(q.lane, q.leg): q for q in request.quotes}
         self._usable: list[Candidate] = []
@@ -171,13 +185,34 @@ class _Planner:
             )
             for option in ranked[:OPTIONS_SHOWN]
         )
+        considered = tuple(
+            dict.fromkeys(s for option in ranked[:OPTIONS_SHOWN] for s in option.shipments)
+        )
         explanation = replace(
             explanation,
             options_considered=len(ranked),
             options=shown,
             decision=self.decision(ranked),
+            pricing=self.pricing_notes(chosen),
         )
-        return Plan(strategy=self.strategy, shipments=chosen.shipments, explanation=explanation)
+        return Plan(
+            strategy=self.strategy,
+            shipments=chosen.shipments,
+            explanation=explanation,
+            considered=considered,
+        )
+
+    def pricing_notes(self, chosen: PlanOption) -> tuple[str, ...]:
+        """How each chosen parcel was priced, and which parcels a carrier refused,
+        once carriers were asked (no notes when every lane priced by its table)."""
+        if not self.request.parcel_quotes.asked:
+            return ()
+        notes = [
+            f"{s.node} by {s.lane}: parcel {s.band} priced by {s.price_source}"
+            for s in chosen.shipments
+        ]
+        notes += [note for note in self._priced.values() if note not in notes]
+        return tuple(dict.fromkeys(notes))
 
     def rank_key(self, option: PlanOption) -> tuple:
         return (*(rule.key(option, self.request) for rule in self.rankers), option.identity)
@@ -364,7 +399,16 @@ class _Planner:
                     self._parcel_refusals.setdefault(line.index, []).append(why)
                 return None
         weight = parcel.weight_g
-        cost, days_min, days_max = self.tariff(lane, weight)
+        size = parcel_size(
+            ((line.dimensions_mm, units) for line, units in items), candidate.node.packaging
+        )
+        band = ParcelBand.of(weight, size)
+        tariff = self.tariff(lane, band)
+        if tariff.refused:
+            for line, _ in items:
+                self._parcel_refusals.setdefault(line.index, []).append(tariff.refused)
+            return None
+        cost, days_min, days_max = tariff.cost, tariff.days_min, tariff.days_max
         facts = self._lane_facts.get(lane.code)
         if facts is None:
             facts = (lane.ship_by(self.request.now), lane.customs_modes, lane.crossings)
@@ -383,14 +427,31 @@ class _Planner:
             deliver_by=ship_by + timedelta(days=days_max),
             customs_modes=customs_modes,
             crossings=crossings,
+            size_mm=size,
+            price_source=tariff.source,
+            service=tariff.service,
         )
 
-    def tariff(self, lane: Lane, weight_g: int) -> tuple[Money, int, int]:
-        """Cost (in ``compare_in``, rounded) and transit days of a parcel, quotes first."""
-        kg = chargeable_kg(weight_g)
-        cached = self._tariffs.get((lane.code, kg))
+    def tariff(self, lane: Lane, band: ParcelBand) -> _Tariff:
+        """Cost (in ``compare_in``, rounded), transit days and price source of a parcel of
+        ``band`` by ``lane``: the lane's table, with carrier quotes first (the per-lane
+        ``quotes``, then the per-band ``parcel_quotes``), or a carrier's refusal."""
+        cached = self._tariffs.get((lane.code, band))
         if cached:
             return cached
+        table = self.request.parcel_quotes
+        parcel_quote = table.find(lane.code, band)
+        key = (lane.code, band)
+        if parcel_quote is not None and parcel_quote.refused:
+            why = (
+                f"{lane.node}: lane {lane.code} cannot take a parcel of {band}: "
+                f"{parcel_quote.carrier} refuses it ({parcel_quote.refused})"
+            )
+            self._priced[key] = why
+            result = _Tariff(Money(Decimal(0), self.request.compare_in), 0, 0, why, None, why)
+            self._tariffs[key] = result
+            return result
+        kg = band.weight_kg
         convert, currency = self.request.convert, self.request.compare_in
         whole = self._quotes.get((lane.code, None))
         total, days_min, days_max = Decimal(0), 0, 0
@@ -415,9 +476,50 @@ class _Planner:
                 days_min = whole.transit_days_min
             if whole.transit_days_max is not None:
                 days_max = whole.transit_days_max
-        result = (Money(round_to_currency(total, currency), currency), days_min, days_max)
-        self._tariffs[(lane.code, kg)] = result
+        source, service = "lane table", None
+        if parcel_quote is not None:
+            total, days_min, days_max = self.apply_quote(lane, kg, parcel_quote)
+            source = f"{parcel_quote.carrier} tariff {parcel_quote.service}"
+            service = parcel_quote.service
+        elif lane.code in table.asked:
+            source = f"lane table ({table.asked[lane.code]})"
+            self._priced[key] = (
+                f"{lane.node} by {lane.code}: no carrier quote for a parcel of {band}; "
+                f"priced by the lane table ({table.asked[lane.code]})"
+            )
+        result = _Tariff(
+            Money(round_to_currency(total, currency), currency), days_min, days_max, source, service
+        )
+        self._tariffs[key] = result
         return result
+
+    def apply_quote(self, lane: Lane, kg: int, quote: ParcelQuote) -> tuple[Decimal, int, int]:
+        """The lane's cost and days with ``quote`` in place of its leg (or of the lane)."""
+        convert, currency = self.request.convert, self.request.compare_in
+        if quote.leg is None:
+            return (
+                convert(quote.cost, currency).amount,
+                quote.transit_days_min if quote.transit_days_min is not None
+                else lane.transit_days_min,
+                quote.transit_days_max if quote.transit_days_max is not None
+                else lane.transit_days_max,
+            )  # fmt: skip
+        total, days_min, days_max = Decimal(0), 0, 0
+        for position, leg in enumerate(lane.legs):
+            quoted = position == quote.leg
+            cost = quote.cost if quoted else leg.cost_for(kg)
+            total += convert(cost, currency).amount
+            days_min += (
+                quote.transit_days_min
+                if quoted and quote.transit_days_min is not None
+                else leg.transit_days_min
+            )
+            days_max += (
+                quote.transit_days_max
+                if quoted and quote.transit_days_max is not None
+                else leg.transit_days_max
+            )
+        return total, days_min, days_max
 
     # -- telling why -----------------------------------------------------------
 

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from catalog.money import Money, RateTable, round_to_currency
+from warehouse.routing.packing import Packaging, ParcelBand, Size
 
 # ---------------------------------------------------------------------------
 # Inputs
@@ -39,6 +40,7 @@ class OrderLine:
     weight_g: int
     unit_value: Money
     outside_cbec_positive_list: bool = False
+    dimensions_mm: Size | None = None  # one unit's outer size; None: unknown
 
     def __post_init__(self):
         if self.quantity <= 0:
@@ -75,6 +77,7 @@ class Node:
     country: str
     priority: int = 100
     active: bool = True
+    packaging: Packaging | None = None  # the boxes it packs into; None: unknown
 
 
 @dataclass(frozen=True)
@@ -266,6 +269,63 @@ class CarrierQuote:
 
 
 @dataclass(frozen=True)
+class ParcelQuote:
+    """A carrier's price for a parcel of one ``band`` on one lane: it replaces the cost
+    (and transit days, when given) of leg ``leg`` (0-based; ``None``: the whole lane).
+
+    ``refused`` says why the carrier will not carry a parcel of this band (over its
+    weight limit, no tariff): the lane then does not take such a parcel at all, rather
+    than falling back to its own table for a parcel the carrier would turn away.
+    ``service`` is the carrier's tariff the price is for (a CDEK ``tariff_code``):
+    booking uses the same one.
+    """
+
+    lane: str
+    band: ParcelBand
+    carrier: str
+    leg: int | None = None
+    cost: Money | None = None
+    transit_days_min: int | None = None
+    transit_days_max: int | None = None
+    service: str | None = None
+    refused: str | None = None
+
+    def __post_init__(self):
+        if self.cost is None and self.refused is None:
+            raise ValueError(f"quote for {self.lane} {self.band}: a cost or a refusal")
+
+
+@dataclass(frozen=True)
+class QuoteTable:
+    """Carrier quotes per (lane, parcel band), and the lanes whose carrier was asked.
+
+    For a lane in ``asked``, a parcel whose band has no quote is priced by the lane's
+    own table, and the engine says so (``asked[lane]`` is why there is no quote, e.g.
+    ``"cdek unreachable"``). Lanes not in ``asked`` are priced by their tables as ever.
+    """
+
+    quotes: tuple[ParcelQuote, ...] = ()
+    asked: Mapping[str, str] = field(default_factory=dict)
+    _index: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "quotes", tuple(self.quotes))
+        object.__setattr__(self, "asked", MappingProxyType(dict(self.asked)))
+        self._index.update({(q.lane, q.band): q for q in self.quotes})
+
+    def find(self, lane: str, band: ParcelBand) -> ParcelQuote | None:
+        return self._index.get((lane, band))
+
+    def has(self, lane: str, band: ParcelBand) -> bool:
+        return (lane, band) in self._index
+
+    def merged(self, other: QuoteTable) -> QuoteTable:
+        """Both tables' quotes (``other`` wins for the same lane and band) and asks."""
+        quotes = {(q.lane, q.band): q for q in (*self.quotes, *other.quotes)}
+        return QuoteTable(tuple(quotes.values()), {**self.asked, **other.asked})
+
+
+@dataclass(frozen=True)
 class RoutingRequest:
     """Everything one routing decision depends on; nothing else is read.
 
@@ -285,6 +345,7 @@ class RoutingRequest:
     compare_in: str = "CNY"
     quotes: tuple[CarrierQuote, ...] = ()
     excluded_nodes: Mapping[str, str] = field(default_factory=dict)
+    parcel_quotes: QuoteTable = field(default_factory=QuoteTable)
     _factors: dict[tuple[str, str], Decimal] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -360,6 +421,13 @@ class Shipment:
     deliver_by: date
     customs_modes: tuple[str, ...] = ()
     crossings: tuple[str, ...] = ()
+    size_mm: Size | None = None  # outer size, longest side first; None: unknown
+    price_source: str = "lane table"  # or the carrier's tariff that priced it
+    service: str | None = None  # the carrier's tariff the price is for, when quoted
+
+    @property
+    def band(self) -> ParcelBand:
+        return ParcelBand.of(self.weight_g, self.size_mm)
 
     def describe(self) -> str:
         lines = ", ".join(f"{item.quantity} × {item.sku} (line {item.line})" for item in self.lines)
@@ -377,6 +445,9 @@ class Shipment:
             "delivery": {"from": self.deliver_from.isoformat(), "by": self.deliver_by.isoformat()},
             "customs_modes": list(self.customs_modes),
             "crossings": list(self.crossings),
+            "size_mm": list(self.size_mm) if self.size_mm else None,
+            "price_source": self.price_source,
+            "service": self.service,
         }
 
 
@@ -450,15 +521,19 @@ class Explanation:
     options_considered: int = 0
     options: tuple[RankedOption, ...] = ()
     decision: str = ""
+    # How each parcel was priced when carriers were asked: a quote, the lane's table
+    # for want of one, or a carrier refusing a parcel (never silent).
+    pricing: tuple[str, ...] = ()
 
     def reasons(self) -> list[str]:
-        """Every filter reason, in node order: the short story staff read first."""
+        """Every filter reason, in node order, then the pricing notes: the short story
+        staff read first."""
         return [
             reason
             for candidate in self.candidates
             for verdict in candidate.verdicts
             for reason in verdict.reasons
-        ]
+        ] + list(self.pricing)
 
     def as_json(self) -> dict[str, Any]:
         """Plain dicts, lists, strings, numbers and booleans: ``json.dumps`` takes it as is."""
@@ -468,6 +543,7 @@ class Explanation:
             "compare_in": self.compare_in,
             "planned_at": self.planned_at.isoformat(),
             "decision": self.decision,
+            "pricing": list(self.pricing),
             "candidates": [candidate.as_json() for candidate in self.candidates],
             "ranking": {
                 "rules": list(self.rankers),
@@ -484,6 +560,9 @@ class Plan:
     strategy: str
     shipments: tuple[Shipment, ...]
     explanation: Explanation
+    # The parcels of the best few options the rankers compared (the chosen one first):
+    # what a caller asks carriers to quote before planning again.
+    considered: tuple[Shipment, ...] = ()
 
     @property
     def total_cost(self) -> Money:
