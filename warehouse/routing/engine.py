@@ -106,7 +106,10 @@ class _Planner:
         self.strategy = strategy
         self.lines: tuple[OrderLine, ...] = request.lines  # by index: the request sorts them
         self._tariffs: dict[tuple[str, ParcelBand], _Tariff] = {}
-        self._priced: dict[tuple[str, ParcelBand], str] = {}  # what pricing said, per parcel
+        # What pricing said: a fallback to a lane table per (lane, band), and every
+        # parcel a carrier refused.
+        self._fallbacks: dict[tuple[str, ParcelBand], str] = {}
+        self._refused: dict[tuple[str, ParcelBand], str] = {}
         self._parcel_refusals: dict[int, list[str]] = {}
         self._quotes = {(q.lane, q.leg): q for q in request.quotes}
         self._usable: list[Candidate] = []
@@ -208,10 +211,12 @@ class _Planner:
         if not self.request.parcel_quotes.asked:
             return ()
         notes = [
-            f"{s.node} by {s.lane}: parcel {s.band} priced by {s.price_source}"
+            self._fallbacks.get((s.lane, s.band))
+            or f"{s.node} by {s.lane}: parcel {s.band} priced by {s.price_source}"
             for s in chosen.shipments
         ]
-        notes += [note for note in self._priced.values() if note not in notes]
+        # Refusals of parcels the chosen plan does not hold explain why it is not cheaper.
+        notes += self._refused.values()
         return tuple(dict.fromkeys(notes))
 
     def rank_key(self, option: PlanOption) -> tuple:
@@ -447,7 +452,7 @@ class _Planner:
                 f"{lane.node}: lane {lane.code} cannot take a parcel of {band}: "
                 f"{parcel_quote.carrier} refuses it ({parcel_quote.refused})"
             )
-            self._priced[key] = why
+            self._refused[key] = why
             result = _Tariff(Money(Decimal(0), self.request.compare_in), 0, 0, why, None, why)
             self._tariffs[key] = result
             return result
@@ -483,7 +488,7 @@ class _Planner:
             service = parcel_quote.service
         elif lane.code in table.asked:
             source = f"lane table ({table.asked[lane.code]})"
-            self._priced[key] = (
+            self._fallbacks[key] = (
                 f"{lane.node} by {lane.code}: no carrier quote for a parcel of {band}; "
                 f"priced by the lane table ({table.asked[lane.code]})"
             )
