@@ -28,8 +28,9 @@ What it serves, in CDEK's documented shapes (api-docs.cdek.ru, cdek-it/sdk2.0):
   grams, sides in whole centimetres) are as the calculator pages document them
   (https://api-docs.cdek.ru/63347458.html, tarifflist; 63347397.html, tariff). A
   "Посылка" tariff is not offered for a package over ``PARCEL_TARIFF_MAX_WEIGHT_G``
-  (CDEK's parcel tariffs take parcels up to 30 kg); "available tariffs" is what the
-  method answers, so one it would refuse is left out, and none left is an empty list.
+  (30 kg, the limit of CDEK's parcel tariffs as issue #17 states it; the calculator
+  pages do not give the figure). The method answers the "available tariffs", so one
+  it would refuse is left out, and none left is an empty list.
 - ``POST /v2/orders``: 400 ``v2_field_is_empty`` for a missing field, else 202
   with ``entity.uuid`` and ``requests[0].state`` ACCEPTED. Registration ends
   after ``fake.polls_until_registered`` ``GET /v2/orders/{uuid}``: SUCCESSFUL
