@@ -67,10 +67,11 @@ def test_a_node_without_boxes_and_goods_without_dimensions_give_no_size():
     assert parcel_size([(None, 2)], Packaging()) is None
 
 
-def test_goods_no_box_holds_get_a_carton_around_the_largest_item():
-    size = parcel_size([((500, 400, 100), 3)], BOXES)
-    # 60 l at 75 % = 80 l over 500 × 400 mm: 400 mm tall.
-    assert size == (500, 400, 400)
+def test_goods_no_box_holds_get_a_carton_as_near_a_cube_as_the_largest_item_allows():
+    # 60 l at 75 % = 80 l: 500 mm long for the item, then 400 × 400 mm.
+    assert parcel_size([((500, 400, 100), 3)], BOXES) == (500, 400, 400)
+    # 120 l at 75 % = 160 l of small items: a 543 mm cube.
+    assert parcel_size([((100, 100, 100), 120)], BOXES) == (543, 543, 543)
 
 
 def test_a_band_rounds_the_weight_up_to_a_kilogram_and_each_side_up_to_5_cm():

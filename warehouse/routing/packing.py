@@ -8,8 +8,8 @@ A parcel's outer size, in whole millimetres, is:
    each item fits the box side by side (sides compared longest to longest), and
    the items' volume is at most ``FILL_FACTOR`` of the box's. Items without
    dimensions are taken to need the node's default box at least;
-3. no box holds them: a carton as long and wide as the largest item, tall enough
-   for the items' volume at the fill factor;
+3. no box holds them: a carton as near a cube as the largest item allows, holding
+   the items' volume at the fill factor;
 4. no SKU has dimensions: the node's default box; a node with no boxes known
    gives ``None`` (the carrier prices by weight alone, as before sizes were known).
 
@@ -127,11 +127,16 @@ def parcel_size(
             continue  # goods of unknown size need the default box at least
         if box.volume_mm3 >= needed and all(_fits(size, box.size) for size, _ in known):
             return box.size
-    # Nothing in stock holds it: a made-up carton around the largest item.
-    length = max(size[0] for size, _ in known)
-    width = max(size[1] for size, _ in known)
+    # Nothing in stock holds it: a made-up carton, as near a cube as the largest item
+    # allows, holding the items' volume at the fill factor.
+    length = max(max(size[0] for size, _ in known), _root(needed, 3))
+    width = max(max(size[1] for size, _ in known), _root(needed / length, 2))
     height = max(max(size[2] for size, _ in known), math.ceil(needed / (length * width)))
     return _sorted_size((length, width, height))
+
+
+def _root(volume: Decimal, degree: int) -> int:
+    return math.ceil(float(volume) ** (1 / degree))
 
 
 @dataclass(frozen=True, order=True)
