@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 HANDOVER_KINDS = ("drop_off", "intake")
 PICKUP_STATES = ("pending", "registered", "invalid")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+# CDEK: "a courier invitation created on the current date after 15 p.m. by the sender's
+# time can be done the next day" (api-docs.cdek.ru/33828859.html).
+SAME_DAY_BEFORE = time(15, 0)
 
 
 def is_clock_time(value: str | None) -> bool:
@@ -88,3 +92,15 @@ class Pickup:
     def __post_init__(self):
         if self.state not in PICKUP_STATES:
             raise ValueError(f"pickup state must be one of {PICKUP_STATES}, not {self.state!r}")
+
+
+def pickup_date(now: datetime, handover: Handover) -> date:
+    """The first day a courier can still come in the node's window: today, in the node's
+    time zone, while it is before both 15:00 and the window's start; else tomorrow."""
+    if now.tzinfo is None:
+        raise ValueError("pickup_date needs an aware datetime")
+    local = now.astimezone(ZoneInfo(handover.timezone or "UTC"))
+    starts = time.fromisoformat(handover.window_from or "09:00")
+    if local.time() < SAME_DAY_BEFORE and local.time() < starts:
+        return local.date()
+    return local.date() + timedelta(days=1)

@@ -152,7 +152,9 @@ class CdekCarrier(CdekRequestBodies, CdekSubscriptions, CarrierAdapter):
             return Pickup(self.name, reference, "invalid", errors=error_strings(body))
         log.info("CDEK intake %s for shipment %s on %s: %s", reference,
                  request.shipment_number, request.on, state)  # fmt: skip
-        return Pickup(self.name, str(reference), "registered" if state == "SUCCESSFUL" else "pending")
+        return Pickup(
+            self.name, str(reference), "registered" if state == "SUCCESSFUL" else "pending"
+        )
 
     def booking_status(self, booking: Booking) -> Booking:
         """``invalid`` also when CDEK no longer knows the uuid."""

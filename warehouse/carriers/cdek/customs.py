@@ -3,13 +3,24 @@ carries besides the domestic fields, per route.
 
 DOMAIN (which fields each route needs, and where it is written)
 
-| route | international block | recipient identity | items |
+| route | intl. block | recipient identity | item fields |
 |---|---|---|---|
-| RU -> RU, within one country | none: a domestic order | none | name, ware_key, payment, cost, weight, amount |
-| RU -> CN (RU-USS, 9610) | date_invoice, shipper_name, shipper_address, seller{name, inn, address, phone}, recipient_currency, items_cost_currency | **required**: PRC resident ID as recipient.passport_number (China's real-name rule) | + feacn_code, name_i18n, brand, country_code, weight_gross |
-| CN -> RU (CN depots) | the same | passport / tin when the order holds them (*verify*: Russian customs clear parcels to individuals with passport and INN) | the same |
-| RU -> KZ, BY, KG, AM (EAEU) | the same: CDEK treats another country as international even inside the EAEU | tin (KZ: IIN) when the order holds it (*verify*) | the same |
-| CN -> KZ, KG, UZ, TJ | the same | the same as the destination's row | the same |
+| RU -> RU (one country) | none | none | domestic only |
+| RU -> CN (RU-USS, 9610) | yes | **required**: PRC resident ID | + customs |
+| CN -> RU (CN depots) | yes | passport, tin if held (*verify*) | + customs |
+| RU -> KZ, BY, KG, AM | yes (*) | tin (KZ: IIN) if held (*verify*) | + customs |
+| CN -> KZ, KG, UZ, TJ | yes | as the destination's row | + customs |
+
+- intl. block: ``date_invoice``, ``shipper_name``, ``shipper_address``,
+  ``seller{name, inn, address, phone}``, ``recipient_currency``,
+  ``items_cost_currency``.
+- recipient identity: the PRC resident ID goes in ``recipient.passport_number``
+  (China's real-name rule, DOMAIN.md); a passport in ``passport_number``, a tax
+  number in ``tin``. "if held": sent when the order has it, not required.
+- + customs, per item: ``feacn_code`` (the HS code, код ТН ВЭД), ``name_i18n``
+  (English name), ``brand``, ``country_code`` (origin), ``weight_gross``.
+- (*) CDEK treats another country as international even inside the EAEU, where
+  no customs clearance happens.
 
 Read on: api-docs.cdek.ru/33828802.html (Order Registration: the fields marked
 "only for international orders of e-shop type", the seller block, the recipient's
@@ -44,9 +55,11 @@ IDENTITY_FIELDS_IN_RECIPIENT = ("passport_series", "passport_number", "tin")
 
 @cache
 def international_rules() -> dict[str, Any]:
-    text = resources.files("warehouse.carriers.cdek").joinpath(
-        "rules/international.json"
-    ).read_text(encoding="utf-8")
+    text = (
+        resources.files("warehouse.carriers.cdek")
+        .joinpath("rules/international.json")
+        .read_text(encoding="utf-8")
+    )
     return json.loads(text)
 
 

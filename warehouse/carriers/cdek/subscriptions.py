@@ -49,9 +49,7 @@ class CdekSubscriptions:
         """``POST /v2/webhooks``; the subscription's uuid."""
         if event_type not in WEBHOOK_TYPES:
             raise ValueError(f"a CDEK webhook type is one of {WEBHOOK_TYPES}")
-        response = self.client.call(
-            "POST", "/v2/webhooks", json={"url": url, "type": event_type}
-        )
+        response = self.client.call("POST", "/v2/webhooks", json={"url": url, "type": event_type})
         body = self.client.json_or_raise(response, "webhook subscription")
         uuid = (body.get("entity") or {}).get("uuid")
         if create_request_state(body) == "INVALID" or not uuid:

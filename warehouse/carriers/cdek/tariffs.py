@@ -47,16 +47,20 @@ class Tariff:
 @cache
 def tariff_table() -> dict[int, Tariff]:
     """Every tariff the shop knows, by code (read once from the rules file)."""
-    text = resources.files("warehouse.carriers.cdek").joinpath("rules/tariffs.json").read_text(
-        encoding="utf-8"
+    text = (
+        resources.files("warehouse.carriers.cdek")
+        .joinpath("rules/tariffs.json")
+        .read_text(encoding="utf-8")
     )
     rows = json.loads(text)["tariffs"]
     return {row["code"]: Tariff(**row) for row in rows}
 
 
 def tariff_version() -> str:
-    text = resources.files("warehouse.carriers.cdek").joinpath("rules/tariffs.json").read_text(
-        encoding="utf-8"
+    text = (
+        resources.files("warehouse.carriers.cdek")
+        .joinpath("rules/tariffs.json")
+        .read_text(encoding="utf-8")
     )
     return json.loads(text)["version"]
 
