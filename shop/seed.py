@@ -119,7 +119,8 @@ def _seed_nodes(report: SeedReport) -> dict[str, Node]:
 
 def _seed_handovers(nodes: dict[str, Node]) -> None:
     """How the demo nodes hand parcels to carriers; one an operator set is kept."""
-    known = set(db.session.execute(select(NodeHandover.node_id, NodeHandover.carrier)).tuples())
+    rows = db.session.execute(select(NodeHandover.node_id, NodeHandover.carrier))
+    known = {(node_id, carrier) for node_id, carrier in rows}
     for row in _load("warehouse", "nodes.json")["nodes"]:
         node = nodes[row["code"]]
         for carrier, handover in (row.get("handovers") or {}).items():
