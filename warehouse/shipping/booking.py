@@ -25,6 +25,8 @@ from shop.core.extensions import db
 from shop.core.transactions import retry_on_conflict
 from warehouse import fulfilment, shipment_states
 from warehouse.carriers import base as carriers
+from warehouse.carriers.customs import CustomsDeclaration, Party
+from warehouse.carriers.pickups import Handover
 from warehouse.events import ShipmentsChanged
 from warehouse.models import Node, Shipment, ShipmentLine
 from warehouse.parcel_orders import ParcelOrder, parcel_orders
@@ -149,12 +151,12 @@ def _booking_request(shipment: Shipment, service: str | None) -> carriers.Bookin
     )
 
 
-def seller_of_record() -> carriers.Party:
+def seller_of_record() -> Party:
     """The shop's own legal entity (``SELLER_OF_RECORD``): the seller on every customs
     invoice (why the shop and not a merchant: ``warehouse/carriers/cdek/customs.py``)."""
     config = current_app.config
     settings = config.get("SELLER_OF_RECORD") or {}
-    return carriers.Party(
+    return Party(
         name=str(settings.get("name") or config.get("CUSTOMS_ENTERPRISE_NAME")
                  or config.get("SHOP_NAME") or ""),
         address=str(settings.get("address") or ""),
@@ -164,18 +166,18 @@ def seller_of_record() -> carriers.Party:
 
 
 def _customs_declaration(
-    shipment: Shipment, order: ParcelOrder, node: Node, handover: carriers.Handover | None
-) -> carriers.CustomsDeclaration:
+    shipment: Shipment, order: ParcelOrder, node: Node, handover: Handover | None
+) -> CustomsDeclaration:
     """The paperwork of a parcel that crosses a border: the shop sells, the node ships
     (from where the courier collects, or the node's city), invoiced on the order's day,
     to the recipient the order's customs identity names."""
     seller = seller_of_record()
     where = handover.address if handover and handover.address else None
     shipper_address = ", ".join(part for part in (where, node.city, node.country) if part)
-    return carriers.CustomsDeclaration(
+    return CustomsDeclaration(
         invoice_date=order.placed_on or utcnow().date(),
         seller=seller,
-        shipper=carriers.Party(name=seller.name, address=shipper_address),
+        shipper=Party(name=seller.name, address=shipper_address),
         currency=order.currency,
         recipient_identity=parcel_orders().customs_identity_of_parcel(shipment.order_id),
     )
