@@ -209,10 +209,10 @@ def test_subscribe_twice_makes_one_subscription_audited_as_the_operator(cdek_sho
     app, cdek = cdek_shop
 
     def run(*args):
-        with mock.patch.dict(os.environ, {"LOGNAME": "ops-anna", "USER": "ops-anna"}):
-            with app.app_context():
-                result = app.test_cli_runner().invoke(args=list(args))
-                db.session.remove()
+        operator = {"LOGNAME": "ops-anna", "USER": "ops-anna"}
+        with mock.patch.dict(os.environ, operator), app.app_context():
+            result = app.test_cli_runner().invoke(args=list(args))
+            db.session.remove()
         assert result.exit_code == 0, result.output
         return result.output
 
