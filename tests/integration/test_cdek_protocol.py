@@ -7,20 +7,35 @@ parcel to another country carries its customs block, and CDEK refuses one withou
 
 from __future__ import annotations
 
+import logging
 import os
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 from unittest import mock
 
 import pytest
 from sqlalchemy import select
 
+from catalog.money import Money
 from shop.core import background
 from shop.core.audit import AuditEntry
 from shop.core.clock import utcnow
 from shop.core.extensions import db
 from tests import fake_cdek as fake_cdek_module
-from tests.checkout_world import RU_ADDRESS, build_world, order_body
+from tests.checkout_world import RU_ADDRESS, VALID_ID, build_world, cn_body, order_body
 from tests.conftest import make_test_app
+from warehouse.carriers import (
+    Address,
+    BookingRequest,
+    CustomsDeclaration,
+    Handover,
+    Origin,
+    Parcel,
+    ParcelItem,
+    Party,
+    RecipientIdentity,
+)
+from warehouse.carriers.cdek import CdekCarrier
 from warehouse.models import Shipment
 from warehouse.services import HandoverChange, set_handover
 
@@ -238,3 +253,74 @@ def test_subscribe_twice_makes_one_subscription_audited_as_the_operator(cdek_sho
     with app.app_context():
         actions = list(db.session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
         assert actions == ["carrier.webhook.subscribe", "carrier.webhook.remove"]
+
+
+def test_the_parcel_port_decrypts_the_buyer_s_id_only_for_the_carrier_and_shows_it_masked(
+    cdek_shop,
+):
+    app, _ = cdek_shop
+    order = app.test_client().post("/api/v1/orders", json=cn_body()).get_json()
+    assert "number" in order, order
+    with app.app_context():
+        from orders.models import Order
+        from warehouse.parcel_orders import parcel_orders
+
+        order_id = db.session.scalar(select(Order.id).where(Order.number == order["number"]))
+        identity = parcel_orders().customs_identity_of_parcel(order_id)
+        assert (identity.kind, identity.number) == ("prc_resident_id", VALID_ID)
+        assert VALID_ID not in repr(identity)
+        assert identity.masked == "1101**********002X"
+
+
+def test_a_ru_to_cn_booking_sends_the_id_to_cdek_and_never_to_the_logs(fake_cdek, caplog):
+    caplog.set_level(logging.DEBUG)
+    carrier = CdekCarrier(fake_cdek.settings())
+    honey = ParcelItem("HONEY-1", "Мёд", 1, Money(Decimal("60"), "CNY"), 550,
+                       hs_code="040900", origin_country="RU", name_i18n="Honey")  # fmt: skip
+    seller = Party(SELLER["name"], SELLER["address"], SELLER["tax_id"])
+    request = BookingRequest(
+        "P-CN-1-3", "P-CN-1",
+        Origin("RU-USS", "RU", "Уссурийск"),
+        Address("CN", "Qingdao", "Xianggang Rd 1", "张三", "+8613800000000"),
+        Parcel(700, (honey,)),
+        handover=Handover("intake", window_from="10:00", window_to="16:00",
+                          timezone="Asia/Vladivostok", address="ул. Пушкина, 87"),
+        customs=CustomsDeclaration(date(2026, 12, 1), seller, Party(seller.name, "Уссурийск"),
+                                   "CNY", RecipientIdentity("prc_resident_id", "张三", VALID_ID)),
+    )  # fmt: skip
+
+    booking = carrier.booking_status(carrier.book(request))
+
+    assert booking.state == "registered"
+    (order,) = fake_cdek.orders.values()
+    assert order.body["recipient"]["passport_number"] == VALID_ID
+    assert order.body["date_invoice"] == "2026-12-01"
+    assert VALID_ID not in caplog.text
+
+
+def test_nodes_handover_from_the_shell_is_audited_and_a_bad_one_changes_nothing(cdek_shop):
+    app, _ = cdek_shop
+
+    def run(*args):
+        operator = {"LOGNAME": "ops-anna", "USER": "ops-anna"}
+        with mock.patch.dict(os.environ, operator), app.app_context():
+            result = app.test_cli_runner().invoke(args=list(args))
+            db.session.remove()
+        return result
+
+    refused = run("nodes", "handover", "RU-USS", "--intake", "18:00-10:00",
+                  "--timezone", "Asia/Vladivostok", "--address", "x")  # fmt: skip
+    assert refused.exit_code != 0
+    assert "window_to" in refused.output
+    done = run("nodes", "handover", "RU-USS", "--office", "VVO5")
+    assert done.exit_code == 0, done.output
+    assert "VVO5" in run("nodes", "handovers", "--node", "RU-USS").output
+    with app.app_context():
+        (entry,) = db.session.scalars(select(AuditEntry))
+        assert (entry.action, entry.actor, entry.target_id) == (
+            "node.handover",
+            "cli:ops-anna",
+            "RU-USS",
+        )
+        assert entry.before["kind"] == "intake"
+        assert entry.after == {"carrier": "cdek", "kind": "drop_off", "office_code": "VVO5"}
