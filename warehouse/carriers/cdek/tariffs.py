@@ -56,15 +56,6 @@ def tariff_table() -> dict[int, Tariff]:
     return {row["code"]: Tariff(**row) for row in rows}
 
 
-def tariff_version() -> str:
-    text = (
-        resources.files("warehouse.carriers.cdek")
-        .joinpath("rules/tariffs.json")
-        .read_text(encoding="utf-8")
-    )
-    return json.loads(text)["version"]
-
-
 def sender_side(handover: Handover) -> str:
     return "door" if handover.courier_collects else "warehouse"
 
