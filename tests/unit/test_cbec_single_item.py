@@ -86,6 +86,7 @@ def test_5000_01_cny_for_one_item_pays_the_full_duty_vat_and_consumption_tax():
     assert line["tariff_rate_from"] == "hs:180632"
     assert line["tax_share"] == Decimal(1)
     assert line["tariff"] == cny("400.0008")
+    assert line["combined_rate"] == Decimal("0.2204")  # 0.08 + 1.08 x 0.13
     shown = result.as_json()["full_rate"]
     assert shown["applies"] is True
     assert shown["rule"] == "single_item_over_limit"

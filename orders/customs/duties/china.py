@@ -395,7 +395,12 @@ def _cbec_line(
     consumption_tax = composite_base * consumption_rate + specific
     vat = composite_base * vat_rate
     tax = tariff + (consumption_tax + vat) * tax_share
-    combined_rate = (consumption_rate + vat_rate) / (1 - consumption_rate) * tax_share
+    # Tax per unit of dutiable value, ad valorem parts only; the CBEC tariff is 0, so
+    # there it is the familiar (c + v) / (1 - c) x 70%.
+    combined_rate = (
+        tariff_rate
+        + (1 + tariff_rate) * (consumption_rate + vat_rate) / (1 - consumption_rate) * tax_share
+    )
     return LineAssessment(
         sku=line.sku,
         quantity=line.quantity,
