@@ -8,7 +8,7 @@ pays exactly what the cart showed for the same stock and rates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -304,8 +304,11 @@ def quote(
 ) -> Quote:
     """Plan, price and assess duties. Raises the routing engine's errors (409/422) and
     ``CustomsLimitExceeded`` (422); nothing is written."""
-    _check_customs_limits_before_routing(lines, address, currency, rates, now, annual_used_cny)
+    admitted = _check_customs_limits_before_routing(
+        lines, address, currency, rates, now, annual_used_cny
+    )
     world = routing_world()
+    lanes = _lanes_for_admitted_single_item(world.lanes, address.country, admitted)
     if stock is None:
         stock = stock_for([line.sku.id for line in lines])
     destination = address.destination
@@ -320,7 +323,7 @@ def quote(
         lines=tuple(line.routing_line() for line in lines),
         destination=destination,
         nodes=world.nodes,
-        lanes=world.lanes,
+        lanes=lanes,
         stock=stock,
         now=now,
         rates=rates,
@@ -363,11 +366,13 @@ def quote(
     )
 
 
-def _check_customs_limits_before_routing(lines, address, currency, rates, now, annual_used_cny):
+def _check_customs_limits_before_routing(
+    lines, address, currency, rates, now, annual_used_cny
+) -> customs.DutyAssessment:
     """An order whose goods alone break a per-order or yearly limit (China's 5,000 /
     26,000 CNY) is refused as such, before a corridor's own parcel limit could hide the
     reason; the full check, shipping included, runs on the planned parcels."""
-    customs.assess_duties(
+    return customs.assess_duties(
         address.country,
         [
             customs.Parcel(
@@ -380,6 +385,33 @@ def _check_customs_limits_before_routing(lines, address, currency, rates, now, a
         rates=rates,
         currency=currency,
         annual_used_cny=annual_used_cny,
+    )
+
+
+def _lanes_for_admitted_single_item(
+    lanes: tuple[routing.Lane, ...], country: str, admitted: customs.DutyAssessment
+) -> tuple[routing.Lane, ...]:
+    """The lanes, with the parcel value limit of those to ``country`` raised to the
+    yearly allowance when customs admitted the order as China's single item above the
+    per-order limit (财关税〔2018〕49号). Those lanes' value limit is that same 5,000 CNY
+    CBEC limit (warehouse/seed/lanes.json): left as it is, it would refuse the one
+    parcel customs lets through. The duty policy still checks the planned parcel."""
+    if admitted.full_rate is None:
+        return lanes
+    allowance = admitted.full_rate["annual_limit"]
+
+    def below_allowance(limit: Money | None) -> bool:
+        return (
+            limit is not None
+            and limit.currency == allowance.currency
+            and limit.amount < allowance.amount
+        )
+
+    return tuple(
+        replace(lane, max_parcel_value=allowance)
+        if country in lane.countries and below_allowance(lane.max_parcel_value)
+        else lane
+        for lane in lanes
     )
 
 
