@@ -311,13 +311,28 @@ def test_a_parcel_over_the_lane_value_limit_is_refused_with_the_parcel_reason():
     assert raised.value.extra["country"] == "CN"
 
 
-def test_a_line_heavier_than_one_parcel_is_split_over_two_nodes():
-    stock = {("CN-URC", "BUCKWHEAT"): 40, ("RU-WH", "BUCKWHEAT"): 40}
+def test_a_line_heavier_than_one_parcel_and_than_any_nodes_stock_is_split_over_two_nodes():
+    # Neither node holds the 40: the line is split over both, each parcel within 31 kg.
+    # (Before parcels could split, this held with 40 at each node too; now one node
+    # sends those in two parcels: see the next test.)
+    stock = {("CN-URC", "BUCKWHEAT"): 25, ("RU-WH", "BUCKWHEAT"): 25}
     result = plan([line(1, "BUCKWHEAT", 40, category="grain-oil", weight_g=1000)], "KZ", stock)
 
     assert sorted(s.node for s in result.shipments) == ["CN-URC", "RU-WH"]
     assert sum(s.lines[0].quantity for s in result.shipments) == 40
     assert all(s.weight_g <= 31000 for s in result.shipments)
+
+
+def test_a_line_heavier_than_one_parcel_goes_in_two_parcels_from_one_node():
+    stock = {("CN-URC", "BUCKWHEAT"): 40, ("RU-WH", "BUCKWHEAT"): 40}
+    result = plan([line(1, "BUCKWHEAT", 40, category="grain-oil", weight_g=1000)], "KZ", stock)
+
+    assert shipped(result) == [
+        ("CN-URC", "CN-URC-CA", [(1, 31)]),
+        ("CN-URC", "CN-URC-CA", [(1, 9)]),
+    ]
+    chosen = next(option for option in result.explanation.options if option.chosen)
+    assert chosen.keys[0].value == "2 shipments (whole order from CN-URC in 2 parcels)"
 
 
 def test_a_heavy_order_of_many_lines_shares_two_parcels_within_the_weight_limit():
@@ -329,7 +344,9 @@ def test_a_heavy_order_of_many_lines_shares_two_parcels_within_the_weight_limit(
     ]
     result = plan(lines, "KZ", stock)  # 36 kg: no single parcel may take it
 
-    assert sorted(s.node for s in result.shipments) == ["CN-URC", "RU-WH"]
+    # One node, two parcels of one lane (before parcels could split: one from each node).
+    assert len(result.shipments) == 2
+    assert len({(s.node, s.lane) for s in result.shipments}) == 1
     assert all(s.weight_g <= 31000 for s in result.shipments)
     assert sum(len(s.lines) for s in result.shipments) == 9
 

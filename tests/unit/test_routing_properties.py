@@ -144,7 +144,17 @@ def test_a_plan_ships_every_unit_of_every_line_exactly_once(request):
             assert item.quantity > 0
             shipped[item.line] = shipped.get(item.line, 0) + item.quantity
     assert shipped == {line.index: line.quantity for line in request.lines}
-    assert len({s.node for s in plan.shipments}) == len(plan.shipments), "one parcel per node"
+    lanes = {lane.code: lane for lane in request.lanes}
+    lines = {line.index: line for line in request.lines}
+    for node in {s.node for s in plan.shipments}:
+        parcels = [s for s in plan.shipments if s.node == node]
+        assert len({s.lane for s in parcels}) == 1, "a node's parcels go by one lane"
+        assert [(s.parcel, s.parcels) for s in parcels] == [
+            (n, len(parcels)) for n in range(1, len(parcels) + 1)
+        ]
+        if len(parcels) > 1:  # split only when one parcel of the node's goods is over a limit
+            items = [(lines[i.line], i.quantity) for s in parcels for i in s.lines]
+            assert not parcel_within_limits(lanes[parcels[0].lane], items)
 
 
 @BOUNDED
