@@ -673,14 +673,13 @@ def split_limits(lane: Lane, items: Items, request: RoutingRequest) -> str:
     """The limits that made a node split its goods: "30 kg parcel limit", "2000.00 CNY
     parcel value limit", or both when both are over."""
     weight_cap, value_cap = _splittable_caps(lane, request)
-    over = []
-    if weight_cap is not None and sum(line.weight_g * n for line, n in items) > weight_cap:
-        over.append(_kg(weight_cap))
-    if value_cap is not None and _value_in(items, value_cap.currency, request) > value_cap.amount:
-        over.append(f"{format_money(value_cap)} value")
-    if not over:  # each limit alone is met; together they are not
-        over = [_kg(weight_cap)] if weight_cap is not None else []
-        over += [f"{format_money(value_cap)} value"] if value_cap is not None else []
-    if len(over) == 1:
-        return f"{over[0]} parcel limit"
-    return f"{' and '.join(over)} parcel limits"
+    weight = _kg(weight_cap) if weight_cap is not None else None
+    value = format_money(value_cap) if value_cap is not None else None
+    over_weight = weight and sum(line.weight_g * n for line, n in items) > (weight_cap or 0)
+    over_value = value and _value_in(items, value_cap.currency, request) > value_cap.amount
+    if over_weight and not over_value:
+        return f"{weight} parcel limit"
+    if over_value and not over_weight:
+        return f"{value} parcel value limit"
+    # Both over, or each alone met and the two together not.
+    return " and ".join(part for part in (weight, value) if part) + " parcel limits"
