@@ -333,6 +333,10 @@ def test_a_line_heavier_than_one_parcel_goes_in_two_parcels_from_one_node():
     ]
     chosen = next(option for option in result.explanation.options if option.chosen)
     assert chosen.keys[0].value == "2 shipments (whole order from CN-URC in 2 parcels)"
+    assert result.explanation.decision.startswith(
+        "CN-URC ships 40 × BUCKWHEAT in 2 parcels by lane CN-URC-CA (31 kg parcel limit); "
+        "preferred to RU-WH (2 parcels) on lowest_landed_cost"
+    )
 
 
 def test_a_heavy_order_of_many_lines_shares_two_parcels_within_the_weight_limit():

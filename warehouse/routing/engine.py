@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -496,7 +497,11 @@ class _Planner:
         if len(ranked) == 1:
             return f"{text}; it is the only way."
         runner_up = ranked[1]
-        other = " + ".join(s.node for s in runner_up.shipments)
+        parcels_from = Counter(s.node for s in runner_up.shipments)  # nodes in plan order
+        other = " + ".join(
+            f"{node} ({count} parcels)" if count > 1 else node
+            for node, count in parcels_from.items()
+        )
         for rule in self.rankers:
             if rule.key(chosen, self.request) != rule.key(runner_up, self.request):
                 return (
