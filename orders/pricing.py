@@ -161,6 +161,7 @@ class Quote:
                         for item in planned.lines
                     ],
                     "weight_g": planned.weight_g,
+                    "parcel": {"number": planned.parcel, "of": planned.parcels},
                     "shipping": self.shipping[position].as_json(),
                     "shipping_source": self.shipping_sources.get(planned.lane, "lane table"),
                     "duties": duties.as_json() if duties is not None else None,
@@ -176,6 +177,14 @@ class Quote:
 
 def _sum(amounts, currency: str) -> Money:
     return Money(sum((m.amount for m in amounts), Decimal(0)), currency)
+
+
+def _parcel_key(planned: routing.Shipment) -> str:
+    """The node, or "RU-WH 2/2" when the node sends the order in several parcels: each
+    parcel is assessed on its own (EAEU thresholds are per parcel)."""
+    if planned.parcels == 1:
+        return planned.node
+    return f"{planned.node} {planned.parcel}/{planned.parcels}"
 
 
 def _customs_mode(planned: routing.Shipment) -> str | None:
@@ -337,7 +346,7 @@ def quote(
     by_sku = {line.sku.code: line for line in lines}
     parcels = [
         customs.Parcel(
-            key=planned.node,
+            key=_parcel_key(planned),
             lines=tuple(by_sku[item.sku].dutiable(item.quantity) for item in planned.lines),
             shipping=shipping_costs[position],
             customs_mode=_customs_mode(planned),
