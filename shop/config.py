@@ -128,6 +128,12 @@ def load_config(
         "CDEK_TARIFF_CODE": env.get("CDEK_TARIFF_CODE"),
         "CDEK_SENDER_LOCATIONS": _json_setting(env, "CDEK_SENDER_LOCATIONS"),
         "CDEK_TIMEOUT_SECONDS": env.get("CDEK_TIMEOUT_SECONDS"),
+        # Where CDEK posts ORDER_STATUS webhooks (`flask carriers cdek subscribe`): the
+        # shop's public https URL of /api/v1/carriers/cdek/webhook.
+        "CDEK_WEBHOOK_URL": env.get("CDEK_WEBHOOK_URL"),
+        # The seller on every customs invoice: the shop's legal entity (JSON: name,
+        # tax_id = INN or the foreign tax number, address, phone).
+        "SELLER_OF_RECORD": _json_setting(env, "PAVILION_SELLER_OF_RECORD"),
         "MANUAL_PAYMENT_INSTRUCTIONS": env.get("PAVILION_MANUAL_PAYMENT_INSTRUCTIONS"),
         "SHOP_NAME": env.get("PAVILION_SHOP_NAME", "SCO Pavilion"),
         "PAVILION_SMTP_URL": env.get("PAVILION_SMTP_URL"),

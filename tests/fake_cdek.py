@@ -42,6 +42,17 @@ What it serves, in CDEK's documented shapes (api-docs.cdek.ru, cdek-it/sdk2.0):
   ``url`` after ``fake.polls_until_label_ready`` GETs), and the PDF at that url
   (401 without a valid bearer token).
 - ``DELETE /v2/orders/{uuid}``: 202, or 400 once the parcel moved past CREATED.
+- The order's tariff decides its locations (tests/fake_cdek_rules.py cites the
+  pages): a склад sender tariff needs ``shipment_point`` (an office in
+  ``fake.offices``) and refuses ``from_location``; a дверь one the reverse; to a
+  pickup point ``delivery_point``, else ``to_location``; Посылка packages up to
+  30 kg; an order between two countries needs its international block.
+- ``POST /v2/intakes`` (api-docs.cdek.ru/33828859.html), ``GET`` and ``DELETE
+  /v2/intakes/{uuid}`` (33828865): a courier invitation for an order; a second one
+  to the same order's address on the same day is refused.
+- ``GET``/``POST /v2/webhooks``, ``GET``/``DELETE /v2/webhooks/{uuid}`` (Webhook
+  Subscription, api-docs.cdek.ru/33828888.html): one subscription per type; adding
+  a type again changes its url.
 
 Switches (each takes effect for the calls that follow):
 
@@ -62,6 +73,7 @@ Switches (each takes effect for the calls that follow):
 - ``expire_label(print_uuid)``: the print job's link expired (REMOVED).
 
 Views: ``requests`` (every call: method, path, query, headers, body, json),
+``intakes`` and ``webhooks`` (by uuid),
 ``calls(method, path)``, ``orders`` (by uuid), ``orders_by_number`` (our number
 -> every order CDEK created under it, oldest first), ``webhook_body(order, code)``
 (an ORDER_STATUS notification as CDEK would POST it).
@@ -91,6 +103,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests import fake_cdek_rules as rules
+
 READ_TIMEOUT = 1.0  # the client's, in fake.settings(); a hang outlasts it
 HANG_SECONDS = 5.0
 CLIENT_ID = "pavilion-test-account"
@@ -113,15 +127,17 @@ STATUS_NAMES = {
     "REMOVED": "Удален",
 }
 DEFAULT_TARIFFS = (
-    # tariff_code, name, delivery_mode, base, per started kg, period_min, period_max
-    (137, "Посылка дверь-дверь", 1, 450, 90, 3, 5),
-    (139, "Посылка склад-дверь", 3, 390, 80, 3, 6),
-    (482, "Экспресс дверь-дверь", 1, 790, 140, 1, 2),
+    # tariff_code, name, delivery_mode, base, per started kg, period_min, period_max;
+    # names and modes as fake_cdek_rules.TARIFFS (CDEK's appendix), prices invented.
+    (137, "Посылка склад-дверь", 3, 450, 90, 3, 5),
+    (139, "Посылка дверь-дверь", 1, 390, 80, 3, 6),
+    (482, "Экспресс склад-дверь", 3, 790, 140, 1, 2),
 )
 _EPOCH = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 VOLUMETRIC_DIVISOR = 5000  # cm³ per billed kg
 PARCEL_TARIFF_MAX_WEIGHT_G = 30_000
 PARCEL_TARIFF_NAME = "Посылка"  # CDEK names its parcel tariffs "Посылка <from>-<to>"
+WEBHOOK_TYPES = ("ORDER_STATUS", "PRINT_FORM", "DOWNLOAD_PHOTO", "PREALERT_CLOSED")
 
 
 @dataclass
@@ -186,6 +202,9 @@ class FakeCdek:
         self.orders: dict[str, FakeOrder] = {}
         self.prints: dict[str, FakePrint] = {}
         self.refused_cities: dict[str, tuple[str, str]] = {}
+        self.offices: dict[str, tuple[str, str]] = dict(rules.DEFAULT_OFFICES)
+        self.intakes: dict[str, dict[str, Any]] = {}
+        self.webhooks: dict[str, dict[str, str]] = {}
         self._tokens: dict[str, float] = {}  # token -> monotonic expiry
         self._faults: list[_Fault] = []
         self._outage: str | None = None
@@ -511,6 +530,10 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._get_order(segments[2])
                 if method == "DELETE":
                     return self._delete_order(segments[2])
+            if segments[:2] == ["v2", "intakes"]:
+                return self._intakes(method, segments[2:], body)
+            if segments[:2] == ["v2", "webhooks"]:
+                return self._webhooks(method, segments[2:], body)
             if (method, path) == ("POST", "/v2/print/barcodes"):
                 return self._create_print(body)
             if method == "GET" and segments[:3] == ["v2", "print", "barcodes"]:
@@ -588,6 +611,9 @@ class _Handler(BaseHTTPRequestHandler):
         missing = _missing_order_field(body)
         if missing:
             return 400, {"requests": [_request_record("CREATE", errors=[_empty(missing)])]}, None
+        problems = rules.order_problems(body, fake.offices)
+        if problems:
+            return 400, {"requests": [_request_record("CREATE", errors=problems)]}, None
         order = FakeOrder(uuid=str(uuid.uuid4()), number=body.get("number"), body=body)
         order.refused = fake.refused_cities.get((body.get("to_location") or {}).get("city"))
         order.statuses.append(fake._status("ACCEPTED"))
@@ -675,6 +701,79 @@ class _Handler(BaseHTTPRequestHandler):
         order.statuses.append(self.server.fake._status("REMOVED"))
         request = _request_record("DELETE", "ACCEPTED")
         return 202, {"entity": {"uuid": order.uuid}, "requests": [request]}, None
+
+    def _intakes(self, method: str, rest: list[str], body: dict[str, Any]):
+        fake = self.server.fake
+        if method == "POST" and not rest:
+            problems = rules.intake_problems(body)
+            order = fake.orders.get(body.get("order_uuid") or "")
+            if not problems and body.get("order_uuid") and (order is None or order.deleted):
+                problems = [_error("v2_entity_not_found", f"Order {body['order_uuid']} not found")]
+            if not problems and order is not None:
+                address = (order.body.get("from_location") or {}).get("address")
+                same_day = [
+                    i for i in fake.intakes.values()
+                    if i["address"] == address and i["intake_date"] == body["intake_date"]
+                    and not i["deleted"]
+                ]  # fmt: skip
+                if same_day:
+                    problems = [_error("v2_bad_request", "A courier is already invited to "
+                                       "this address on this day")]  # fmt: skip
+            if problems:
+                return 400, {"requests": [_request_record("CREATE", errors=problems)]}, None
+            intake = {
+                **body,
+                "uuid": str(uuid.uuid4()),
+                "address": (order.body.get("from_location") or {}).get("address") if order else
+                (body.get("from_location") or {}).get("address"),
+                "deleted": False,
+                "statuses": [fake._status("ACCEPTED")],
+            }  # fmt: skip
+            fake.intakes[intake["uuid"]] = intake
+            request = _request_record("CREATE", "ACCEPTED")
+            return 202, {"entity": {"uuid": intake["uuid"]}, "requests": [request]}, None
+        if len(rest) == 1 and method in ("GET", "DELETE"):
+            intake = fake.intakes.get(rest[0])
+            if intake is None or intake["deleted"]:
+                return self._not_found(rest[0])
+            if method == "DELETE":
+                intake["deleted"] = True
+                request = _request_record("DELETE", "ACCEPTED")
+                return 202, {"entity": {"uuid": intake["uuid"]}, "requests": [request]}, None
+            entity = {k: v for k, v in intake.items() if k not in ("deleted", "address")}
+            entity["statuses"] = list(reversed(intake["statuses"]))
+            return 200, {"entity": entity}, None
+        return 404, {"errors": [_error("v2_not_found", f"{method} /v2/intakes")]}, None
+
+    def _webhooks(self, method: str, rest: list[str], body: dict[str, Any]):
+        fake = self.server.fake
+        if method == "GET" and not rest:
+            return 200, list(fake.webhooks.values()), None
+        if method == "POST" and not rest:
+            problems = [_empty(name) for name in ("url", "type") if not body.get(name)]
+            if not problems and body["type"] not in WEBHOOK_TYPES:
+                problems = [_error("v2_bad_request", f"Unknown webhook type {body['type']}")]
+            if problems:
+                return 400, {"requests": [_request_record("CREATE", errors=problems)]}, None
+            # "If the client already has a subscription with the specified type, the
+            # previous url will be changed to a new one."
+            same_type = next((w for w in fake.webhooks.values() if w["type"] == body["type"]), None)
+            if same_type is None:
+                same_type = {"uuid": str(uuid.uuid4()), "type": body["type"]}
+                fake.webhooks[same_type["uuid"]] = same_type
+            same_type["url"] = body["url"]
+            request = _request_record("CREATE", "SUCCESSFUL")
+            return 200, {"entity": {"uuid": same_type["uuid"]}, "requests": [request]}, None
+        if len(rest) == 1 and method in ("GET", "DELETE"):
+            hook = fake.webhooks.get(rest[0])
+            if hook is None:
+                return self._not_found(rest[0])
+            if method == "DELETE":
+                del fake.webhooks[rest[0]]
+                request = _request_record("DELETE", "SUCCESSFUL")
+                return 200, {"entity": {"uuid": hook["uuid"]}, "requests": [request]}, None
+            return 200, {"entity": dict(hook)}, None
+        return 404, {"errors": [_error("v2_not_found", f"{method} /v2/webhooks")]}, None
 
     def _create_print(self, body: dict[str, Any]):
         fake = self.server.fake

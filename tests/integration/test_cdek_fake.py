@@ -21,6 +21,7 @@ from warehouse.carriers import (
     CarrierConfigurationError,
     CarrierRejected,
     CarrierUnavailable,
+    Handover,
     LabelNotReady,
     Origin,
     Parcel,
@@ -41,8 +42,12 @@ PARCEL = Parcel(
 )
 
 
+DROP_OFF = Handover("drop_off", office_code="MSK1")  # an office the fake knows
+
+
 def booking_request(number: str = "SCO-7KQ2-M9XD-1", destination: Address = KAZAN):
-    return BookingRequest(number, "P-20261101-0001", MOSCOW, destination, PARCEL)
+    return BookingRequest(number, "P-20261101-0001", MOSCOW, destination, PARCEL,
+                          handover=DROP_OFF)  # fmt: skip
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from warehouse.carriers.base import (
     CarrierUnavailable,
     LabelNotReady,
     NoLabel,
+    NoPickup,
     Origin,
     Parcel,
     ParcelItem,
@@ -26,6 +27,8 @@ from warehouse.carriers.base import (
     TrackingEvent,
     WebhookHint,
 )
+from warehouse.carriers.customs import CustomsDeclaration, Party, RecipientIdentity
+from warehouse.carriers.pickups import HANDOVER_KINDS, Handover, Pickup, PickupRequest
 from warehouse.carriers.registry import (
     ENTRY_POINT_GROUP,
     CarrierLoadError,
@@ -38,6 +41,7 @@ from warehouse.carriers.registry import (
 __all__ = [
     "BOOKING_STATES",
     "ENTRY_POINT_GROUP",
+    "HANDOVER_KINDS",
     "QUOTE_SOURCES",
     "TRACKING_STATUSES",
     "Address",
@@ -49,12 +53,19 @@ __all__ = [
     "CarrierLoadError",
     "CarrierRejected",
     "CarrierUnavailable",
+    "CustomsDeclaration",
+    "Handover",
     "LabelNotReady",
     "NoLabel",
+    "NoPickup",
     "Origin",
     "Parcel",
     "ParcelItem",
+    "Party",
+    "Pickup",
+    "PickupRequest",
     "QuoteOption",
+    "RecipientIdentity",
     "TrackingEvent",
     "UnknownCarrier",
     "WebhookHint",

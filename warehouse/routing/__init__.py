@@ -40,7 +40,7 @@ from warehouse.routing.model import (
     Verdict,
     chargeable_kg,
 )
-from warehouse.routing.packing import (
+from warehouse.routing.parcel_size import (
     FILL_FACTOR,
     Box,
     Packaging,

@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from catalog.money import Money, RateTable, round_to_currency
-from warehouse.routing.packing import Packaging, ParcelBand, Size
+from warehouse.routing.parcel_size import Packaging, ParcelBand, Size
 
 # ---------------------------------------------------------------------------
 # Inputs
@@ -183,6 +183,22 @@ class Lane:
     @property
     def crossings(self) -> tuple[str, ...]:
         return tuple(leg.crossing for leg in self.legs if leg.crossing)
+
+    @property
+    def value_limit_is_per_transaction(self) -> bool:
+        """Whether ``max_parcel_value`` is a customs limit on the whole order, which more
+        boxes cannot get under, rather than the carrier's limit on one box.
+
+        A lane that clears China's CBEC customs (a leg with a customs mode, 9610 or
+        1210, or a lane that holds goods to the CBEC positive list) carries the
+        5,000 CNY limit *per transaction* (DOMAIN.md, "China": the order is the
+        transaction). Packing one order as several parcels to bring each under it is
+        the splitting China's customs treat as evasion, so the engine never splits for
+        it: an order over it is refused, and even parcels split for weight must
+        together stay within it. On any other lane the value limit is the carrier's
+        (declared value, insurance), and a second box is the ordinary answer.
+        """
+        return bool(self.customs_modes) or self.requires_cbec_positive_list
 
     def serves(self, destination: Destination) -> bool:
         if destination.country not in self.countries:
@@ -421,6 +437,13 @@ class Shipment:
     deliver_by: date
     customs_modes: tuple[str, ...] = ()
     crossings: tuple[str, ...] = ()
+    # When a node's goods do not fit one parcel of the lane, they go in several
+    # parcels of that lane: this one is ``parcel`` of ``parcels``, and ``packing`` says
+    # why (the same sentence on each parcel of the node). One parcel: 1 of 1, "".
+    parcel: int = 1
+    parcels: int = 1
+    packing: str = ""
+    # Each parcel, split or whole, has its own size and so its own band and price.
     size_mm: Size | None = None  # outer size, longest side first; None: unknown
     price_source: str = "lane table"  # or the carrier's tariff that priced it
     service: str | None = None  # the carrier's tariff the price is for, when quoted
@@ -431,6 +454,8 @@ class Shipment:
 
     def describe(self) -> str:
         lines = ", ".join(f"{item.quantity} × {item.sku} (line {item.line})" for item in self.lines)
+        if self.parcels > 1:
+            return f"{self.node} by {self.lane}, parcel {self.parcel} of {self.parcels}: {lines}"
         return f"{self.node} by {self.lane}: {lines}"
 
     def as_json(self) -> dict[str, Any]:
@@ -448,6 +473,12 @@ class Shipment:
             "size_mm": list(self.size_mm) if self.size_mm else None,
             "price_source": self.price_source,
             "service": self.service,
+            # Only on split parcels, so that a plan of whole parcels is stored as before.
+            **(
+                {"parcel": {"number": self.parcel, "of": self.parcels, "why": self.packing}}
+                if self.parcels > 1
+                else {}
+            ),
         }
 
 

@@ -17,7 +17,8 @@ Tracking is re-read from the carrier (a periodic poll, and on each webhook,
 whose body is only a hint: CDEK does not sign them).
 
 One module per part: ``adapters`` (which carriers, configured how), ``booking``,
-``withdrawal`` (cancelling a booking), ``tracking`` (labels, tracking, webhooks) and
+``withdrawal`` (cancelling a booking), ``pickups`` (the courier a node's hand-over
+may need), ``tracking`` (labels, tracking, webhooks) and
 ``quotes`` (prices at checkout). Importing the package registers every job; callers
 may import from here as before.
 """
@@ -44,6 +45,7 @@ from warehouse.shipping.booking import (
     book_shipment,
     request_booking,
 )
+from warehouse.shipping.pickups import book_pickup, request_pickup
 from warehouse.shipping.quotes import (
     MAX_CARRIER_CALLS,
     QUOTE_CACHE_MAX_ENTRIES,
@@ -79,6 +81,7 @@ __all__ = [
     "TRACKED_STATUSES",
     "WEBHOOK_OUTCOME",
     "api_carriers",
+    "book_pickup",
     "book_shipment",
     "cancel_booking",
     "carrier",
@@ -91,6 +94,7 @@ __all__ = [
     "poll_tracking",
     "refresh_tracking",
     "request_booking",
+    "request_pickup",
     "routing",
     "routing_world",
     "shipment_number",

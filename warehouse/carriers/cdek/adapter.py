@@ -20,6 +20,8 @@ from warehouse.carriers.base import (
     LabelNotReady,
     Origin,
     Parcel,
+    Pickup,
+    PickupRequest,
     QuoteOption,
     TrackingEvent,
     WebhookHint,
@@ -36,6 +38,7 @@ from warehouse.carriers.cdek.answers import (
 from warehouse.carriers.cdek.client import CdekClient, build_session
 from warehouse.carriers.cdek.currencies import CDEK_CURRENCY_CODES
 from warehouse.carriers.cdek.request_bodies import CdekRequestBodies
+from warehouse.carriers.cdek.subscriptions import CdekSubscriptions
 from warehouse.carriers.cdek.tracking import tracking_events, webhook_hint
 
 # The adapter's one logger, as before it was split in modules.
@@ -60,7 +63,7 @@ def _timeout(value: Any) -> tuple[float, float]:
     return (float(connect), float(read))
 
 
-class CdekCarrier(CdekRequestBodies, CarrierAdapter):
+class CdekCarrier(CdekRequestBodies, CdekSubscriptions, CarrierAdapter):
     name = "cdek"
 
     def __init__(self, settings: Mapping[str, Any], *, clock: Callable[[], float] = time.monotonic):
@@ -128,6 +131,7 @@ class CdekCarrier(CdekRequestBodies, CarrierAdapter):
                 booking.errors,
                 service=str(body["tariff_code"]),
             )
+        # Never the body: an international one holds the recipient's ID number.
         log.info(
             "CDEK booking %s for shipment %s: %s",
             booking.reference,
@@ -135,6 +139,22 @@ class CdekCarrier(CdekRequestBodies, CarrierAdapter):
             booking.state,
         )
         return booking
+
+    def book_pickup(self, request: PickupRequest) -> Pickup:
+        """``POST /v2/intakes`` for a booked order (a дверь sender tariff): sent once.
+        CDEK refuses a second courier to the same address on the same day, so a
+        retry after a lost answer is refused rather than doubled."""
+        response = self.client.call("POST", "/v2/intakes", json=self.intake_body(request))
+        body = self.client.json_or_raise(response, "courier intake")
+        reference = (body.get("entity") or {}).get("uuid") or None
+        state = create_request_state(body)
+        if state == "INVALID" or not reference:
+            return Pickup(self.name, reference, "invalid", errors=error_strings(body))
+        log.info("CDEK intake %s for shipment %s on %s: %s", reference,
+                 request.shipment_number, request.on, state)  # fmt: skip
+        return Pickup(
+            self.name, str(reference), "registered" if state == "SUCCESSFUL" else "pending"
+        )
 
     def booking_status(self, booking: Booking) -> Booking:
         """``invalid`` also when CDEK no longer knows the uuid."""
