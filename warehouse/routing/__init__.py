@@ -29,9 +29,7 @@ from warehouse.routing.model import (
     Leg,
     Node,
     OrderLine,
-    ParcelQuote,
     Plan,
-    QuoteTable,
     RankedOption,
     RankingKey,
     RoutingRequest,
@@ -40,6 +38,7 @@ from warehouse.routing.model import (
     Verdict,
     chargeable_kg,
 )
+from warehouse.routing.parcel_quotes import ParcelQuote, QuoteTable
 from warehouse.routing.parcel_size import (
     FILL_FACTOR,
     Box,

@@ -16,8 +16,10 @@ A node whose goods are over a lane's parcel limit (weight, or a value limit of
 the carrier's) sends them in several parcels of that lane, as few as first-fit
 decreasing packs them (``pack``); a line may then spread over parcels. It never
 splits to get under a customs limit on the whole transaction (China's CBEC
-5,000 CNY, see ``Lane.value_limit_is_per_transaction``). Each parcel pays its
-lane's tariff for its own weight; the rankers compare plans on their parcels.
+5,000 CNY, see ``Lane.value_limit_is_per_transaction``). Each parcel, a split
+node's too, is sized from its own contents and pays for its own band (weight and
+size: ``parcel_pricing``, the lane's table or a carrier's quote for that band); the
+rankers compare plans on the sum over their parcels.
 
 With ``FewestShipments`` as the first ranker (the default), a combination
 size whose best option has no more shipments than nodes ends the search: a
@@ -42,11 +44,10 @@ import itertools
 import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
-from catalog.money import Money, round_to_currency
 from warehouse.routing.errors import (
     CorridorRefuses,
     InsufficientStock,
@@ -59,7 +60,6 @@ from warehouse.routing.model import (
     Explanation,
     Lane,
     OrderLine,
-    ParcelQuote,
     Plan,
     RankedOption,
     RankingKey,
@@ -68,6 +68,7 @@ from warehouse.routing.model import (
     ShipmentLine,
 )
 from warehouse.routing.packing import Items, pack, split_limits
+from warehouse.routing.parcel_pricing import LanePricing
 from warehouse.routing.parcel_size import ParcelBand, parcel_size
 from warehouse.routing.rules import (
     Candidate,
@@ -81,18 +82,6 @@ MAX_SPLIT_NODES = 8
 MAX_ASSIGNMENTS = 256
 MAX_ASSIGNMENTS_PER_PLAN = 4096  # bounds the search when a strategy ranks all combination sizes
 OPTIONS_SHOWN = 5  # in the explanation; the count of all options considered is kept too
-
-
-@dataclass(frozen=True)
-class _Tariff:
-    """A parcel's price by one lane, where it came from, and a carrier's refusal."""
-
-    cost: Money
-    days_min: int
-    days_max: int
-    source: str
-    service: str | None = None
-    refused: str | None = None
 
 
 def plan_order(
@@ -115,13 +104,8 @@ class _Planner:
         self.rankers = tuple(rankers)
         self.strategy = strategy
         self.lines: tuple[OrderLine, ...] = request.lines  # by index: the request sorts them
-        self._tariffs: dict[tuple[str, ParcelBand], _Tariff] = {}
-        # What pricing said: a fallback to a lane table per (lane, band), and every
-        # parcel a carrier refused.
-        self._fallbacks: dict[tuple[str, ParcelBand], str] = {}
-        self._refused: dict[tuple[str, ParcelBand], str] = {}
+        self.pricing = LanePricing(request)
         self._parcel_refusals: dict[int, list[str]] = {}
-        self._quotes = {(q.lane, q.leg): q for q in request.quotes}
         self._usable: list[Candidate] = []
         self._whole: dict[str, frozenset[int]] = {}  # per usable node: lines it ships whole
         self._budget = MAX_ASSIGNMENTS_PER_PLAN
@@ -206,7 +190,7 @@ class _Planner:
             options_considered=len(ranked),
             options=shown,
             decision=self.decision(ranked),
-            pricing=self.pricing_notes(chosen),
+            pricing=self.pricing.notes(chosen.shipments),
         )
         return Plan(
             strategy=self.strategy,
@@ -214,20 +198,6 @@ class _Planner:
             explanation=explanation,
             considered=considered,
         )
-
-    def pricing_notes(self, chosen: PlanOption) -> tuple[str, ...]:
-        """How each chosen parcel was priced, and which parcels a carrier refused,
-        once carriers were asked (no notes when every lane priced by its table)."""
-        if not self.request.parcel_quotes.asked:
-            return ()
-        notes = [
-            self._fallbacks.get((s.lane, s.band))
-            or f"{s.node} by {s.lane}: parcel {s.band} priced by {s.price_source}"
-            for s in chosen.shipments
-        ]
-        # Refusals of parcels the chosen plan does not hold explain why it is not cheaper.
-        notes += self._refused.values()
-        return tuple(dict.fromkeys(notes))
 
     def rank_key(self, option: PlanOption) -> tuple:
         return (*(rule.key(option, self.request) for rule in self.rankers), option.identity)
@@ -467,7 +437,7 @@ class _Planner:
             ((line.dimensions_mm, units) for line, units in items), candidate.node.packaging
         )
         band = ParcelBand.of(weight, size)
-        tariff = self.tariff(lane, band)
+        tariff = self.pricing.tariff(lane, band)
         if tariff.refused:
             for line, _ in items:
                 self._parcel_refusals.setdefault(line.index, []).append(tariff.refused)
@@ -498,95 +468,6 @@ class _Planner:
             price_source=tariff.source,
             service=tariff.service,
         )
-
-    def tariff(self, lane: Lane, band: ParcelBand) -> _Tariff:
-        """Cost (in ``compare_in``, rounded), transit days and price source of a parcel of
-        ``band`` by ``lane``: the lane's table, with carrier quotes first (the per-lane
-        ``quotes``, then the per-band ``parcel_quotes``), or a carrier's refusal."""
-        cached = self._tariffs.get((lane.code, band))
-        if cached:
-            return cached
-        table = self.request.parcel_quotes
-        parcel_quote = table.find(lane.code, band)
-        key = (lane.code, band)
-        if parcel_quote is not None and parcel_quote.refused:
-            why = (
-                f"{lane.node}: lane {lane.code} cannot take a parcel of {band}: "
-                f"{parcel_quote.carrier} refuses it ({parcel_quote.refused})"
-            )
-            self._refused[key] = why
-            result = _Tariff(Money(Decimal(0), self.request.compare_in), 0, 0, why, None, why)
-            self._tariffs[key] = result
-            return result
-        kg = band.weight_kg
-        convert, currency = self.request.convert, self.request.compare_in
-        whole = self._quotes.get((lane.code, None))
-        total, days_min, days_max = Decimal(0), 0, 0
-        for position, leg in enumerate(lane.legs):
-            quote = self._quotes.get((lane.code, position))
-            cost = quote.cost if quote and quote.cost else leg.cost_for(kg)
-            total += convert(cost, currency).amount
-            days_min += (
-                quote.transit_days_min
-                if quote and quote.transit_days_min is not None
-                else (leg.transit_days_min)
-            )
-            days_max += (
-                quote.transit_days_max
-                if quote and quote.transit_days_max is not None
-                else (leg.transit_days_max)
-            )
-        if whole is not None:
-            if whole.cost is not None:
-                total = convert(whole.cost, currency).amount
-            if whole.transit_days_min is not None:
-                days_min = whole.transit_days_min
-            if whole.transit_days_max is not None:
-                days_max = whole.transit_days_max
-        source, service = "lane table", None
-        if parcel_quote is not None:
-            total, days_min, days_max = self.apply_quote(lane, kg, parcel_quote)
-            source = f"{parcel_quote.carrier} tariff {parcel_quote.service}"
-            service = parcel_quote.service
-        elif lane.code in table.asked:
-            source = f"lane table ({table.asked[lane.code]})"
-            self._fallbacks[key] = (
-                f"{lane.node} by {lane.code}: no carrier quote for a parcel of {band}; "
-                f"priced by the lane table ({table.asked[lane.code]})"
-            )
-        result = _Tariff(
-            Money(round_to_currency(total, currency), currency), days_min, days_max, source, service
-        )
-        self._tariffs[key] = result
-        return result
-
-    def apply_quote(self, lane: Lane, kg: int, quote: ParcelQuote) -> tuple[Decimal, int, int]:
-        """The lane's cost and days with ``quote`` in place of its leg (or of the lane)."""
-        convert, currency = self.request.convert, self.request.compare_in
-        if quote.leg is None:
-            return (
-                convert(quote.cost, currency).amount,
-                quote.transit_days_min if quote.transit_days_min is not None
-                else lane.transit_days_min,
-                quote.transit_days_max if quote.transit_days_max is not None
-                else lane.transit_days_max,
-            )  # fmt: skip
-        total, days_min, days_max = Decimal(0), 0, 0
-        for position, leg in enumerate(lane.legs):
-            quoted = position == quote.leg
-            cost = quote.cost if quoted else leg.cost_for(kg)
-            total += convert(cost, currency).amount
-            days_min += (
-                quote.transit_days_min
-                if quoted and quote.transit_days_min is not None
-                else leg.transit_days_min
-            )
-            days_max += (
-                quote.transit_days_max
-                if quoted and quote.transit_days_max is not None
-                else leg.transit_days_max
-            )
-        return total, days_min, days_max
 
     # -- telling why -----------------------------------------------------------
 
