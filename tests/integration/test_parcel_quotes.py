@@ -144,3 +144,37 @@ def test_a_parcel_over_cdeks_parcel_limit_is_refused_not_priced_by_the_lane_tabl
     assert "cdek refuses it (no tariff offered for a parcel of 31 kg" in str(problem)
     [call] = cdek.calls("POST", "/v2/calculator/tarifflist")
     assert call.json["packages"][0]["weight"] == 31_000
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True, scope="session")
+def test_a_node_split_into_two_cdek_parcels_asks_and_pays_each_parcels_own_band(shop, backend):
+    app, cdek = shop
+    with app.app_context():  # CDEK's Посылка limit on the lane: 32 kg of tea splits
+        db.session.execute(
+            update(Lane).where(Lane.code == "CN-SFH-RU").values(max_parcel_weight_g=30_000)
+        )
+        db.session.commit()
+
+    order = app.test_client().post("/api/v1/orders", json=order_body(PUER[0], 80))
+    assert order.status_code == 201, order.get_json()
+    order = order.get_json()
+
+    asked = sorted(
+        (call.json["packages"] for call in cdek.calls("POST", "/v2/calculator/tarifflist")),
+        key=lambda packages: -packages[0]["weight"],
+    )
+    # One quote per parcel of the split, each for its own band, never the node's 32 kg:
+    # 75 cakes (120 l at 75 %: a 543 mm carton), 30 kg; 5 cakes (10.7 l: box "3"), 2 kg.
+    assert asked == [
+        [{"weight": 30_000, "length": 55, "width": 55, "height": 55}],
+        [{"weight": 2_000, "length": 35, "width": 25, "height": 20}],
+    ]
+    # Billed by volume: 166.4 l / 5 = 33.3 → 34 kg; 17.5 l / 5 = 3.5 → 4 kg.
+    quotes = [cdek_price(packages[0]) for packages in asked]
+    assert quotes == [Decimal(3800), Decimal(800)]
+    parcels = sorted(order["shipments"], key=lambda p: p["parcel"]["number"])
+    assert [(p["parcel"], Decimal(p["shipping"]["amount"])) for p in parcels] == [
+        ({"number": 1, "of": 2}, Decimal(3800)),
+        ({"number": 2, "of": 2}, Decimal(800)),
+    ]
+    assert Decimal(order["totals"]["shipping"]["amount"]) == sum(quotes)

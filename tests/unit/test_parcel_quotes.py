@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -245,3 +246,77 @@ def test_a_refused_parcel_goes_by_another_node_when_one_can_and_the_reasons_say_
     result = plan(heavy, stock, refused)
     assert [s.node for s in result.shipments] == ["CN-URC"]
     assert any("lane CN-SFH-RU cannot take a parcel" in r for r in result.explanation.reasons())
+
+
+# ---------------------------------------------------------------------------
+# A node whose goods split into parcels: each parcel its own box, band and quote
+
+SPLIT_LANE = replace(LANES[0], max_parcel_weight_g=30_000)  # CDEK's Посылка limit
+
+
+def plan_split(table=NO_QUOTES):
+    request = RoutingRequest(
+        lines=(tea_line(1, "PUER", 70),),  # 35 kg
+        destination=Destination("RU"),
+        nodes=NODES[:1],
+        lanes=(SPLIT_LANE,),
+        stock={("CN-SFH", "PUER"): 70},
+        now=NOW,
+        compare_in="RUB",
+        parcel_quotes=table,
+    )
+    return load_strategy("default").plan(request)
+
+
+# 60 packs (77.8 l at 75 %: no box holds it, a 470 mm carton) and 10 packs (17.3 l: L).
+FULL_BAND = ParcelBand(30, (500, 500, 500))
+REST_BAND = ParcelBand(5, (400, 300, 250))
+
+
+def test_each_parcel_of_a_split_node_is_sized_from_its_own_goods_and_listed_to_quote():
+    result = plan_split()
+
+    assert [(s.parcel, s.parcels, s.weight_g) for s in result.shipments] == [
+        (1, 2, 30_000),
+        (2, 2, 5_000),
+    ]
+    assert [s.size_mm for s in result.shipments] == [(470, 470, 470), (400, 300, 250)]
+    assert [s.band for s in result.shipments] == [FULL_BAND, REST_BAND]
+    # Both bands are what the caller asks the carrier for, not the node's 35 kg whole.
+    assert {s.band for s in result.considered} == {FULL_BAND, REST_BAND}
+
+
+def test_each_parcel_of_a_split_node_pays_its_own_bands_quote_and_the_order_their_sum():
+    table = QuoteTable(
+        (
+            ParcelQuote("CN-SFH-RU", FULL_BAND, "cdek", leg=0, cost=rub("2300"), service="137"),
+            ParcelQuote("CN-SFH-RU", REST_BAND, "cdek", leg=0, cost=rub("650"), service="137"),
+        ),
+        asked={"CN-SFH-RU": "not asked"},
+    )
+    result = plan_split(table)
+
+    assert [(s.parcel, s.cost) for s in result.shipments] == [
+        (1, rub("2300.00")),
+        (2, rub("650.00")),
+    ]
+    assert result.total_cost == rub("2950.00")
+    assert {s.price_source for s in result.shipments} == {"cdek tariff 137"}
+    reasons = result.explanation.reasons()
+    assert "CN-SFH by CN-SFH-RU: parcel 30 kg, 50×50×50 cm priced by cdek tariff 137" in reasons
+    assert "CN-SFH by CN-SFH-RU: parcel 5 kg, 40×30×25 cm priced by cdek tariff 137" in reasons
+
+
+def test_a_split_parcel_whose_band_the_carrier_refuses_refuses_that_way_with_the_reason():
+    table = QuoteTable(
+        (
+            ParcelQuote("CN-SFH-RU", FULL_BAND, "cdek", refused="over 150 cm in sum of sides"),
+            ParcelQuote("CN-SFH-RU", REST_BAND, "cdek", leg=0, cost=rub("650"), service="137"),
+        ),
+        asked={"CN-SFH-RU": "not asked"},
+    )
+
+    with pytest.raises(CorridorRefuses) as refusal:
+        plan_split(table)
+    [line] = refusal.value.lines
+    assert any("cdek refuses it (over 150 cm in sum of sides)" in why for why in line.reasons)
