@@ -27,10 +27,11 @@ What it serves, in CDEK's documented shapes (api-docs.cdek.ru, cdek-it/sdk2.0):
   greater. The request's ``packages[{weight, length, width, height}]`` (weight in
   grams, sides in whole centimetres) are as the calculator pages document them
   (https://api-docs.cdek.ru/63347458.html, tarifflist; 63347397.html, tariff). A
-  "Посылка" tariff is not offered for a package over ``PARCEL_TARIFF_MAX_WEIGHT_G``
-  (30 kg, the limit of CDEK's parcel tariffs as issue #17 states it; the calculator
-  pages do not give the figure). The method answers the "available tariffs", so one
-  it would refuse is left out, and none left is an empty list.
+  tariff is not offered for a package over its weight limit in
+  ``fake_cdek_rules.TARIFFS`` (the Посылка tariffs' 30 kg, the same limit an order
+  is refused over; the calculator pages do not give the figure). The method answers
+  the "available tariffs", so one it would refuse is left out, and none left is an
+  empty list.
 - ``POST /v2/orders``: 400 ``v2_field_is_empty`` for a missing field, else 202
   with ``entity.uuid`` and ``requests[0].state`` ACCEPTED. Registration ends
   after ``fake.polls_until_registered`` ``GET /v2/orders/{uuid}``: SUCCESSFUL
@@ -135,8 +136,6 @@ DEFAULT_TARIFFS = (
 )
 _EPOCH = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 VOLUMETRIC_DIVISOR = 5000  # cm³ per billed kg
-PARCEL_TARIFF_MAX_WEIGHT_G = 30_000
-PARCEL_TARIFF_NAME = "Посылка"  # CDEK names its parcel tariffs "Посылка <from>-<to>"
 WEBHOOK_TYPES = ("ORDER_STATUS", "PRINT_FORM", "DOWNLOAD_PHOTO", "PREALERT_CLOSED")
 
 
@@ -583,7 +582,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(weight, int) or isinstance(weight, bool) or weight <= 0:
                 return 400, {"errors": [_empty(f"packages[{index}].weight")]}, None
         kilograms = max(1, math.ceil(sum(billed_kg(p) for p in packages)))
-        too_heavy_for_parcel = any(p["weight"] > PARCEL_TARIFF_MAX_WEIGHT_G for p in packages)
+        heaviest = max(p["weight"] for p in packages)
         return (
             200,
             {
@@ -600,7 +599,7 @@ class _Handler(BaseHTTPRequestHandler):
                         "calendar_max": period_max + 2,
                     }
                     for code, name, mode, base, per_kg, period_min, period_max in fake.tariffs
-                    if not (too_heavy_for_parcel and name.startswith(PARCEL_TARIFF_NAME))
+                    if _weight_limit(code) is None or heaviest <= _weight_limit(code)
                 ]
             },
             None,
@@ -828,6 +827,13 @@ class _Handler(BaseHTTPRequestHandler):
         if job is None or job.statuses[-1]["code"] != "READY":
             return self._not_found(print_uuid)
         return 200, minimal_pdf(f"CDEK {job.cdek_number}"), "application/pdf"
+
+
+def _weight_limit(code: int) -> int | None:
+    """A tariff's weight limit per package in grams, as orders are refused over it
+    (``fake_cdek_rules``): one table for the calculator and the order."""
+    known = rules.TARIFFS.get(code)
+    return known[2] if known else None
 
 
 def billed_kg(package: dict[str, Any]) -> float:
