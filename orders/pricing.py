@@ -81,6 +81,7 @@ class PricedLine:
             weight_g=self.sku.weight_g,
             unit_value=self.sku.price,
             outside_cbec_positive_list=self.outside_cbec_positive_list,
+            dimensions_mm=self.sku.dimensions_mm,
         )
 
     def dutiable(self, quantity: int) -> customs.DutiableLine:
@@ -105,8 +106,6 @@ class Quote:
     rates: RateTable
     quoted_at: datetime
     exchange_rates: list[dict[str, str]] = field(default_factory=list)
-    # Per lane, where its shipping price came from: the lane table, or a carrier's tariff.
-    shipping_sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def goods_total(self) -> Money:
@@ -161,9 +160,13 @@ class Quote:
                         for item in planned.lines
                     ],
                     "weight_g": planned.weight_g,
+                    "size_mm": list(planned.size_mm) if planned.size_mm else None,
                     "parcel": {"number": planned.parcel, "of": planned.parcels},
                     "shipping": self.shipping[position].as_json(),
-                    "shipping_source": self.shipping_sources.get(planned.lane, "lane table"),
+                    # Where this parcel's price came from: a carrier's tariff for its
+                    # weight and size, or the lane's table (and why no quote).
+                    "shipping_source": planned.price_source,
+                    "tariff_code": planned.service,
                     "duties": duties.as_json() if duties is not None else None,
                     "customs_mode": _customs_mode(planned),
                     "delivery": {
@@ -321,13 +324,6 @@ def quote(
     if stock is None:
         stock = stock_for([line.sku.id for line in lines])
     destination = address.destination
-    carrier_prices = shipping.LaneQuotes()
-    if shipping.api_carriers():
-        db.session.rollback()  # no transaction stays open while a carrier is asked
-        carrier_prices = shipping.carrier_quotes(
-            world.lanes, destination, city=address.city,
-            weight_g=sum(line.sku.weight_g * line.quantity for line in lines),
-        )  # fmt: skip
     request = routing.RoutingRequest(
         lines=tuple(line.routing_line() for line in lines),
         destination=destination,
@@ -337,9 +333,8 @@ def quote(
         now=now,
         rates=rates,
         compare_in=currency,
-        quotes=carrier_prices.quotes,
     )
-    plan = routing_strategy().plan(request)
+    plan = _plan_with_carrier_quotes(request, lanes, address)
     shipping_costs = tuple(
         Money(round_to_currency(s.cost.amount, currency), currency) for s in plan.shipments
     )
@@ -371,8 +366,38 @@ def quote(
         rates=rates,
         quoted_at=now,
         exchange_rates=_rates_used(rates, lines, plan, currency),
-        shipping_sources=dict(carrier_prices.sources),
     )
+
+
+QUOTE_ROUNDS = 2
+
+
+def _plan_with_carrier_quotes(
+    request: routing.RoutingRequest, lanes: tuple[routing.Lane, ...], address: Address
+) -> routing.Plan:
+    """Plan with the lane tables, ask the carriers for the parcels the best plans hold
+    (their lanes and weight and size bands), and plan again on those prices; a second
+    round quotes parcels only the re-plan brought. The engine stays pure: the quotes
+    go in as data. Carriers are asked with no transaction open."""
+    strategy = routing_strategy()
+    plan = strategy.plan(request)
+    if not shipping.api_carriers():
+        return plan
+    db.session.rollback()  # no transaction stays open while a carrier is asked
+    table, asked = routing.QuoteTable(), set()
+    for _ in range(QUOTE_ROUNDS):
+        parcels = {(s.lane, s.band) for s in (plan.considered or plan.shipments)} - asked
+        if not parcels:
+            break
+        asked |= parcels
+        answers = shipping.parcel_quotes(
+            lanes, request.destination, city=address.city, parcels=parcels
+        )
+        if not answers.asked:
+            break  # no lane of these parcels has a carrier to ask
+        table = table.merged(answers)
+        plan = strategy.plan(replace(request, parcel_quotes=table))
+    return plan
 
 
 def _check_customs_limits_before_routing(

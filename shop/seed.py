@@ -98,6 +98,10 @@ def _seed_nodes(report: SeedReport) -> dict[str, Node]:
     existing = {n.code: n for n in db.session.scalars(select(Node))}
     for row in _load("warehouse", "nodes.json")["nodes"]:
         if row["code"] in existing:
+            # A node seeded before packaging was data gets the demo boxes once; an
+            # operator's own list is never overwritten.
+            if existing[row["code"]].packaging is None and row.get("packaging"):
+                existing[row["code"]].packaging = row["packaging"]
             continue
         node = Node(
             code=row["code"],
@@ -108,6 +112,7 @@ def _seed_nodes(report: SeedReport) -> dict[str, Node]:
             name_ru=row["name"]["ru"],
             name_zh=row["name"]["zh"],
             priority=row["priority"],
+            packaging=row.get("packaging"),
         )
         db.session.add(node)
         existing[row["code"]] = node
@@ -260,6 +265,9 @@ def _seed_catalog(
                 price_currency=sku_row["price"]["currency"],
                 weight_g=sku_row["weight_g"],
                 shelf_life_days=sku_row["shelf_life_days"],
+                length_mm=sku_row.get("length_mm"),
+                width_mm=sku_row.get("width_mm"),
+                height_mm=sku_row.get("height_mm"),
             )
             db.session.add(sku)
             db.session.flush()

@@ -21,7 +21,17 @@ What it serves, in CDEK's documented shapes (api-docs.cdek.ru, cdek-it/sdk2.0):
 - ``POST /v2/oauth/token`` (form): ``client_id``/``client_secret`` must match
   ``fake.client_id``/``fake.client_secret``; answers a bearer token living
   ``fake.token_ttl`` seconds.
-- ``POST /v2/calculator/tarifflist``: ``fake.tariffs`` priced by weight.
+- ``POST /v2/calculator/tarifflist``: ``fake.tariffs`` priced per started kilogram of
+  the packages' billed weight: each package's weight (grams) or its volumetric weight,
+  length × width × height in centimetres / ``VOLUMETRIC_DIVISOR`` kg, whichever is
+  greater. The request's ``packages[{weight, length, width, height}]`` (weight in
+  grams, sides in whole centimetres) are as the calculator pages document them
+  (https://api-docs.cdek.ru/63347458.html, tarifflist; 63347397.html, tariff). A
+  tariff is not offered for a package over its weight limit in
+  ``fake_cdek_rules.TARIFFS`` (the Посылка tariffs' 30 kg, the same limit an order
+  is refused over; the calculator pages do not give the figure). The method answers
+  the "available tariffs", so one it would refuse is left out, and none left is an
+  empty list.
 - ``POST /v2/orders``: 400 ``v2_field_is_empty`` for a missing field, else 202
   with ``entity.uuid`` and ``requests[0].state`` ACCEPTED. Registration ends
   after ``fake.polls_until_registered`` ``GET /v2/orders/{uuid}``: SUCCESSFUL
@@ -71,7 +81,10 @@ Views: ``requests`` (every call: method, path, query, headers, body, json),
 
 Inventions of this fake where CDEK's documentation is silent: the 401 code for
 a missing token (``v2_unauthorized``), the refused city's error code, deleted
-orders answering 404, and prices that ignore the asked currency.
+orders answering 404, and prices that ignore the asked currency. The volumetric
+divisor 5000 (cm³ per kg) is the one express carriers in CDEK's markets publish;
+CDEK's API pages do not state CDEK's own, so it is an assumption here, and so is
+applying the 30 kg limit to the package's actual weight.
 """
 
 from __future__ import annotations
@@ -122,6 +135,7 @@ DEFAULT_TARIFFS = (
     (482, "Экспресс склад-дверь", 3, 790, 140, 1, 2),
 )
 _EPOCH = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+VOLUMETRIC_DIVISOR = 5000  # cm³ per billed kg
 WEBHOOK_TYPES = ("ORDER_STATUS", "PRINT_FORM", "DOWNLOAD_PHOTO", "PREALERT_CLOSED")
 
 
@@ -562,7 +576,13 @@ class _Handler(BaseHTTPRequestHandler):
         if city in fake.refused_cities:
             code, message = fake.refused_cities[city]
             return 400, {"errors": [{"code": code, "message": message}]}, None
-        kilograms = max(1, math.ceil(sum(p.get("weight", 0) for p in body["packages"]) / 1000))
+        packages = body["packages"]
+        for index, package in enumerate(packages):
+            weight = package.get("weight") if isinstance(package, dict) else None
+            if not isinstance(weight, int) or isinstance(weight, bool) or weight <= 0:
+                return 400, {"errors": [_empty(f"packages[{index}].weight")]}, None
+        kilograms = max(1, math.ceil(sum(billed_kg(p) for p in packages)))
+        heaviest = max(p["weight"] for p in packages)
         return (
             200,
             {
@@ -579,6 +599,7 @@ class _Handler(BaseHTTPRequestHandler):
                         "calendar_max": period_max + 2,
                     }
                     for code, name, mode, base, per_kg, period_min, period_max in fake.tariffs
+                    if _weight_limit(code) is None or heaviest <= _weight_limit(code)
                 ]
             },
             None,
@@ -806,6 +827,23 @@ class _Handler(BaseHTTPRequestHandler):
         if job is None or job.statuses[-1]["code"] != "READY":
             return self._not_found(print_uuid)
         return 200, minimal_pdf(f"CDEK {job.cdek_number}"), "application/pdf"
+
+
+def _weight_limit(code: int) -> int | None:
+    """A tariff's weight limit per package in grams, as orders are refused over it
+    (``fake_cdek_rules``): one table for the calculator and the order."""
+    known = rules.TARIFFS.get(code)
+    return known[2] if known else None
+
+
+def billed_kg(package: dict[str, Any]) -> float:
+    """A package's weight in kg, or its volumetric weight when that is greater (the
+    sides are whole centimetres; a package without all three is billed by weight)."""
+    actual = package["weight"] / 1000
+    sides = [package.get(key) for key in ("length", "width", "height")]
+    if not all(isinstance(side, int) and side > 0 for side in sides):
+        return actual
+    return max(actual, math.prod(sides) / VOLUMETRIC_DIVISOR)
 
 
 def _empty(field_name: str) -> dict[str, str]:

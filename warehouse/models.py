@@ -41,6 +41,10 @@ class Node(Localized, db.Model):
     name_zh: Mapped[str] = mapped_column(String(120))
     priority: Mapped[int] = mapped_column(Integer, default=100)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The boxes this node packs into: {"boxes": [{"code", "length_mm", "width_mm",
+    # "height_mm"}...], "default_box": code}; see warehouse.routing.parcel_size. NULL: none
+    # known, parcels go to the carrier by weight alone.
+    packaging: Mapped[dict | None] = mapped_column(JSON)
 
 
 class NodeHandover(db.Model):

@@ -833,6 +833,9 @@ def test_the_plan_and_its_explanation_are_json_as_they_are():
         "delivery": {"from": "2026-03-12", "by": "2026-03-15"},
         "customs_modes": ["1210"],
         "crossings": [],
+        "size_mm": None,  # no SKU dimensions and no boxes in this world
+        "price_source": "lane table",
+        "service": None,
     }
     explanation = stored["explanation"]
     assert explanation == result.explanation.as_json()

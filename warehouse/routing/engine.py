@@ -16,8 +16,10 @@ A node whose goods are over a lane's parcel limit (weight, or a value limit of
 the carrier's) sends them in several parcels of that lane, as few as first-fit
 decreasing packs them (``pack``); a line may then spread over parcels. It never
 splits to get under a customs limit on the whole transaction (China's CBEC
-5,000 CNY, see ``Lane.value_limit_is_per_transaction``). Each parcel pays its
-lane's tariff for its own weight; the rankers compare plans on their parcels.
+5,000 CNY, see ``Lane.value_limit_is_per_transaction``). Each parcel, a split
+node's too, is sized from its own contents and pays for its own band (weight and
+size: ``parcel_pricing``, the lane's table or a carrier's quote for that band); the
+rankers compare plans on the sum over their parcels.
 
 With ``FewestShipments`` as the first ranker (the default), a combination
 size whose best option has no more shipments than nodes ends the search: a
@@ -46,7 +48,6 @@ from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
-from catalog.money import Money, round_to_currency
 from warehouse.routing.errors import (
     CorridorRefuses,
     InsufficientStock,
@@ -65,9 +66,10 @@ from warehouse.routing.model import (
     RoutingRequest,
     Shipment,
     ShipmentLine,
-    chargeable_kg,
 )
 from warehouse.routing.packing import Items, pack, split_limits
+from warehouse.routing.parcel_pricing import LanePricing
+from warehouse.routing.parcel_size import ParcelBand, parcel_size
 from warehouse.routing.rules import (
     Candidate,
     FilterRule,
@@ -102,9 +104,8 @@ class _Planner:
         self.rankers = tuple(rankers)
         self.strategy = strategy
         self.lines: tuple[OrderLine, ...] = request.lines  # by index: the request sorts them
-        self._tariffs: dict[tuple[str, int], tuple[Money, int, int]] = {}
+        self.pricing = LanePricing(request)
         self._parcel_refusals: dict[int, list[str]] = {}
-        self._quotes = {(q.lane, q.leg): q for q in request.quotes}
         self._usable: list[Candidate] = []
         self._whole: dict[str, frozenset[int]] = {}  # per usable node: lines it ships whole
         self._budget = MAX_ASSIGNMENTS_PER_PLAN
@@ -181,13 +182,22 @@ class _Planner:
             )
             for option in ranked[:OPTIONS_SHOWN]
         )
+        considered = tuple(
+            dict.fromkeys(s for option in ranked[:OPTIONS_SHOWN] for s in option.shipments)
+        )
         explanation = replace(
             explanation,
             options_considered=len(ranked),
             options=shown,
             decision=self.decision(ranked),
+            pricing=self.pricing.notes(chosen.shipments),
         )
-        return Plan(strategy=self.strategy, shipments=chosen.shipments, explanation=explanation)
+        return Plan(
+            strategy=self.strategy,
+            shipments=chosen.shipments,
+            explanation=explanation,
+            considered=considered,
+        )
 
     def rank_key(self, option: PlanOption) -> tuple:
         return (*(rule.key(option, self.request) for rule in self.rankers), option.identity)
@@ -421,7 +431,18 @@ class _Planner:
                     self._parcel_refusals.setdefault(line.index, []).append(why)
                 return None
         weight = box.weight_g
-        cost, days_min, days_max = self.tariff(lane, weight)
+        # Sized and priced from this parcel's own contents: each parcel of a split node
+        # has its own box, band and quote.
+        size = parcel_size(
+            ((line.dimensions_mm, units) for line, units in items), candidate.node.packaging
+        )
+        band = ParcelBand.of(weight, size)
+        tariff = self.pricing.tariff(lane, band)
+        if tariff.refused:
+            for line, _ in items:
+                self._parcel_refusals.setdefault(line.index, []).append(tariff.refused)
+            return None
+        cost, days_min, days_max = tariff.cost, tariff.days_min, tariff.days_max
         facts = self._lane_facts.get(lane.code)
         if facts is None:
             facts = (lane.ship_by(self.request.now), lane.customs_modes, lane.crossings)
@@ -443,41 +464,10 @@ class _Planner:
             parcel=parcel,
             parcels=parcels,
             packing=packing,
+            size_mm=size,
+            price_source=tariff.source,
+            service=tariff.service,
         )
-
-    def tariff(self, lane: Lane, weight_g: int) -> tuple[Money, int, int]:
-        """Cost (in ``compare_in``, rounded) and transit days of a parcel, quotes first."""
-        kg = chargeable_kg(weight_g)
-        cached = self._tariffs.get((lane.code, kg))
-        if cached:
-            return cached
-        convert, currency = self.request.convert, self.request.compare_in
-        whole = self._quotes.get((lane.code, None))
-        total, days_min, days_max = Decimal(0), 0, 0
-        for position, leg in enumerate(lane.legs):
-            quote = self._quotes.get((lane.code, position))
-            cost = quote.cost if quote and quote.cost else leg.cost_for(kg)
-            total += convert(cost, currency).amount
-            days_min += (
-                quote.transit_days_min
-                if quote and quote.transit_days_min is not None
-                else (leg.transit_days_min)
-            )
-            days_max += (
-                quote.transit_days_max
-                if quote and quote.transit_days_max is not None
-                else (leg.transit_days_max)
-            )
-        if whole is not None:
-            if whole.cost is not None:
-                total = convert(whole.cost, currency).amount
-            if whole.transit_days_min is not None:
-                days_min = whole.transit_days_min
-            if whole.transit_days_max is not None:
-                days_max = whole.transit_days_max
-        result = (Money(round_to_currency(total, currency), currency), days_min, days_max)
-        self._tariffs[(lane.code, kg)] = result
-        return result
 
     # -- telling why -----------------------------------------------------------
 

@@ -47,11 +47,11 @@ from warehouse.shipping.booking import (
 )
 from warehouse.shipping.pickups import book_pickup, request_pickup
 from warehouse.shipping.quotes import (
+    MAX_CARRIER_CALLS,
     QUOTE_CACHE_MAX_ENTRIES,
     QUOTE_CACHE_SECONDS,
     QUOTE_FAILURE_SECONDS,
-    LaneQuotes,
-    carrier_quotes,
+    parcel_quotes,
 )
 from warehouse.shipping.tracking import (
     EVENT_TO_STATUS,
@@ -72,6 +72,7 @@ __all__ = [
     "CLAIMABLE_STATES",
     "DEFAULT_CARRIER_TIMEOUT_SECONDS",
     "EVENT_TO_STATUS",
+    "MAX_CARRIER_CALLS",
     "MAYBE_AT_CARRIER_STATES",
     "MIN_SENDING_GRACE_SECONDS",
     "QUOTE_CACHE_MAX_ENTRIES",
@@ -79,18 +80,17 @@ __all__ = [
     "QUOTE_FAILURE_SECONDS",
     "TRACKED_STATUSES",
     "WEBHOOK_OUTCOME",
-    "LaneQuotes",
     "api_carriers",
     "book_pickup",
     "book_shipment",
     "cancel_booking",
     "carrier",
-    "carrier_quotes",
     "carrier_webhook",
     "enabled_carriers",
     "fetch_label",
     "label_pdf",
     "outside_transaction",
+    "parcel_quotes",
     "poll_tracking",
     "refresh_tracking",
     "request_booking",

@@ -1,12 +1,17 @@
-"""Carrier quotes at checkout: today's price of a lane's last leg, kept per app for a while,
-and the lane's own table when the carrier does not answer.
+"""Carrier quotes at checkout: today's price of each planned parcel on a lane whose last
+leg's carrier has an API, by the parcel's weight and size band, kept per app for a while;
+the lane's own table when the carrier does not answer, and a refusal when it offers no
+tariff for such a parcel (over its weight limit): never a silent fallback.
+
+Pricing plans first with the lane tables, asks here for the bands of the parcels the best
+plans hold, and plans again with the answers (``orders.pricing``); the routing engine
+looks each parcel's band up in the ``QuoteTable`` this returns.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from time import monotonic
 
 from flask import current_app
@@ -27,85 +32,122 @@ QUOTE_CACHE_MAX_ENTRIES = 1000
 # A carrier whose quote failed is not asked again for this long (the lane tables
 # price meanwhile), so an outage does not make every cart wait a timeout per lane.
 QUOTE_FAILURE_SECONDS = 60
+# At most this many carrier calls per quote (each bounded by the adapter's timeout):
+# bands past it are priced by their lane's table, and the quote says so.
+MAX_CARRIER_CALLS = 6
+NOT_ASKED = "not quoted for this parcel size"
 
 
-@dataclass(frozen=True)
-class LaneQuotes:
-    """Carrier prices that replace a lane's table for its last leg, and where each lane's
-    shipping price comes from (shown to the shopper: a fallback is never silent)."""
-
-    quotes: tuple[routing.CarrierQuote, ...] = ()
-    sources: Mapping[str, str] = field(default_factory=dict)
-
-
-def carrier_quotes(
+def parcel_quotes(
     lanes: tuple[routing.Lane, ...],
     destination: routing.Destination,
     *,
     city: str | None,
-    weight_g: int,
-) -> LaneQuotes:
-    """Ask the carrier of each serving lane's last leg (when it has an API) for today's
-    price of a parcel of ``weight_g``; kept per app for 10 minutes. A carrier that does
-    not answer leaves the lane's own table, and the source says so.
+    parcels: Iterable[tuple[str, routing.ParcelBand]],
+) -> routing.QuoteTable:
+    """Ask the carrier of each lane's last leg (when it has an API and the lane serves
+    ``destination``) for the price of a parcel of each ``(lane code, band)`` wanted:
+    the band's upper weight and sides. Kept per app for ``QUOTE_CACHE_SECONDS`` by
+    (lane, its tariff, destination, band).
 
+    A carrier that does not answer leaves the lane's table (``asked`` says why); one
+    that answers with no tariff for the parcel refuses it (``ParcelQuote.refused``).
     Called before checkout opens its transaction (an outside call, never inside one).
     """
     cache = current_app.extensions.setdefault("pavilion.carrier_quotes", {})
     now = monotonic()
     _forget_old_quotes(cache, now)
     wanted = api_carriers()
-    serving = [
-        lane for lane in lanes
+    by_code = {
+        lane.code: lane for lane in lanes
         if lane.active and lane.serves(destination) and lane.legs[-1].carrier in wanted
-    ]  # fmt: skip
-    if not serving:
-        return LaneQuotes()
+    }  # fmt: skip
+    bands: dict[str, set[routing.ParcelBand]] = {}
+    for code, band in parcels:
+        if code in by_code:
+            bands.setdefault(code, set()).add(band)
+    if not bands:
+        return routing.QuoteTable()
     cities = cache.get("node cities")
     if cities is None:
         cities = cache["node cities"] = dict(db.session.execute(select(Node.code, Node.city)).all())
     failures = current_app.extensions.setdefault("pavilion.carrier_quote_failures", {})
-    quotes, sources = [], {}
-    for lane in serving:
+    quotes: list[routing.ParcelQuote] = []
+    asked: dict[str, str] = {}
+    calls = 0
+    for code in sorted(bands):
+        lane = by_code[code]
         leg = lane.legs[-1]
-        key = (lane.code, destination.country, destination.region, city,
-               destination.postal_code, routing.chargeable_kg(weight_g))  # fmt: skip
-        cached = cache.get(key)
-        if cached is not None and now - cached[0] < QUOTE_CACHE_SECONDS:
-            option = cached[1]
-        elif now - failures.get(leg.carrier, -QUOTE_FAILURE_SECONDS) < QUOTE_FAILURE_SECONDS:
-            sources[lane.code] = f"lane table ({leg.carrier} unreachable)"
-            continue
-        else:
+        asked[code] = NOT_ASKED
+        for band in sorted(bands[code], key=_band_order):
+            key = (lane.code, leg.service, destination.country, destination.region, city,
+                   destination.postal_code, band)  # fmt: skip
+            cached = cache.get(key)
+            if cached is not None and now - cached[0] < QUOTE_CACHE_SECONDS:
+                quotes.append(cached[1])
+                continue
+            if now - failures.get(leg.carrier, -QUOTE_FAILURE_SECONDS) < QUOTE_FAILURE_SECONDS:
+                asked[code] = f"{leg.carrier} unreachable"
+                continue
+            if calls >= MAX_CARRIER_CALLS:
+                asked[code] = f"{leg.carrier} not asked: {MAX_CARRIER_CALLS} quotes per order"
+                continue
+            calls += 1
             try:
                 options = carrier(leg.carrier).quote(
-                    carriers.Parcel(weight_g=max(weight_g, 1)),
+                    _parcel(band),
                     carriers.Origin(node=lane.node, country=_node_country(lane.node),
                                     city=cities.get(lane.node, "")),
                     carriers.Address(country=destination.country, city=city or "", line1="",
                                      recipient="", phone="", postal_code=destination.postal_code,
                                      region=destination.region),
                 )  # fmt: skip
+            except carriers.CarrierRejected as problem:
+                # About the addresses, not this parcel (CDEK names the city): the booking
+                # will say it again; the lane's table prices meanwhile.
+                log.warning("lane %s: %s refused the quote for %s (%s); lane table used",
+                            lane.code, leg.carrier, band, problem)  # fmt: skip
+                asked[code] = f"{leg.carrier} refused the quote: {'; '.join(problem.errors)}"
+                continue
             except carriers.CarrierError as problem:
                 failures[leg.carrier] = monotonic()
                 log.warning("lane %s: %s quote failed (%s); lane table used for %d s",
                             lane.code, leg.carrier, problem, QUOTE_FAILURE_SECONDS)  # fmt: skip
-                sources[lane.code] = f"lane table ({leg.carrier} unreachable)"
+                asked[code] = f"{leg.carrier} unreachable"
                 continue
-            if not options:
-                sources[lane.code] = f"lane table ({leg.carrier} offers no tariff)"
-                continue
-            option = min(options, key=lambda o: (o.price.amount, o.transit_days_max))
-            cache[key] = (now, option)
-        quotes.append(
-            routing.CarrierQuote(
-                lane=lane.code, leg=len(lane.legs) - 1, cost=option.price,
-                transit_days_min=option.transit_days_min,
-                transit_days_max=option.transit_days_max,
-            )
+            quote = _parcel_quote(lane, leg.carrier, band, options)
+            cache[key] = (now, quote)
+            quotes.append(quote)
+    return routing.QuoteTable(tuple(quotes), asked)
+
+
+def _parcel(band: routing.ParcelBand) -> carriers.Parcel:
+    length, width, height = band.size_mm or (None, None, None)
+    return carriers.Parcel(
+        weight_g=band.weight_g, length_mm=length, width_mm=width, height_mm=height
+    )
+
+
+def _parcel_quote(
+    lane: routing.Lane, carrier_name: str, band: routing.ParcelBand, options
+) -> routing.ParcelQuote:
+    """The cheapest tariff offered (the quickest of equals) replaces the lane's last leg;
+    no tariff at all is the carrier refusing such a parcel."""
+    if not options:
+        return routing.ParcelQuote(
+            lane.code, band, carrier_name, leg=len(lane.legs) - 1,
+            refused=f"no tariff offered for a parcel of {band}",
         )  # fmt: skip
-        sources[lane.code] = f"{leg.carrier} tariff {option.service}"
-    return LaneQuotes(tuple(quotes), sources)
+    option = min(options, key=lambda o: (o.price.amount, o.transit_days_max, o.service))
+    return routing.ParcelQuote(
+        lane.code, band, carrier_name, leg=len(lane.legs) - 1, cost=option.price,
+        transit_days_min=option.transit_days_min, transit_days_max=option.transit_days_max,
+        service=option.service,
+    )  # fmt: skip
+
+
+def _band_order(band: routing.ParcelBand) -> tuple:
+    return (band.weight_kg, band.size_mm or ())
 
 
 def _forget_old_quotes(cache: dict, now: float) -> None:
