@@ -107,6 +107,13 @@ class Quote:
     exchange_rates: list[dict[str, str]] = field(default_factory=list)
     # Per lane, where its shipping price came from: the lane table, or a carrier's tariff.
     shipping_sources: dict[str, str] = field(default_factory=dict)
+    # Door or pickup point, and per lane the carrier service (tariff) and point quoted:
+    # checkout stores them on the shipments, and the booking books them.
+    delivery: shipping.DeliveryChoice = shipping.DOOR
+    carrier_services: dict[str, shipping.QuotedService] = field(default_factory=dict)
+
+    def carrier_service(self, lane: str | None) -> shipping.QuotedService | None:
+        return self.carrier_services.get(lane) if lane else None
 
     @property
     def goods_total(self) -> Money:
@@ -163,6 +170,7 @@ class Quote:
                     "weight_g": planned.weight_g,
                     "shipping": self.shipping[position].as_json(),
                     "shipping_source": self.shipping_sources.get(planned.lane, "lane table"),
+                    "carrier_service": _service_json(self.carrier_service(planned.lane)),
                     "duties": duties.as_json() if duties is not None else None,
                     "customs_mode": _customs_mode(planned),
                     "delivery": {
@@ -172,6 +180,10 @@ class Quote:
                 }
             )
         return shipments
+
+
+def _service_json(service: shipping.QuotedService | None) -> dict[str, Any] | None:
+    return service.as_json() if service is not None else None
 
 
 def _sum(amounts, currency: str) -> Money:
@@ -301,6 +313,7 @@ def quote(
     now: datetime,
     annual_used_cny: Decimal = Decimal(0),
     stock: dict[tuple[str, str], int] | None = None,
+    delivery: shipping.DeliveryChoice = shipping.DOOR,
 ) -> Quote:
     """Plan, price and assess duties. Raises the routing engine's errors (409/422) and
     ``CustomsLimitExceeded`` (422); nothing is written."""
@@ -310,11 +323,12 @@ def quote(
         stock = stock_for([line.sku.id for line in lines])
     destination = address.destination
     carrier_prices = shipping.LaneQuotes()
-    if shipping.api_carriers():
+    if shipping.api_carriers() or delivery.is_pickup:
         db.session.rollback()  # no transaction stays open while a carrier is asked
         carrier_prices = shipping.carrier_quotes(
             world.lanes, destination, city=address.city,
             weight_g=sum(line.sku.weight_g * line.quantity for line in lines),
+            delivery=delivery,
         )  # fmt: skip
     request = routing.RoutingRequest(
         lines=tuple(line.routing_line() for line in lines),
@@ -360,6 +374,8 @@ def quote(
         quoted_at=now,
         exchange_rates=_rates_used(rates, lines, plan, currency),
         shipping_sources=dict(carrier_prices.sources),
+        delivery=delivery,
+        carrier_services=dict(carrier_prices.services),
     )
 
 

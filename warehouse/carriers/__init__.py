@@ -7,6 +7,7 @@ never import a concrete adapter.
 
 from warehouse.carriers.base import (
     BOOKING_STATES,
+    DELIVERY_METHODS,
     QUOTE_SOURCES,
     TRACKING_STATUSES,
     Address,
@@ -17,6 +18,7 @@ from warehouse.carriers.base import (
     CarrierError,
     CarrierRejected,
     CarrierUnavailable,
+    DeliveryPoint,
     LabelNotReady,
     NoLabel,
     Origin,
@@ -37,6 +39,7 @@ from warehouse.carriers.registry import (
 
 __all__ = [
     "BOOKING_STATES",
+    "DELIVERY_METHODS",
     "ENTRY_POINT_GROUP",
     "QUOTE_SOURCES",
     "TRACKING_STATUSES",
@@ -49,6 +52,7 @@ __all__ = [
     "CarrierLoadError",
     "CarrierRejected",
     "CarrierUnavailable",
+    "DeliveryPoint",
     "LabelNotReady",
     "NoLabel",
     "Origin",

@@ -35,6 +35,9 @@ BOOKING_STATES = ("pending", "registered", "invalid")
 # What a tracking event means to the shop.
 TRACKING_STATUSES = ("accepted", "in_transit", "delivered", "returned", "problem")
 QUOTE_SOURCES = ("carrier", "lane table")
+# Where the recipient takes the parcel: at the door (a courier brings it), or at a
+# pickup point (a carrier's office or parcel locker) the shopper chose.
+DELIVERY_METHODS = ("door", "pickup")
 
 SHIPMENT_NUMBER_MAX_LENGTH = 40  # CDEK's ``number``; the tightest carrier we know
 
@@ -118,6 +121,38 @@ class QuoteOption:
     transit_days_min: int
     transit_days_max: int
     source: str = "carrier"
+    # One of DELIVERY_METHODS when the carrier says how this service hands the parcel
+    # to the recipient and that it fits how the node hands parcels over; ``None`` when
+    # it does not say (the shop then treats it as a door service).
+    delivery: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryPoint:
+    """A place where the recipient collects a parcel: ``code`` is the carrier's own
+    (CDEK's office code, sent back as ``BookingRequest.delivery_point``); ``kind`` is
+    ``"office"`` (staffed) or ``"locker"`` (a parcel terminal)."""
+
+    carrier: str
+    code: str
+    name: str
+    city: str
+    address: str
+    kind: str = "office"
+    work_time: str = ""
+    postal_code: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "carrier": self.carrier,
+            "code": self.code,
+            "name": self.name,
+            "city": self.city,
+            "address": self.address,
+            "kind": self.kind,
+            "work_time": self.work_time,
+            "postal_code": self.postal_code,
+        }
 
 
 @dataclass(frozen=True)
@@ -129,7 +164,8 @@ class BookingRequest:
     characters. ``service`` is the carrier's service (a CDEK tariff code such as
     ``"137"``; for ``manual`` the carrier's name as staff typed it); ``None``
     takes the adapter's default. ``tracking_number`` is only for ``manual``:
-    the number staff typed.
+    the number staff typed. ``delivery_point`` is the carrier's code of the pickup
+    point the shopper chose (``DeliveryPoint.code``); ``None`` delivers to the address.
     """
 
     shipment_number: str
@@ -140,6 +176,7 @@ class BookingRequest:
     service: str | None = None
     declared_value: Money | None = None
     tracking_number: str | None = None
+    delivery_point: str | None = None
 
     def __post_init__(self):
         if not self.shipment_number or len(self.shipment_number) > SHIPMENT_NUMBER_MAX_LENGTH:
@@ -282,6 +319,15 @@ class CarrierAdapter(ABC):
     def quote(self, parcel: Parcel, origin: Origin, destination: Address) -> list[QuoteOption]:
         """Prices and transit times the carrier offers, cheapest first; ``[]``
         when it has none (the shop then uses its lane table)."""
+
+    def delivery_points(
+        self, country: str, city: str, postal_code: str | None = None
+    ) -> list[DeliveryPoint]:
+        """The pickup points where the carrier hands parcels to recipients in ``city``
+        (``postal_code`` narrows the lookup where the carrier reads it); ``[]`` when
+        it has none, or delivers to the door only. Not abstract: a carrier without
+        pickup points need not say so."""
+        return []
 
     @abstractmethod
     def book(self, request: BookingRequest) -> Booking:

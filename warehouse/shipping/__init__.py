@@ -17,9 +17,9 @@ Tracking is re-read from the carrier (a periodic poll, and on each webhook,
 whose body is only a hint: CDEK does not sign them).
 
 One module per part: ``adapters`` (which carriers, configured how), ``booking``,
-``withdrawal`` (cancelling a booking), ``tracking`` (labels, tracking, webhooks) and
-``quotes`` (prices at checkout). Importing the package registers every job; callers
-may import from here as before.
+``withdrawal`` (cancelling a booking), ``tracking`` (labels, tracking, webhooks),
+``quotes`` (prices at checkout) and ``delivery_points`` (door or pickup point).
+Importing the package registers every job; callers may import from here as before.
 """
 
 from __future__ import annotations
@@ -44,11 +44,18 @@ from warehouse.shipping.booking import (
     book_shipment,
     request_booking,
 )
+from warehouse.shipping.delivery_points import (
+    DOOR,
+    DeliveryChoice,
+    PickupPointsUnavailable,
+    delivery_points,
+)
 from warehouse.shipping.quotes import (
     QUOTE_CACHE_MAX_ENTRIES,
     QUOTE_CACHE_SECONDS,
     QUOTE_FAILURE_SECONDS,
     LaneQuotes,
+    QuotedService,
     carrier_quotes,
 )
 from warehouse.shipping.tracking import (
@@ -69,6 +76,7 @@ __all__ = [
     "CARRIER_SETTINGS",
     "CLAIMABLE_STATES",
     "DEFAULT_CARRIER_TIMEOUT_SECONDS",
+    "DOOR",
     "EVENT_TO_STATUS",
     "MAYBE_AT_CARRIER_STATES",
     "MIN_SENDING_GRACE_SECONDS",
@@ -77,13 +85,17 @@ __all__ = [
     "QUOTE_FAILURE_SECONDS",
     "TRACKED_STATUSES",
     "WEBHOOK_OUTCOME",
+    "DeliveryChoice",
     "LaneQuotes",
+    "PickupPointsUnavailable",
+    "QuotedService",
     "api_carriers",
     "book_shipment",
     "cancel_booking",
     "carrier",
     "carrier_quotes",
     "carrier_webhook",
+    "delivery_points",
     "enabled_carriers",
     "fetch_label",
     "label_pdf",

@@ -12,12 +12,14 @@ from time import monotonic
 from flask import current_app
 from sqlalchemy import select
 
+from shop.core.errors import ValidationFailed
 from shop.core.extensions import db
 from warehouse import routing
 from warehouse.carriers import base as carriers
 from warehouse.models import Node
 from warehouse.services import routing_world
 from warehouse.shipping.adapters import api_carriers, carrier
+from warehouse.shipping.delivery_points import DOOR, POINT_FIELD, DeliveryChoice, chosen_point
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,37 @@ class LaneQuotes:
 
     quotes: tuple[routing.CarrierQuote, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)
+    # Per lane priced by a carrier: the service quoted (booked as quoted) and the point.
+    services: Mapping[str, QuotedService] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QuotedService:
+    """The carrier service a lane's price came from, the way the recipient takes the
+    parcel (``door`` or ``pickup``), and the pickup point when there is one."""
+
+    carrier: str
+    service: str
+    delivery: str = "door"
+    point: carriers.DeliveryPoint | None = None
+
+    def as_json(self) -> dict:
+        return {
+            "carrier": self.carrier,
+            "service": self.service,
+            "method": self.delivery,
+            "point": self.point.as_json() if self.point else None,
+        }
+
+
+def pick_option(options: list[carriers.QuoteOption], method: str) -> carriers.QuoteOption | None:
+    """The cheapest option that delivers the chosen way. A carrier that says nothing of
+    how its services deliver is taken as delivering to the door."""
+    told = [o for o in options if o.delivery is not None]
+    fitting = [o for o in told if o.delivery == method] if told else (
+        list(options) if method == "door" else []
+    )  # fmt: skip
+    return min(fitting, key=lambda o: (o.price.amount, o.transit_days_max), default=None)
 
 
 def carrier_quotes(
@@ -44,12 +77,17 @@ def carrier_quotes(
     *,
     city: str | None,
     weight_g: int,
+    delivery: DeliveryChoice = DOOR,
 ) -> LaneQuotes:
     """Ask the carrier of each serving lane's last leg (when it has an API) for today's
     price of a parcel of ``weight_g``; kept per app for 10 minutes. A carrier that does
     not answer leaves the lane's own table, and the source says so.
 
     Called before checkout opens its transaction (an outside call, never inside one).
+
+    ``delivery`` picks the service: for ``pickup``, the carrier's service to a pickup
+    point, and the point must be in the carrier's list for the city (else a 422 naming
+    ``delivery.point``).
     """
     cache = current_app.extensions.setdefault("pavilion.carrier_quotes", {})
     now = monotonic()
@@ -60,16 +98,25 @@ def carrier_quotes(
         if lane.active and lane.serves(destination) and lane.legs[-1].carrier in wanted
     ]  # fmt: skip
     if not serving:
+        if delivery.is_pickup:
+            raise ValidationFailed(
+                errors={POINT_FIELD: ["No carrier delivers to pickup points at this address."]}
+            )
         return LaneQuotes()
     cities = cache.get("node cities")
     if cities is None:
         cities = cache["node cities"] = dict(db.session.execute(select(Node.code, Node.city)).all())
     failures = current_app.extensions.setdefault("pavilion.carrier_quote_failures", {})
-    quotes, sources = [], {}
+    quotes, sources, services = [], {}, {}
     for lane in serving:
         leg = lane.legs[-1]
+        point = None
+        if delivery.is_pickup:
+            point = chosen_point(delivery, leg.carrier, destination.country, city,
+                                 destination.postal_code)  # fmt: skip
         key = (lane.code, destination.country, destination.region, city,
-               destination.postal_code, routing.chargeable_kg(weight_g))  # fmt: skip
+               destination.postal_code, routing.chargeable_kg(weight_g),
+               delivery.method)  # fmt: skip
         cached = cache.get(key)
         if cached is not None and now - cached[0] < QUOTE_CACHE_SECONDS:
             option = cached[1]
@@ -92,10 +139,11 @@ def carrier_quotes(
                             lane.code, leg.carrier, problem, QUOTE_FAILURE_SECONDS)  # fmt: skip
                 sources[lane.code] = f"lane table ({leg.carrier} unreachable)"
                 continue
-            if not options:
-                sources[lane.code] = f"lane table ({leg.carrier} offers no tariff)"
+            option = pick_option(options, delivery.method)
+            if option is None:
+                wanted = " to a pickup point" if delivery.is_pickup else ""
+                sources[lane.code] = f"lane table ({leg.carrier} offers no tariff{wanted})"
                 continue
-            option = min(options, key=lambda o: (o.price.amount, o.transit_days_max))
             cache[key] = (now, option)
         quotes.append(
             routing.CarrierQuote(
@@ -105,7 +153,8 @@ def carrier_quotes(
             )
         )  # fmt: skip
         sources[lane.code] = f"{leg.carrier} tariff {option.service}"
-    return LaneQuotes(tuple(quotes), sources)
+        services[lane.code] = QuotedService(leg.carrier, option.service, delivery.method, point)
+    return LaneQuotes(tuple(quotes), sources, services)
 
 
 def _forget_old_quotes(cache: dict, now: float) -> None:

@@ -92,6 +92,13 @@ class CdekRequestBodies:
             "packages": [self.package_size(parcel)],
         }
 
+    def recipient_end(self, request: BookingRequest) -> dict[str, Any]:
+        """Where CDEK hands the parcel over: the pickup point the shopper chose
+        (``delivery_point``, an office code) or else the address (``to_location``)."""
+        if request.delivery_point:
+            return {"delivery_point": request.delivery_point}
+        return {"to_location": self.to_location(request.destination)}
+
     def tariff_for(self, request: BookingRequest) -> int:
         if request.service is None:
             return self.tariff_code
@@ -143,7 +150,7 @@ class CdekRequestBodies:
             "tariff_code": self.tariff_for(request),
             "comment": f"Order {request.order_number}",
             "from_location": self.from_location(request.origin),
-            "to_location": self.to_location(request.destination),
+            **self.recipient_end(request),
             "recipient": {
                 "name": request.destination.recipient,
                 "phones": [{"number": request.destination.phone}],
