@@ -47,6 +47,7 @@ def cdek_shop(backend, postgres_scratch_url, fake_cdek):
             _truncate_all(app)
         world = build_world()
     app.config["WORLD"] = world
+    app.extensions["fake_cdek"] = fake_cdek
     yield app, fake_cdek
     with app.app_context():
         db.session.remove()
@@ -55,6 +56,28 @@ def cdek_shop(backend, postgres_scratch_url, fake_cdek):
 
 def bearer(token):
     return {"Authorization": f"Bearer {token}"}
+
+
+def book_with_cdek(app, number: str, shipment_id: int):
+    """Pay, pick, pack and ship as staff do; the booking job books with CDEK. The order
+    CDEK registered."""
+    world, client = app.config["WORLD"], app.test_client()
+    client.post(f"/api/v1/orders/{number}/mark-paid", json={},
+                headers=bearer(world["operator"]))  # fmt: skip
+    client.post("/api/v1/warehouse/nodes/RU-WH/pick-lists", json={},
+                headers=bearer(world["picker_ru"]))  # fmt: skip
+    packed = client.post(f"/api/v1/warehouse/shipments/{shipment_id}/pack",
+                         json={"weight_g": 700}, headers=bearer(world["picker_ru"]))  # fmt: skip
+    assert packed.status_code == 200, packed.get_json()
+    shipped = client.post(f"/api/v1/warehouse/shipments/{shipment_id}/ship",
+                          json={"carrier": "cdek"}, headers=bearer(world["picker_ru"]))  # fmt: skip
+    assert shipped.status_code == 202, shipped.get_json()
+    with app.app_context():
+        for minute in range(1, 6):
+            background.sweep_jobs(utcnow() + timedelta(minutes=minute * 20))
+        assert db.session.get(Shipment, shipment_id).status == "shipped"
+    [booked] = app.extensions["fake_cdek"].orders_by_number[f"{number}-{shipment_id}"]
+    return booked
 
 
 def names(errors: dict, path: str) -> bool:
@@ -96,9 +119,8 @@ def test_the_pickup_points_of_a_city_are_cdek_s_offices_there(cdek_shop):
 
 
 def test_the_tariff_and_pickup_point_shown_at_checkout_are_the_ones_booked(cdek_shop):
-    app, cdek = cdek_shop
+    app, _ = cdek_shop
     client = app.test_client()
-    world = app.config["WORLD"]
     cart = client.post("/api/v1/carts", json={"lines": [{"sku": "LAST-UNITS", "quantity": 1}],
                        "currency": "RUB"}).get_json()  # fmt: skip
     query = "destination=RU&region=Республика Татарстан&city=Казань&postal_code=420111"
@@ -127,37 +149,27 @@ def test_the_tariff_and_pickup_point_shown_at_checkout_are_the_ones_booked(cdek_
     assert stored["delivery_choice"]["point"]["code"] == "KZN31"
     assert "ул. Пушкина, 12" in stored["delivery_choice"]["point"]["address"]
 
-    # Paid, picked, packed and booked by the background job, as staff do.
-    client.post(f"/api/v1/orders/{order['number']}/mark-paid", json={},
-                headers=bearer(world["operator"]))  # fmt: skip
-    client.post("/api/v1/warehouse/nodes/RU-WH/pick-lists", json={},
-                headers=bearer(world["picker_ru"]))  # fmt: skip
-    packed = client.post(f"/api/v1/warehouse/shipments/{stored['id']}/pack",
-                         json={"weight_g": 700}, headers=bearer(world["picker_ru"]))  # fmt: skip
-    assert packed.status_code == 200, packed.get_json()
-    shipped = client.post(f"/api/v1/warehouse/shipments/{stored['id']}/ship",
-                          json={"carrier": "cdek"}, headers=bearer(world["picker_ru"]))  # fmt: skip
-    assert shipped.status_code == 202, shipped.get_json()
-    with app.app_context():
-        for minute in range(1, 6):
-            background.sweep_jobs(utcnow() + timedelta(minutes=minute * 20))
-        assert db.session.get(Shipment, stored["id"]).status == "shipped"
-
-    [booked] = cdek.orders_by_number[f"{order['number']}-{stored['id']}"]
+    booked = book_with_cdek(app, order["number"], stored["id"])
     assert booked.body["tariff_code"] == 136
     assert booked.body["delivery_point"] == "KZN31"
     assert "to_location" not in booked.body  # CDEK takes one or the other
 
 
 def test_a_door_order_is_booked_with_the_door_tariff_it_was_quoted(cdek_shop):
-    app, cdek = cdek_shop
+    app, _ = cdek_shop
     client = app.test_client()
     placed = client.post("/api/v1/orders", json=order_body(
         "LAST-UNITS", 1, address=KAZAN, delivery={"method": "door"}))  # fmt: skip
     assert placed.status_code == 201, placed.get_json()
-    [stored] = placed.get_json()["shipments"]
+    order = placed.get_json()
+    [stored] = order["shipments"]
     assert stored["delivery_choice"] == {"method": "door", "carrier": "cdek",
                                          "service": "137", "point": None}  # fmt: skip
+
+    booked = book_with_cdek(app, order["number"], stored["id"])
+    assert booked.body["tariff_code"] == 137
+    assert booked.body["to_location"]["city"] == "Казань"
+    assert "delivery_point" not in booked.body
 
 
 @pytest.mark.parametrize(
