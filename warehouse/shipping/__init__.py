@@ -49,6 +49,7 @@ from warehouse.shipping.delivery_points import (
     DeliveryChoice,
     PickupPointsUnavailable,
     delivery_points,
+    pickup_carriers,
 )
 from warehouse.shipping.quotes import (
     QUOTE_CACHE_MAX_ENTRIES,
@@ -100,6 +101,7 @@ __all__ = [
     "fetch_label",
     "label_pdf",
     "outside_transaction",
+    "pickup_carriers",
     "poll_tracking",
     "refresh_tracking",
     "request_booking",
