@@ -203,3 +203,21 @@ def test_pickup_points_cannot_be_checked_while_cdek_is_down(cdek_shop):
 
     assert refused.status_code == 503, refused.get_json()
     assert refused.get_json()["code"] == "pickup_points_unavailable"
+
+
+def test_the_adapter_asks_cdek_by_postal_code_and_the_fake_refuses_what_cdek_refuses(fake_cdek):
+    from warehouse.carriers import CarrierRejected
+    from warehouse.carriers.cdek import CdekCarrier
+
+    cdek = CdekCarrier(fake_cdek.settings())
+
+    points = cdek.delivery_points("RU", "Казань", "420015")
+
+    assert {p.code for p in points} == {"KZN12", "KZN31", "KZN207"}  # the city's, not the code's
+    [call] = fake_cdek.calls("GET", "/v2/deliverypoints")
+    assert call.query["postal_code"] == ["420015"]
+    assert not fake_cdek.calls("GET", "/v2/location/cities")
+    with pytest.raises(CarrierRejected):
+        cdek.client.json_or_raise_list(
+            cdek.client.call("GET", "/v2/deliverypoints", params={"type": "SHOP"}), "office list"
+        )
