@@ -175,6 +175,7 @@ def _move_holds(
             if planned.customs_modes else None, weight_g=planned.weight_g,
             deliver_from=planned.deliver_from, deliver_by=planned.deliver_by,
             shipping_amount=planned.cost.amount,
+            **_delivery_kept(shipment, planned.lane),
         )  # fmt: skip
         db.session.add(new)
         db.session.flush()
@@ -190,3 +191,23 @@ def _move_holds(
         reserve_stock(allocations, order_id=order.id, actor=actor)
         created.append({"id": new.id, **planned.as_json()})
     return created
+
+
+def _delivery_kept(shipment: Shipment, lane_code: str | None) -> dict[str, Any]:
+    """The carrier service and pickup point chosen at checkout travel with the parcels
+    when their new lane ends with the same carrier: the shopper still collects them where
+    they chose. With another carrier the point means nothing, and the parcel goes to the
+    address."""
+    lane = next((x for x in load_routing_world().lanes if x.code == lane_code), None)
+    if (
+        lane is None
+        or not shipment.quoted_carrier
+        or lane.legs[-1].carrier != shipment.quoted_carrier
+    ):
+        return {}
+    return {
+        "quoted_carrier": shipment.quoted_carrier,
+        "quoted_service": shipment.quoted_service,
+        "delivery_point": shipment.delivery_point,
+        "delivery_point_address": shipment.delivery_point_address,
+    }
