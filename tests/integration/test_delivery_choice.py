@@ -28,6 +28,7 @@ PARCEL_TARIFFS = [
     (137, "Посылка склад-дверь", 3, 420, 70, 3, 5),
     (138, "Посылка дверь-склад", 2, 380, 60, 3, 6),
     (139, "Посылка дверь-дверь", 1, 500, 80, 3, 5),
+    (368, "Посылка склад-постамат", 7, 280, 50, 3, 6),
 ]
 
 
@@ -153,6 +154,19 @@ def test_the_tariff_and_pickup_point_shown_at_checkout_are_the_ones_booked(cdek_
     assert booked.body["tariff_code"] == 136
     assert booked.body["delivery_point"] == "KZN31"
     assert "to_location" not in booked.body  # CDEK takes one or the other
+
+
+def test_a_parcel_locker_is_quoted_and_booked_with_the_locker_tariff(cdek_shop):
+    app, _ = cdek_shop
+    placed = app.test_client().post("/api/v1/orders", json=order_body(
+        "LAST-UNITS", 1, address=KAZAN, delivery=pickup("KZN207")))  # fmt: skip
+    assert placed.status_code == 201, placed.get_json()
+    order = placed.get_json()
+    [stored] = order["shipments"]
+    assert stored["delivery_choice"]["service"] == "368"  # склад-постамат
+
+    booked = book_with_cdek(app, order["number"], stored["id"])
+    assert (booked.body["tariff_code"], booked.body["delivery_point"]) == (368, "KZN207")
 
 
 def test_a_door_order_is_booked_with_the_door_tariff_it_was_quoted(cdek_shop):

@@ -11,8 +11,14 @@ from catalog.money import Money
 from warehouse.carriers import Address, BookingRequest, Origin, Parcel
 from warehouse.carriers.base import QuoteOption
 from warehouse.carriers.cdek import CdekCarrier
+from warehouse.carriers.cdek.delivery_tariffs import (
+    DOOR,
+    LOCKER,
+    OFFICE,
+    parcel_tariff,
+    recipient_end,
+)
 from warehouse.carriers.cdek.offices import city_code, delivery_points, offices_query
-from warehouse.carriers.cdek.tariffs import DOOR, OFFICE, delivery_method, parcel_tariff
 from warehouse.carriers.manual import ManualCarrier
 from warehouse.shipping.quotes import pick_option
 
@@ -21,17 +27,22 @@ KAZAN = Address("RU", "Казань", "ул. Баумана, 1", "Иван Пе�
 
 
 @pytest.mark.parametrize(
-    ("sender", "method", "tariff"),
-    [(OFFICE, "pickup", 136), (OFFICE, "door", 137), (DOOR, "pickup", 138), (DOOR, "door", 139)],
-)
-def test_the_tariff_follows_the_node_s_hand_over_and_the_shopper_s_choice(sender, method, tariff):
-    assert parcel_tariff(sender, method) == tariff
-    assert delivery_method(tariff, sender) == method
+    ("sender", "end", "tariff"),
+    [
+        (OFFICE, OFFICE, 136), (OFFICE, DOOR, 137), (DOOR, OFFICE, 138), (DOOR, DOOR, 139),
+        (DOOR, LOCKER, 366), (OFFICE, LOCKER, 368),
+    ],
+)  # fmt: skip
+def test_the_tariff_follows_the_node_s_hand_over_and_where_the_shopper_takes_it(
+    sender, end, tariff
+):
+    assert parcel_tariff(sender, end) == tariff
+    assert recipient_end(tariff, sender) == end
 
 
 def test_a_tariff_that_needs_another_hand_over_or_another_family_delivers_no_known_way():
-    assert delivery_method(139, OFFICE) is None  # needs a courier at the node
-    assert delivery_method(482, OFFICE) is None  # express: not the parcel family
+    assert recipient_end(139, OFFICE) is None  # needs a courier at the node
+    assert recipient_end(482, OFFICE) is None  # express: not the parcel family
 
 
 def rub(amount):
@@ -41,15 +52,17 @@ def rub(amount):
 def test_the_shop_takes_the_cheapest_option_that_delivers_the_chosen_way():
     options = [
         QuoteOption("cdek", "139", rub("300"), 3, 5),  # cheapest, but no fit: delivery None
-        QuoteOption("cdek", "136", rub("350"), 3, 6, delivery="pickup"),
+        QuoteOption("cdek", "136", rub("350"), 3, 6, delivery="office"),
+        QuoteOption("cdek", "368", rub("330"), 3, 6, delivery="locker"),
         QuoteOption("cdek", "137", rub("420"), 3, 5, delivery="door"),
     ]
-    assert pick_option(options, "pickup").service == "136"
+    assert pick_option(options, "office").service == "136"
+    assert pick_option(options, "locker").service == "368"
     assert pick_option(options, "door").service == "137"
     # A carrier that says nothing of how it delivers is a door carrier.
     silent = [QuoteOption("post", "EMS", rub("500"), 5, 9)]
     assert pick_option(silent, "door").service == "EMS"
-    assert pick_option(silent, "pickup") is None
+    assert pick_option(silent, "office") is None
 
 
 OFFICES = [

@@ -38,6 +38,10 @@ QUOTE_SOURCES = ("carrier", "lane table")
 # Where the recipient takes the parcel: at the door (a courier brings it), or at a
 # pickup point (a carrier's office or parcel locker) the shopper chose.
 DELIVERY_METHODS = ("door", "pickup")
+# Where a carrier's service hands the parcel to the recipient: the door, a staffed
+# office (a pickup point), or a parcel locker. A pickup point's ``kind`` is one of the
+# last two, and a pickup choice is quoted with the service that ends there.
+RECIPIENT_ENDS = ("door", "office", "locker")
 
 SHIPMENT_NUMBER_MAX_LENGTH = 40  # CDEK's ``number``; the tightest carrier we know
 
@@ -121,9 +125,9 @@ class QuoteOption:
     transit_days_min: int
     transit_days_max: int
     source: str = "carrier"
-    # One of DELIVERY_METHODS when the carrier says how this service hands the parcel
-    # to the recipient and that it fits how the node hands parcels over; ``None`` when
-    # it does not say (the shop then treats it as a door service).
+    # Where the recipient takes the parcel, one of RECIPIENT_ENDS, when the carrier says
+    # so and the service fits how the node hands parcels over; ``None`` when it does not
+    # say (the shop then takes it for a door service).
     delivery: str | None = None
 
 

@@ -61,12 +61,13 @@ class QuotedService:
         }
 
 
-def pick_option(options: list[carriers.QuoteOption], method: str) -> carriers.QuoteOption | None:
-    """The cheapest option that delivers the chosen way. A carrier that says nothing of
-    how its services deliver is taken as delivering to the door."""
+def pick_option(options: list[carriers.QuoteOption], end: str) -> carriers.QuoteOption | None:
+    """The cheapest option that hands the parcel over at ``end`` (``door``, or the
+    chosen point's kind: ``office``, ``locker``). A carrier that says nothing of how its
+    services deliver is taken as delivering to the door."""
     told = [o for o in options if o.delivery is not None]
-    fitting = [o for o in told if o.delivery == method] if told else (
-        list(options) if method == "door" else []
+    fitting = [o for o in told if o.delivery == end] if told else (
+        list(options) if end == "door" else []
     )  # fmt: skip
     return min(fitting, key=lambda o: (o.price.amount, o.transit_days_max), default=None)
 
@@ -114,9 +115,10 @@ def carrier_quotes(
         if delivery.is_pickup:
             point = chosen_point(delivery, leg.carrier, destination.country, city,
                                  destination.postal_code)  # fmt: skip
+        # Where the parcel is handed over: a locker needs the carrier's locker service.
+        end = point.kind if point is not None else "door"
         key = (lane.code, destination.country, destination.region, city,
-               destination.postal_code, routing.chargeable_kg(weight_g),
-               delivery.method)  # fmt: skip
+               destination.postal_code, routing.chargeable_kg(weight_g), end)  # fmt: skip
         cached = cache.get(key)
         if cached is not None and now - cached[0] < QUOTE_CACHE_SECONDS:
             option = cached[1]
@@ -139,7 +141,7 @@ def carrier_quotes(
                             lane.code, leg.carrier, problem, QUOTE_FAILURE_SECONDS)  # fmt: skip
                 sources[lane.code] = f"lane table ({leg.carrier} unreachable)"
                 continue
-            option = pick_option(options, delivery.method)
+            option = pick_option(options, end)
             if option is None:
                 wanted = " to a pickup point" if delivery.is_pickup else ""
                 sources[lane.code] = f"lane table ({leg.carrier} offers no tariff{wanted})"

@@ -64,9 +64,10 @@ CDEK facts this adapter relies on (and the fake in tests/fake_cdek.py follows):
   ``city_code`` from ``GET /v2/location/cities``; both answer JSON arrays
   (``offices``). An order to a pickup point sends ``delivery_point`` (the office
   code) instead of ``to_location``.
-- Quotes say how each parcel tariff delivers (``QuoteOption.delivery``: door or
-  pickup) when its sender side is the node's, read from ``CDEK_TARIFF_CODE``
-  (``tariffs``: 136 склад-склад, 137 склад-дверь, 138 дверь-склад, 139 дверь-дверь).
+- Quotes say where each parcel tariff hands the parcel over (``QuoteOption.delivery``:
+  door, office or locker) when its sender side is the node's, read from
+  ``CDEK_TARIFF_CODE`` (``delivery_tariffs``: 136 склад-склад, 137 склад-дверь,
+  138 дверь-склад, 139 дверь-дверь, 366 дверь-постамат, 368 склад-постамат).
 - Errors arrive as ``requests[].errors[{code, message}]`` or top-level
   ``errors[]``; 401 ``v2_token_expired`` means renew the token (done once per call).
 """

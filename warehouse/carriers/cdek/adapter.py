@@ -37,9 +37,9 @@ from warehouse.carriers.cdek.answers import (
 )
 from warehouse.carriers.cdek.client import CdekClient, build_session
 from warehouse.carriers.cdek.currencies import CDEK_CURRENCY_CODES
+from warehouse.carriers.cdek.delivery_tariffs import recipient_end, sender_side
 from warehouse.carriers.cdek.offices import city_code, delivery_points, offices_query
 from warehouse.carriers.cdek.request_bodies import CdekRequestBodies
-from warehouse.carriers.cdek.tariffs import delivery_method, sender_side
 from warehouse.carriers.cdek.tracking import tracking_events, webhook_hint
 
 # The adapter's one logger, as before it was split in modules.
@@ -120,7 +120,7 @@ class CdekCarrier(CdekRequestBodies, CarrierAdapter):
         # only with the node's own way of handing parcels over (the default tariff's).
         handover = sender_side(self.tariff_code)
         return [
-            dataclasses.replace(option, delivery=delivery_method(int(option.service), handover))
+            dataclasses.replace(option, delivery=recipient_end(int(option.service), handover))
             for option in options
         ]
 
