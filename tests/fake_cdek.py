@@ -34,8 +34,8 @@ What it serves, in CDEK's documented shapes (api-docs.cdek.ru, cdek-it/sdk2.0):
   (401 without a valid bearer token).
 - ``DELETE /v2/orders/{uuid}``: 202, or 400 once the parcel moved past CREATED.
 - ``GET /v2/location/cities`` and ``GET /v2/deliverypoints`` (JSON arrays):
-  ``fake.cities`` and the offices in ``fake.offices`` (pickup points and lockers),
-  filtered as CDEK documents.
+  ``fake.cities`` and the offices in ``fake.pickup_points`` (pickup points and
+  lockers), filtered as CDEK documents.
 
 Switches (each takes effect for the calls that follow):
 
@@ -121,7 +121,7 @@ DEFAULT_CITIES = (
 )
 # Offices that hand parcels out ("Список офисов", api-docs.cdek.ru/36982648.html):
 # code, city code, type (PVZ office | POSTAMAT locker), name, address, postal code.
-DEFAULT_OFFICES = (
+DEFAULT_PICKUP_POINTS = (
     ("KZN12", 424, "PVZ", "На Баумана", "ул. Баумана, 44", "420111"),
     ("KZN31", 424, "PVZ", "На Пушкина", "ул. Пушкина, 12", "420015"),
     ("KZN207", 424, "POSTAMAT", "Постамат ТЦ Кольцо", "ул. Петербургская, 1", "420111"),
@@ -205,7 +205,7 @@ class FakeCdek:
         self._thread: threading.Thread | None = None
         self.port = 0
         self.cities = list(DEFAULT_CITIES)
-        self.offices = list(DEFAULT_OFFICES)
+        self.pickup_points = list(DEFAULT_PICKUP_POINTS)
 
     # -- life -------------------------------------------------------------------
 
@@ -631,7 +631,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif "postal_code" in first:
             wanted_city = by_postal_code.get(first["postal_code"], -1)
         found = []
-        for code, city_code, office_type, name, address, postal in fake.offices:
+        for code, city_code, office_type, name, address, postal in fake.pickup_points:
             city, country, region, _ = cities[city_code]
             if wanted_city is not None and city_code != wanted_city:
                 continue

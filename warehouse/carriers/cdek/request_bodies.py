@@ -92,7 +92,7 @@ class CdekRequestBodies:
             "packages": [self.package_size(parcel)],
         }
 
-    def recipient_end(self, request: BookingRequest) -> dict[str, Any]:
+    def recipient_fields(self, request: BookingRequest) -> dict[str, Any]:
         """Where CDEK hands the parcel over: the pickup point the shopper chose
         (``delivery_point``, an office code) or else the address (``to_location``)."""
         if request.delivery_point:
@@ -150,7 +150,7 @@ class CdekRequestBodies:
             "tariff_code": self.tariff_for(request),
             "comment": f"Order {request.order_number}",
             "from_location": self.from_location(request.origin),
-            **self.recipient_end(request),
+            **self.recipient_fields(request),
             "recipient": {
                 "name": request.destination.recipient,
                 "phones": [{"number": request.destination.phone}],
