@@ -20,7 +20,7 @@ from warehouse.carriers.cdek.delivery_tariffs import (
 )
 from warehouse.carriers.cdek.offices import city_code, delivery_points, offices_query
 from warehouse.carriers.manual import ManualCarrier
-from warehouse.shipping.quotes import pick_option
+from warehouse.shipping.delivery_points import pick_option
 
 SETTINGS = {"CDEK_CLIENT_ID": "id", "CDEK_CLIENT_SECRET": "secret"}
 KAZAN = Address("RU", "Казань", "ул. Баумана, 1", "Иван Петров", "+79991234567", "420111")

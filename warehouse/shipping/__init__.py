@@ -48,6 +48,7 @@ from warehouse.shipping.delivery_points import (
     DOOR,
     DeliveryChoice,
     PickupPointsUnavailable,
+    QuotedService,
     delivery_points,
     pickup_carriers,
 )
@@ -56,7 +57,6 @@ from warehouse.shipping.quotes import (
     QUOTE_CACHE_SECONDS,
     QUOTE_FAILURE_SECONDS,
     LaneQuotes,
-    QuotedService,
     carrier_quotes,
 )
 from warehouse.shipping.tracking import (

@@ -135,7 +135,7 @@ def chosen_point(
     postal_code: str | None,
 ) -> carriers.DeliveryPoint:
     """The point the shopper chose, from ``carrier_name``'s list for the city; a 422
-    naming ``delivery.point`` when it is not in that list."""  # fmt: skip
+    naming ``delivery.point`` when it is not in that list."""
     if not choice.point:
         raise ValidationFailed(errors={POINT_FIELD: ["Choose a pickup point."]})
     if not (city or "").strip():
@@ -147,3 +147,33 @@ def chosen_point(
         f"{choice.point} is not a pickup point of {carrier_name} in {city}.",
         errors={POINT_FIELD: [f"{choice.point} is not a pickup point in {city}."]},
     )
+
+
+@dataclass(frozen=True)
+class QuotedService:
+    """The carrier service a lane's price came from, the way the recipient takes the
+    parcel (``door`` or ``pickup``), and the pickup point when there is one."""
+
+    carrier: str
+    service: str
+    delivery: str = "door"
+    point: carriers.DeliveryPoint | None = None
+
+    def as_json(self) -> dict:
+        return {
+            "carrier": self.carrier,
+            "service": self.service,
+            "method": self.delivery,
+            "point": self.point.as_json() if self.point else None,
+        }
+
+
+def pick_option(options: list[carriers.QuoteOption], end: str) -> carriers.QuoteOption | None:
+    """The cheapest option that hands the parcel over at ``end`` (``door``, or the
+    chosen point's kind: ``office``, ``locker``). A carrier that says nothing of how its
+    services deliver is taken as delivering to the door."""
+    told = [o for o in options if o.delivery is not None]
+    fitting = [o for o in told if o.delivery == end] if told else (
+        list(options) if end == "door" else []
+    )  # fmt: skip
+    return min(fitting, key=lambda o: (o.price.amount, o.transit_days_max), default=None)

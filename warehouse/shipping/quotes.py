@@ -19,7 +19,14 @@ from warehouse.carriers import base as carriers
 from warehouse.models import Node
 from warehouse.services import routing_world
 from warehouse.shipping.adapters import api_carriers, carrier
-from warehouse.shipping.delivery_points import DOOR, POINT_FIELD, DeliveryChoice, chosen_point
+from warehouse.shipping.delivery_points import (
+    DOOR,
+    POINT_FIELD,
+    DeliveryChoice,
+    QuotedService,
+    chosen_point,
+    pick_option,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,36 +47,6 @@ class LaneQuotes:
     sources: Mapping[str, str] = field(default_factory=dict)
     # Per lane priced by a carrier: the service quoted (booked as quoted) and the point.
     services: Mapping[str, QuotedService] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class QuotedService:
-    """The carrier service a lane's price came from, the way the recipient takes the
-    parcel (``door`` or ``pickup``), and the pickup point when there is one."""
-
-    carrier: str
-    service: str
-    delivery: str = "door"
-    point: carriers.DeliveryPoint | None = None
-
-    def as_json(self) -> dict:
-        return {
-            "carrier": self.carrier,
-            "service": self.service,
-            "method": self.delivery,
-            "point": self.point.as_json() if self.point else None,
-        }
-
-
-def pick_option(options: list[carriers.QuoteOption], end: str) -> carriers.QuoteOption | None:
-    """The cheapest option that hands the parcel over at ``end`` (``door``, or the
-    chosen point's kind: ``office``, ``locker``). A carrier that says nothing of how its
-    services deliver is taken as delivering to the door."""
-    told = [o for o in options if o.delivery is not None]
-    fitting = [o for o in told if o.delivery == end] if told else (
-        list(options) if end == "door" else []
-    )  # fmt: skip
-    return min(fitting, key=lambda o: (o.price.amount, o.transit_days_max), default=None)
 
 
 def carrier_quotes(
