@@ -193,7 +193,7 @@ class MerchantSku(MethodView):
                 "schema": {"type": "string"},
                 "example": "sku,product_code,category,name_en,name_ru,name_zh,description_en,"
                 "description_ru,description_zh,origin_country,hs_code,weight_g,shelf_life_days,"
-                "price,currency,stock\n",
+                "price,currency,stock,length_mm,width_mm,height_mm\n",
             },
             "application/json": {"schema": {"type": "array", "items": SkuInSchema}},
         },

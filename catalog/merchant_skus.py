@@ -55,6 +55,9 @@ def _sku_document(
         "hs_code": product.hs_code,
         "weight_g": sku.weight_g,
         "shelf_life_days": sku.shelf_life_days,
+        "length_mm": sku.length_mm,
+        "width_mm": sku.width_mm,
+        "height_mm": sku.height_mm,
         "price": Money(Decimal(sku.price_amount), sku.price_currency).as_json(),
         "stock": {level.node: level.on_hand for level in levels},
         "reserved": {level.node: level.reserved for level in levels if level.reserved},
@@ -154,6 +157,7 @@ def patch_sku(merchant: MerchantPrincipal, code: str, patch: Mapping[str, Any]) 
         for key in (
             "sku", "product_code", "category", "name", "description", "label",
             "origin_country", "hs_code", "weight_g", "shelf_life_days", "price", "active",
+            "length_mm", "width_mm", "height_mm",
         )
     }  # fmt: skip
     merged = merge_patch(editable, patch)

@@ -116,6 +116,11 @@ class Sku(Localized, db.Model):
     price_currency: Mapped[str] = mapped_column(String(3))
     weight_g: Mapped[int] = mapped_column(Integer)
     shelf_life_days: Mapped[int] = mapped_column(Integer, default=0)
+    # One unit's outer size as packed, in whole millimetres (carriers get centimetres,
+    # rounded up, at their edge); NULL when the merchant gave none.
+    length_mm: Mapped[int | None] = mapped_column(Integer)
+    width_mm: Mapped[int | None] = mapped_column(Integer)
+    height_mm: Mapped[int | None] = mapped_column(Integer)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Deleted SKUs stay as rows (orders, stock history and the audit point at
     # them) but vanish from every listing; their code stays taken.
@@ -130,6 +135,12 @@ class Sku(Localized, db.Model):
     @property
     def price(self) -> Money:
         return Money(Decimal(self.price_amount), self.price_currency)
+
+    @property
+    def dimensions_mm(self) -> tuple[int, int, int] | None:
+        if self.length_mm and self.width_mm and self.height_mm:
+            return (self.length_mm, self.width_mm, self.height_mm)
+        return None
 
     def localized(self, field: str, lang: str) -> str | None:
         return getattr(self, f"{field}_{lang}", None) or getattr(self, f"{field}_en")

@@ -282,6 +282,12 @@ class SkuInSchema(ma.Schema):
     hs_code = fields.String(required=True, metadata={"example": "180632"})
     weight_g = fields.Integer(required=True, metadata={"example": 100})
     shelf_life_days = fields.Integer(required=True, metadata={"example": 365})
+    length_mm = fields.Integer(
+        metadata={"description": "one unit's outer size as packed, whole mm (1 to 3000); "
+                  "give length, width and height together or none", "example": 170},
+    )  # fmt: skip
+    width_mm = fields.Integer(metadata={"example": 80})
+    height_mm = fields.Integer(metadata={"example": 10})
     price = fields.Nested(PriceInSchema, required=True)
     stock = fields.Dict(
         keys=fields.String(),

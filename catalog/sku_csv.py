@@ -61,6 +61,9 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
     "label_ru",
     "label_zh",
     "active",
+    "length_mm",
+    "width_mm",
+    "height_mm",
 )
 # In the order of DESIGN.md, which is also the order error messages list them in.
 COLUMNS: tuple[str, ...] = (
@@ -84,6 +87,9 @@ COLUMNS: tuple[str, ...] = (
     "label_ru",
     "label_zh",
     "active",
+    "length_mm",
+    "width_mm",
+    "height_mm",
 )
 
 # What each CsvProblem code means; the API can serve these at /problems/<code>.
@@ -533,6 +539,9 @@ class _Columns:
             label_ru,
             label_zh,
             active,
+            length_mm,
+            width_mm,
+            height_mm,
         ) = self.pick(values)
 
         name = {"en": name_en}
@@ -564,6 +573,13 @@ class _Columns:
                 data["stock"] = nodes
         if active:
             data["active"] = active
+        # Each given cell on its own: the validator names the one left empty.
+        if length_mm:
+            data["length_mm"] = length_mm
+        if width_mm:
+            data["width_mm"] = width_mm
+        if height_mm:
+            data["height_mm"] = height_mm
         return CsvRow(line=line, data=data, errors=errors)
 
     def _check_shape(

@@ -42,6 +42,9 @@ SKU_FIELDS = frozenset(
         "hs_code",
         "weight_g",
         "shelf_life_days",
+        "length_mm",
+        "width_mm",
+        "height_mm",
         "price",
         "stock",
         "active",
@@ -59,6 +62,10 @@ MAX_DESCRIPTION_LENGTH = 5000
 MAX_LABEL_LENGTH = 120
 MAX_PRICE = Decimal(10) ** 12
 MAX_WEIGHT_G = 1_000_000  # one tonne: anything heavier is not a retail parcel
+# 3 m: longer is freight, not a parcel. Millimetres, because small goods (a 10 mm
+# chocolate bar) lose their shape in whole centimetres; carriers get centimetres.
+MAX_DIMENSION_MM = 3_000
+DIMENSIONS = ("length_mm", "width_mm", "height_mm")
 MAX_SHELF_LIFE_DAYS = 36_500  # 100 years; 0 means the goods do not expire
 MAX_STOCK = 10_000_000
 RESERVED_HS_CHAPTER = 77  # kept by the WCO for future use; no goods are classified there
@@ -114,6 +121,9 @@ class CleanSku:
     price: Money
     stock: dict[str, int] | None  # None: the row does not mention stock, leave it as it is
     active: bool | None  # None: not given
+    # Outer size of one unit as packed (length, width, height in mm); None: not given,
+    # the node's boxes size the parcel. All three or none.
+    dimensions_mm: tuple[int, int, int] | None = None
 
 
 @dataclass
@@ -505,6 +515,26 @@ def _check_country(value: Any, errors: dict[str, list[str]]) -> str | None:
     return country
 
 
+def _check_dimensions(get: Any, errors: dict[str, list[str]]) -> tuple[int, int, int] | None:
+    """Length, width and height in whole millimetres, all three or none (a box with two
+    sides cannot be packed)."""
+    given = [name for name in DIMENSIONS if not _is_blank(get(name))]
+    if not given:
+        return None
+    if len(given) < len(DIMENSIONS):
+        for name in DIMENSIONS:
+            if name not in given:
+                _note(errors, name, f"Give {', '.join(DIMENSIONS)} together, or none of them.")
+    sizes = [
+        _check_whole_number(get(name), name, 1, MAX_DIMENSION_MM, errors, unit=" mm (3 m)")
+        for name in given
+    ]
+    if len(given) < len(DIMENSIONS) or None in sizes:
+        return None
+    length, width, height = sizes
+    return (length, width, height)
+
+
 def check_sku_row(row: Mapping[str, Any], context: SkuRuleContext) -> RowVerdict:
     """Every error and warning of one SKU row, and the clean SKU when there is no error.
 
@@ -538,6 +568,7 @@ def check_sku_row(row: Mapping[str, Any], context: SkuRuleContext) -> RowVerdict
     shelf_life_days = _check_whole_number(
         get("shelf_life_days"), "shelf_life_days", 0, MAX_SHELF_LIFE_DAYS, errors, unit=" days"
     )
+    dimensions_mm = _check_dimensions(get, errors)
     price = _check_price(get("price"), errors)
     stock = _check_stock(get("stock"), context.node_codes, errors)
     active = _check_active(get("active"), errors)
@@ -572,5 +603,6 @@ def check_sku_row(row: Mapping[str, Any], context: SkuRuleContext) -> RowVerdict
         price=price,
         stock=stock,
         active=active,
+        dimensions_mm=dimensions_mm,
     )
     return RowVerdict(clean, errors, warnings)

@@ -45,6 +45,9 @@ SKU_FIELDS = (
     "price_currency",
     "weight_g",
     "shelf_life_days",
+    "length_mm",
+    "width_mm",
+    "height_mm",
     "is_active",
     "deleted_at",
     *(f"label_{lang}" for lang in LANGS),
@@ -383,6 +386,9 @@ def _sku_values(clean: CleanSku) -> dict[str, Any]:
         "shelf_life_days": clean.shelf_life_days,
         "deleted_at": None,
     }
+    # Not given clears them, as with labels: the row is the whole SKU.
+    length, width, height = clean.dimensions_mm or (None, None, None)
+    values.update(length_mm=length, width_mm=width, height_mm=height)
     if clean.active is not None:
         values["is_active"] = clean.active
     for lang in LANGS:

@@ -232,6 +232,7 @@ def cart_document(
         except (RoutingError, DomainError) as refusal:
             document["quote"] = {"deliverable": False, "problem": refusal.body()}
         else:
+            assessment = quoted.duties.as_json()
             document["quote"] = {
                 "deliverable": True,
                 "shipments": quoted.shipments_json(lang),
@@ -239,7 +240,10 @@ def cart_document(
                 "duties": {
                     "status": quoted.duties.status,
                     "notice": quoted.duties.notice,
-                    "assessment": quoted.duties.as_json(),
+                    # China's single item above the per-order limit: full taxes, why,
+                    # and the amounts, shown before paying (None otherwise).
+                    "full_rate": assessment["full_rate"],
+                    "assessment": assessment,
                 },
                 "exchange_rates": quoted.exchange_rates,
                 "delivery": {"method": delivery.method, "point": delivery.point},

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import and_, delete, func, insert, or_, select, text
 
+from catalog.money import Money
 from catalog.services import current_rates
 from orders import customs, payments_service
 from orders.carts import cart_lines_for_checkout
@@ -229,12 +230,27 @@ def _recheck_cbec_year(identity: dict[str, str], priced: Quote) -> None:
     limit_cny = limit.amount
     used = cbec_year_used(identity, priced.quoted_at)
     if used + value > limit_cny:
+        remaining = max(limit_cny - used, Decimal(0))
+        full_rate = priced.duties.full_rate
+        # The same figures as the policy's own refusal (value: this order's), and the
+        # single-item rule named when it is what admitted the order.
         raise customs.CustomsLimitExceeded(
             "This order would take the buyer's cross-border purchases this year over "
-            f"{limit_cny} CNY; {max(limit_cny - used, Decimal(0))} CNY are left.",
+            f"{limit_cny} CNY; {remaining} CNY are left.",
             scope="annual",
-            limit={"amount": str(limit_cny), "currency": "CNY"},
-            value={"amount": str(used + value), "currency": "CNY"},
+            limit=Money(limit_cny, "CNY"),
+            value=Money(value, "CNY"),
+            remaining=Money(remaining, "CNY"),
+            rule=(
+                {
+                    "id": full_rate["rule"],
+                    "version": full_rate["rule_set_version"],
+                    "effective_from": full_rate["effective_from"].isoformat(),
+                    "citation": full_rate["citation"],
+                }
+                if full_rate
+                else None
+            ),
         )
 
 
@@ -294,7 +310,7 @@ def _write_order(
     allocations: list[Allocation] = []
     for position, planned in enumerate(priced.plan.shipments):
         duties_amount = priced.parcel_duties(position)
-        service = priced.carrier_service(planned.lane)
+        service = priced.carrier_service(position)
         point = service.point if service is not None else None
         shipment = Shipment(
             order_id=order.id,

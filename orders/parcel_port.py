@@ -8,15 +8,20 @@ answer here; ``orders.shipment_events.connect`` plugs this in at start.
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
 from sqlalchemy import select
 
 from orders import lifecycle
+from orders.customs import id_vault
 from orders.models import Order
 from shop.core.errors import Conflict, NotFound
 from shop.core.extensions import db
+from warehouse.carriers.customs import RecipientIdentity
 from warehouse.parcel_orders import ParcelOrder
+
+log = logging.getLogger(__name__)
 
 
 class OrdersForParcels:
@@ -27,6 +32,23 @@ class OrdersForParcels:
         if order is None:
             raise NotFound(f"No order {order_id}.")
         return _as_parcel_order(order)
+
+    def customs_identity_of_parcel(self, order_id: int) -> RecipientIdentity | None:
+        """The buyer's PRC resident ID, decrypted (``id_vault``), for a carrier's customs
+        block. Checkout keeps a full number only for China's real-name rule, so that is
+        the only kind there is; an order without one (or one the keys cannot read)
+        answers ``None`` and the booking says what is missing."""
+        order = db.session.get(Order, order_id)
+        if order is None:
+            raise NotFound(f"No order {order_id}.")
+        if not order.customs_id_encrypted or order.destination_country != "CN":
+            return None
+        try:
+            number = id_vault.decrypt_id(order.customs_id_encrypted)
+        except (id_vault.UndecryptableIdNumber, id_vault.IdVaultUnavailable):
+            log.warning("order %s: its customs ID number cannot be decrypted", order.number)
+            return None
+        return RecipientIdentity("prc_resident_id", order.customs_name or "", number)
 
     def lock_for_reroute(self, order_id: int) -> ParcelOrder:
         order = db.session.scalar(
@@ -55,4 +77,5 @@ def _as_parcel_order(order: Order) -> ParcelOrder:
         destination_country=order.destination_country,
         shipping_address=dict(order.shipping_address or {}),
         unit_prices={line.sku_id: Decimal(line.unit_price_amount) for line in order.lines},
+        placed_on=order.placed_on,
     )

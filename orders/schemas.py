@@ -14,6 +14,7 @@ from catalog.schemas import MoneySchema, StrictSchema, Text, _iso_country, _know
 from orders.lifecycle import ORDER_STATUSES
 from orders.pricing import MAX_LINES, MAX_QUANTITY
 from warehouse.carriers import DELIVERY_METHODS
+from warehouse.schemas import ParcelNumberSchema
 from warehouse.shipment_states import SHIPMENT_STATUSES
 
 SKU_CODE = validate.Length(min=1, max=64)
@@ -152,6 +153,15 @@ class ShipmentOutSchema(ma.Schema):
     duties = fields.Nested(MoneySchema, allow_none=True)
     customs_mode = fields.String(allow_none=True, metadata={"description": "9610 or 1210"})
     weight_g = fields.Integer()
+    parcel = fields.Nested(
+        ParcelNumberSchema,
+        allow_none=True,
+        metadata={
+            "description": "which of the parcels this order's goods leave this node in "
+            "(a node sends several when the goods are over a parcel limit, e.g. 30 kg); "
+            "null for a re-routed shipment"
+        },
+    )
     delivery = fields.Nested(DeliveryWindowSchema, required=True)
     delivery_choice = fields.Nested(ShipmentDeliveryChoiceSchema)
     tracking = fields.Nested(TrackingSchema, allow_none=True)

@@ -369,6 +369,118 @@ def register_cli(app: Flask) -> None:
 
         click.echo(f"tracking refresh queued for {poll_tracking()} parcel(s)")
 
+    cdek_group = click.Group("cdek", help="CDEK's webhook subscriptions.")
+    carriers_group.add_command(cdek_group)
+
+    def _carrier_call(work):
+        """A carrier call from the shell: its refusals and outages as one clear line."""
+        from shop.core.background import PermanentError, TransientError
+        from warehouse.carriers import CarrierError
+
+        try:
+            return work()
+        except DomainError as error:
+            _fail(error)
+        except (CarrierError, TransientError, PermanentError) as error:
+            raise click.ClickException(f"CDEK: {error}") from None
+
+    @cdek_group.command("subscribe")
+    @click.option("--url", help="the shop's public webhook URL (default: CDEK_WEBHOOK_URL)")
+    def cdek_subscribe_command(url):
+        """Subscribe the shop to CDEK's ORDER_STATUS webhooks, once: lists CDEK's
+        subscriptions first and creates one only when none points at the URL."""
+        from warehouse.shipping.subscriptions import subscribe
+
+        url = url or current_app.config.get("CDEK_WEBHOOK_URL")
+        if not url:
+            raise click.ClickException("--url or CDEK_WEBHOOK_URL is required")
+        outcome = _carrier_call(lambda: subscribe(url, actor=cli_actor()))
+        row = outcome["subscription"]
+        if not outcome["created"]:
+            click.echo(f"already subscribed: {row['uuid']} {row['type']} -> {row['url']}")
+            return
+        if outcome["replaced"]:
+            click.echo(f"replaced: {outcome['replaced']['uuid']} -> {outcome['replaced']['url']}")
+        click.echo(f"subscribed: {row['uuid']} {row['type']} -> {row['url']}")
+
+    @cdek_group.command("subscriptions")
+    def cdek_subscriptions_command():
+        """One line per webhook subscription CDEK holds for the account."""
+        from warehouse.shipping.subscriptions import list_subscriptions
+
+        rows = _carrier_call(list_subscriptions)
+        for row in rows:
+            click.echo(f"{row['uuid']}  {row['type']:<14} {row['url']}")
+        if not rows:
+            click.echo("no subscriptions")
+
+    @cdek_group.command("unsubscribe")
+    @click.argument("uuid")
+    def cdek_unsubscribe_command(uuid):
+        """Remove the webhook subscription UUID."""
+        from warehouse.shipping.subscriptions import remove_subscription
+
+        if _carrier_call(lambda: remove_subscription(uuid, actor=cli_actor())):
+            click.echo(f"removed: {uuid}")
+        else:
+            raise click.ClickException(f"CDEK has no subscription {uuid}")
+
+    nodes = click.Group("nodes", help="Fulfilment nodes: how each hands parcels to carriers.")
+    app.cli.add_command(nodes)
+
+    @nodes.command("handovers")
+    @click.option("--node", help="only this node's")
+    def list_handovers_command(node):
+        """One line per node and carrier: office drop-off or courier intake."""
+        from warehouse.services import list_handovers
+
+        for row in list_handovers(node):
+            if row["kind"] == "drop_off":
+                how = f"drop-off at office {row['office_code']}"
+            else:
+                window = row["window"]
+                how = (f"courier intake {window['from']}-{window['to']} {row['timezone']}"
+                       f" at {row['address']}")  # fmt: skip
+            click.echo(f"{row['node']:<7} {row['carrier']:<8} {how}")
+
+    @nodes.command("handover")
+    @click.argument("node")
+    @click.option("--carrier", default="cdek", show_default=True)
+    @click.option("--office", "office_code", help="drop-off: the carrier office's code")
+    @click.option("--intake", "window", help="courier intake: its window, HH:MM-HH:MM local")
+    @click.option("--timezone", help="courier intake: IANA time zone, e.g. Asia/Vladivostok")
+    @click.option("--address", help="courier intake: where the courier comes")
+    @click.option("--contact-name")
+    @click.option("--contact-phone")
+    def set_handover_command(node, carrier, office_code, window, timezone, address,
+                             contact_name, contact_phone):  # fmt: skip
+        """Set how NODE hands parcels to a carrier: --office CODE (dropped off at the
+        carrier's office) or --intake HH:MM-HH:MM with --timezone and --address (the
+        carrier's courier collects). Audited; the next booking picks its tariff by it."""
+        import json
+
+        from warehouse.services import HandoverChange, set_handover
+
+        if bool(office_code) == bool(window):
+            raise click.ClickException("give either --office or --intake")
+        window_from, _, window_to = (window or "").partition("-")
+        change = HandoverChange(
+            carrier=carrier,
+            kind="drop_off" if office_code else "intake",
+            office_code=office_code,
+            window_from=window_from.strip() or None,
+            window_to=window_to.strip() or None,
+            timezone=timezone,
+            address=address,
+            contact_name=contact_name,
+            contact_phone=contact_phone,
+        )
+        try:
+            row = set_handover(cli_actor(), node, change)
+        except DomainError as error:
+            _fail(error)
+        click.echo(json.dumps(row, ensure_ascii=False, indent=2))
+
     @app.cli.command("serve")
     @click.option(
         "--workers", type=int, default=None, help="gunicorn workers (default: WEB_CONCURRENCY or 2)"

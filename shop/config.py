@@ -133,6 +133,12 @@ def load_config(
         "DELIVERY_POINTS_CACHE_SECONDS": int(
             env.get("PAVILION_DELIVERY_POINTS_CACHE_SECONDS", "3600")
         ),
+        # Where CDEK posts ORDER_STATUS webhooks (`flask carriers cdek subscribe`): the
+        # shop's public https URL of /api/v1/carriers/cdek/webhook.
+        "CDEK_WEBHOOK_URL": env.get("CDEK_WEBHOOK_URL"),
+        # The seller on every customs invoice: the shop's legal entity (JSON: name,
+        # tax_id = INN or the foreign tax number, address, phone).
+        "SELLER_OF_RECORD": _json_setting(env, "PAVILION_SELLER_OF_RECORD"),
         "MANUAL_PAYMENT_INSTRUCTIONS": env.get("PAVILION_MANUAL_PAYMENT_INSTRUCTIONS"),
         "SHOP_NAME": env.get("PAVILION_SHOP_NAME", "SCO Pavilion"),
         "PAVILION_SMTP_URL": env.get("PAVILION_SMTP_URL"),

@@ -20,7 +20,7 @@ from catalog.models import Category, ExchangeRate, Merchant, Product, Sku
 from catalog.search import build_search_text
 from shop.core.auth import hash_password, issue_token, new_password, revoke_tokens
 from shop.core.extensions import db
-from warehouse.models import Lane, LaneLeg, Node, Staff, StockBin
+from warehouse.models import Lane, LaneLeg, Node, NodeHandover, Staff, StockBin
 from warehouse.services import OnHandChange, set_on_hand
 
 DEMO_TOKEN_LABEL = "demo"  # noqa: S105 - a label, not a secret
@@ -98,6 +98,10 @@ def _seed_nodes(report: SeedReport) -> dict[str, Node]:
     existing = {n.code: n for n in db.session.scalars(select(Node))}
     for row in _load("warehouse", "nodes.json")["nodes"]:
         if row["code"] in existing:
+            # A node seeded before packaging was data gets the demo boxes once; an
+            # operator's own list is never overwritten.
+            if existing[row["code"]].packaging is None and row.get("packaging"):
+                existing[row["code"]].packaging = row["packaging"]
             continue
         node = Node(
             code=row["code"],
@@ -108,12 +112,26 @@ def _seed_nodes(report: SeedReport) -> dict[str, Node]:
             name_ru=row["name"]["ru"],
             name_zh=row["name"]["zh"],
             priority=row["priority"],
+            packaging=row.get("packaging"),
         )
         db.session.add(node)
         existing[row["code"]] = node
         report.count("nodes")
     db.session.flush()
+    _seed_handovers(existing)
     return existing
+
+
+def _seed_handovers(nodes: dict[str, Node]) -> None:
+    """How the demo nodes hand parcels to carriers; one an operator set is kept."""
+    rows = db.session.execute(select(NodeHandover.node_id, NodeHandover.carrier))
+    known = {(node_id, carrier) for node_id, carrier in rows}
+    for row in _load("warehouse", "nodes.json")["nodes"]:
+        node = nodes[row["code"]]
+        for carrier, handover in (row.get("handovers") or {}).items():
+            if (node.id, carrier) not in known:
+                db.session.add(NodeHandover(node_id=node.id, carrier=carrier, **handover))
+    db.session.flush()
 
 
 def _seed_lanes(report: SeedReport, nodes: dict[str, Node]) -> None:
@@ -247,6 +265,9 @@ def _seed_catalog(
                 price_currency=sku_row["price"]["currency"],
                 weight_g=sku_row["weight_g"],
                 shelf_life_days=sku_row["shelf_life_days"],
+                length_mm=sku_row.get("length_mm"),
+                width_mm=sku_row.get("width_mm"),
+                height_mm=sku_row.get("height_mm"),
             )
             db.session.add(sku)
             db.session.flush()

@@ -21,7 +21,17 @@ What it serves, in CDEK's documented shapes (api-docs.cdek.ru, cdek-it/sdk2.0):
 - ``POST /v2/oauth/token`` (form): ``client_id``/``client_secret`` must match
   ``fake.client_id``/``fake.client_secret``; answers a bearer token living
   ``fake.token_ttl`` seconds.
-- ``POST /v2/calculator/tarifflist``: ``fake.tariffs`` priced by weight.
+- ``POST /v2/calculator/tarifflist``: ``fake.tariffs`` priced per started kilogram of
+  the packages' billed weight: each package's weight (grams) or its volumetric weight,
+  length × width × height in centimetres / ``VOLUMETRIC_DIVISOR`` kg, whichever is
+  greater. The request's ``packages[{weight, length, width, height}]`` (weight in
+  grams, sides in whole centimetres) are as the calculator pages document them
+  (https://api-docs.cdek.ru/63347458.html, tarifflist; 63347397.html, tariff). A
+  tariff is not offered for a package over its weight limit in
+  ``fake_cdek_rules.TARIFFS`` (the Посылка tariffs' 30 kg, the same limit an order
+  is refused over; the calculator pages do not give the figure). The method answers
+  the "available tariffs", so one it would refuse is left out, and none left is an
+  empty list.
 - ``POST /v2/orders``: 400 ``v2_field_is_empty`` for a missing field, else 202
   with ``entity.uuid`` and ``requests[0].state`` ACCEPTED. Registration ends
   after ``fake.polls_until_registered`` ``GET /v2/orders/{uuid}``: SUCCESSFUL
@@ -35,7 +45,21 @@ What it serves, in CDEK's documented shapes (api-docs.cdek.ru, cdek-it/sdk2.0):
 - ``DELETE /v2/orders/{uuid}``: 202, or 400 once the parcel moved past CREATED.
 - ``GET /v2/location/cities`` and ``GET /v2/deliverypoints`` (JSON arrays):
   ``fake.cities`` and the offices in ``fake.pickup_points`` (pickup points and
-  lockers), filtered as CDEK documents.
+  lockers), filtered as CDEK documents. Every pickup point is also an office the
+  order rules know (``known_offices``): a point listed at checkout is one an order
+  may name as its ``delivery_point``.
+- The order's tariff decides its locations (tests/fake_cdek_rules.py cites the
+  pages): a склад sender tariff needs ``shipment_point`` (an office in
+  ``fake.offices``) and refuses ``from_location``; a дверь one the reverse; to a
+  pickup point ``delivery_point`` (an office in ``fake.offices`` or
+  ``fake.pickup_points``), else ``to_location``; Посылка packages up to
+  30 kg; an order between two countries needs its international block.
+- ``POST /v2/intakes`` (api-docs.cdek.ru/33828859.html), ``GET`` and ``DELETE
+  /v2/intakes/{uuid}`` (33828865): a courier invitation for an order; a second one
+  to the same order's address on the same day is refused.
+- ``GET``/``POST /v2/webhooks``, ``GET``/``DELETE /v2/webhooks/{uuid}`` (Webhook
+  Subscription, api-docs.cdek.ru/33828888.html): one subscription per type; adding
+  a type again changes its url.
 
 Switches (each takes effect for the calls that follow):
 
@@ -56,13 +80,17 @@ Switches (each takes effect for the calls that follow):
 - ``expire_label(print_uuid)``: the print job's link expired (REMOVED).
 
 Views: ``requests`` (every call: method, path, query, headers, body, json),
+``intakes`` and ``webhooks`` (by uuid),
 ``calls(method, path)``, ``orders`` (by uuid), ``orders_by_number`` (our number
 -> every order CDEK created under it, oldest first), ``webhook_body(order, code)``
 (an ORDER_STATUS notification as CDEK would POST it).
 
 Inventions of this fake where CDEK's documentation is silent: the 401 code for
 a missing token (``v2_unauthorized``), the refused city's error code, deleted
-orders answering 404, and prices that ignore the asked currency.
+orders answering 404, and prices that ignore the asked currency. The volumetric
+divisor 5000 (cm³ per kg) is the one express carriers in CDEK's markets publish;
+CDEK's API pages do not state CDEK's own, so it is an assumption here, and so is
+applying the 30 kg limit to the package's actual weight.
 """
 
 from __future__ import annotations
@@ -81,6 +109,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from tests import fake_cdek_rules as rules
 
 READ_TIMEOUT = 1.0  # the client's, in fake.settings(); a hang outlasts it
 HANG_SECONDS = 5.0
@@ -104,10 +134,11 @@ STATUS_NAMES = {
     "REMOVED": "Удален",
 }
 DEFAULT_TARIFFS = (
-    # tariff_code, name, delivery_mode, base, per started kg, period_min, period_max
-    (137, "Посылка дверь-дверь", 1, 450, 90, 3, 5),
-    (139, "Посылка склад-дверь", 3, 390, 80, 3, 6),
-    (482, "Экспресс дверь-дверь", 1, 790, 140, 1, 2),
+    # tariff_code, name, delivery_mode, base, per started kg, period_min, period_max;
+    # names and modes as fake_cdek_rules.TARIFFS (CDEK's appendix), prices invented.
+    (137, "Посылка склад-дверь", 3, 450, 90, 3, 5),
+    (139, "Посылка дверь-дверь", 1, 390, 80, 3, 6),
+    (482, "Экспресс склад-дверь", 3, 790, 140, 1, 2),
 )
 _EPOCH = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 # CDEK's location register as far as the tests go ("List of Cities",
@@ -129,6 +160,8 @@ DEFAULT_PICKUP_POINTS = (
     ("NSK5", 270, "PVZ", "На Красном проспекте", "Красный пр-т, 50", "630099"),
     ("ALA3", 4756, "PVZ", "На Абая", "пр. Абая, 10", "050000"),
 )
+VOLUMETRIC_DIVISOR = 5000  # cm³ per billed kg
+WEBHOOK_TYPES = ("ORDER_STATUS", "PRINT_FORM", "DOWNLOAD_PHOTO", "PREALERT_CLOSED")
 
 
 @dataclass
@@ -193,6 +226,9 @@ class FakeCdek:
         self.orders: dict[str, FakeOrder] = {}
         self.prints: dict[str, FakePrint] = {}
         self.refused_cities: dict[str, tuple[str, str]] = {}
+        self.offices: dict[str, tuple[str, str]] = dict(rules.DEFAULT_OFFICES)
+        self.intakes: dict[str, dict[str, Any]] = {}
+        self.webhooks: dict[str, dict[str, str]] = {}
         self._tokens: dict[str, float] = {}  # token -> monotonic expiry
         self._faults: list[_Fault] = []
         self._outage: str | None = None
@@ -206,6 +242,17 @@ class FakeCdek:
         self.port = 0
         self.cities = list(DEFAULT_CITIES)
         self.pickup_points = list(DEFAULT_PICKUP_POINTS)
+
+    def known_offices(self) -> dict[str, tuple[str, str]]:
+        """Every CDEK office an order may name (``shipment_point``, ``delivery_point``):
+        ``offices`` (where nodes drop parcels off) and the ``pickup_points`` listed at
+        checkout, one register as CDEK's is: code -> (country, city)."""
+        cities = {code: (city, country) for code, city, country, _, _ in self.cities}
+        listed = {}
+        for code, city_code, *_ in self.pickup_points:
+            city, country = cities.get(city_code, ("", "RU"))
+            listed[code] = (country, city)
+        return {**listed, **self.offices}
 
     # -- life -------------------------------------------------------------------
 
@@ -524,6 +571,10 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._get_order(segments[2])
                 if method == "DELETE":
                     return self._delete_order(segments[2])
+            if segments[:2] == ["v2", "intakes"]:
+                return self._intakes(method, segments[2:], body)
+            if segments[:2] == ["v2", "webhooks"]:
+                return self._webhooks(method, segments[2:], body)
             if (method, path) == ("POST", "/v2/print/barcodes"):
                 return self._create_print(body)
             if method == "GET" and segments[:3] == ["v2", "print", "barcodes"]:
@@ -567,7 +618,13 @@ class _Handler(BaseHTTPRequestHandler):
         if city in fake.refused_cities:
             code, message = fake.refused_cities[city]
             return 400, {"errors": [{"code": code, "message": message}]}, None
-        kilograms = max(1, math.ceil(sum(p.get("weight", 0) for p in body["packages"]) / 1000))
+        packages = body["packages"]
+        for index, package in enumerate(packages):
+            weight = package.get("weight") if isinstance(package, dict) else None
+            if not isinstance(weight, int) or isinstance(weight, bool) or weight <= 0:
+                return 400, {"errors": [_empty(f"packages[{index}].weight")]}, None
+        kilograms = max(1, math.ceil(sum(billed_kg(p) for p in packages)))
+        heaviest = max(p["weight"] for p in packages)
         return (
             200,
             {
@@ -584,6 +641,7 @@ class _Handler(BaseHTTPRequestHandler):
                         "calendar_max": period_max + 2,
                     }
                     for code, name, mode, base, per_kg, period_min, period_max in fake.tariffs
+                    if _weight_limit(code) is None or heaviest <= _weight_limit(code)
                 ]
             },
             None,
@@ -673,6 +731,9 @@ class _Handler(BaseHTTPRequestHandler):
         missing = _missing_order_field(body)
         if missing:
             return 400, {"requests": [_request_record("CREATE", errors=[_empty(missing)])]}, None
+        problems = rules.order_problems(body, fake.known_offices())
+        if problems:
+            return 400, {"requests": [_request_record("CREATE", errors=problems)]}, None
         order = FakeOrder(uuid=str(uuid.uuid4()), number=body.get("number"), body=body)
         order.refused = fake.refused_cities.get((body.get("to_location") or {}).get("city"))
         order.statuses.append(fake._status("ACCEPTED"))
@@ -761,6 +822,79 @@ class _Handler(BaseHTTPRequestHandler):
         request = _request_record("DELETE", "ACCEPTED")
         return 202, {"entity": {"uuid": order.uuid}, "requests": [request]}, None
 
+    def _intakes(self, method: str, rest: list[str], body: dict[str, Any]):
+        fake = self.server.fake
+        if method == "POST" and not rest:
+            problems = rules.intake_problems(body)
+            order = fake.orders.get(body.get("order_uuid") or "")
+            if not problems and body.get("order_uuid") and (order is None or order.deleted):
+                problems = [_error("v2_entity_not_found", f"Order {body['order_uuid']} not found")]
+            if not problems and order is not None:
+                address = (order.body.get("from_location") or {}).get("address")
+                same_day = [
+                    i for i in fake.intakes.values()
+                    if i["address"] == address and i["intake_date"] == body["intake_date"]
+                    and not i["deleted"]
+                ]  # fmt: skip
+                if same_day:
+                    problems = [_error("v2_bad_request", "A courier is already invited to "
+                                       "this address on this day")]  # fmt: skip
+            if problems:
+                return 400, {"requests": [_request_record("CREATE", errors=problems)]}, None
+            intake = {
+                **body,
+                "uuid": str(uuid.uuid4()),
+                "address": (order.body.get("from_location") or {}).get("address") if order else
+                (body.get("from_location") or {}).get("address"),
+                "deleted": False,
+                "statuses": [fake._status("ACCEPTED")],
+            }  # fmt: skip
+            fake.intakes[intake["uuid"]] = intake
+            request = _request_record("CREATE", "ACCEPTED")
+            return 202, {"entity": {"uuid": intake["uuid"]}, "requests": [request]}, None
+        if len(rest) == 1 and method in ("GET", "DELETE"):
+            intake = fake.intakes.get(rest[0])
+            if intake is None or intake["deleted"]:
+                return self._not_found(rest[0])
+            if method == "DELETE":
+                intake["deleted"] = True
+                request = _request_record("DELETE", "ACCEPTED")
+                return 202, {"entity": {"uuid": intake["uuid"]}, "requests": [request]}, None
+            entity = {k: v for k, v in intake.items() if k not in ("deleted", "address")}
+            entity["statuses"] = list(reversed(intake["statuses"]))
+            return 200, {"entity": entity}, None
+        return 404, {"errors": [_error("v2_not_found", f"{method} /v2/intakes")]}, None
+
+    def _webhooks(self, method: str, rest: list[str], body: dict[str, Any]):
+        fake = self.server.fake
+        if method == "GET" and not rest:
+            return 200, list(fake.webhooks.values()), None
+        if method == "POST" and not rest:
+            problems = [_empty(name) for name in ("url", "type") if not body.get(name)]
+            if not problems and body["type"] not in WEBHOOK_TYPES:
+                problems = [_error("v2_bad_request", f"Unknown webhook type {body['type']}")]
+            if problems:
+                return 400, {"requests": [_request_record("CREATE", errors=problems)]}, None
+            # "If the client already has a subscription with the specified type, the
+            # previous url will be changed to a new one."
+            same_type = next((w for w in fake.webhooks.values() if w["type"] == body["type"]), None)
+            if same_type is None:
+                same_type = {"uuid": str(uuid.uuid4()), "type": body["type"]}
+                fake.webhooks[same_type["uuid"]] = same_type
+            same_type["url"] = body["url"]
+            request = _request_record("CREATE", "SUCCESSFUL")
+            return 200, {"entity": {"uuid": same_type["uuid"]}, "requests": [request]}, None
+        if len(rest) == 1 and method in ("GET", "DELETE"):
+            hook = fake.webhooks.get(rest[0])
+            if hook is None:
+                return self._not_found(rest[0])
+            if method == "DELETE":
+                del fake.webhooks[rest[0]]
+                request = _request_record("DELETE", "SUCCESSFUL")
+                return 200, {"entity": {"uuid": hook["uuid"]}, "requests": [request]}, None
+            return 200, {"entity": dict(hook)}, None
+        return 404, {"errors": [_error("v2_not_found", f"{method} /v2/webhooks")]}, None
+
     def _create_print(self, body: dict[str, Any]):
         fake = self.server.fake
         wanted = body.get("orders") or []
@@ -814,6 +948,23 @@ class _Handler(BaseHTTPRequestHandler):
         if job is None or job.statuses[-1]["code"] != "READY":
             return self._not_found(print_uuid)
         return 200, minimal_pdf(f"CDEK {job.cdek_number}"), "application/pdf"
+
+
+def _weight_limit(code: int) -> int | None:
+    """A tariff's weight limit per package in grams, as orders are refused over it
+    (``fake_cdek_rules``): one table for the calculator and the order."""
+    known = rules.TARIFFS.get(code)
+    return known[2] if known else None
+
+
+def billed_kg(package: dict[str, Any]) -> float:
+    """A package's weight in kg, or its volumetric weight when that is greater (the
+    sides are whole centimetres; a package without all three is billed by weight)."""
+    actual = package["weight"] / 1000
+    sides = [package.get(key) for key in ("length", "width", "height")]
+    if not all(isinstance(side, int) and side > 0 for side in sides):
+        return actual
+    return max(actual, math.prod(sides) / VOLUMETRIC_DIVISOR)
 
 
 def _empty(field_name: str) -> dict[str, str]:

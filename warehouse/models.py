@@ -41,6 +41,46 @@ class Node(Localized, db.Model):
     name_zh: Mapped[str] = mapped_column(String(120))
     priority: Mapped[int] = mapped_column(Integer, default=100)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The boxes this node packs into: {"boxes": [{"code", "length_mm", "width_mm",
+    # "height_mm"}...], "default_box": code}; see warehouse.routing.parcel_size. NULL: none
+    # known, parcels go to the carrier by weight alone.
+    packaging: Mapped[dict | None] = mapped_column(JSON)
+
+
+class NodeHandover(db.Model):
+    """How a node hands its parcels to one carrier (``warehouse.carriers.pickups``):
+    dropped off at the carrier's office ``office_code``, or collected by its courier
+    at ``address`` between ``window_from`` and ``window_to`` (local time in
+    ``timezone``). Operators set it with ``flask nodes handover``; the booking picks
+    the tariff that fits it."""
+
+    __tablename__ = "node_handovers"
+    __table_args__ = (
+        UniqueConstraint("node_id", "carrier"),
+        CheckConstraint("kind IN ('drop_off', 'intake')", name="kind_known"),
+        CheckConstraint(
+            "(kind = 'drop_off' AND office_code IS NOT NULL) OR (kind = 'intake' AND "
+            "window_from IS NOT NULL AND window_to IS NOT NULL AND address IS NOT NULL)",
+            name="kind_complete",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), index=True)
+    carrier: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(10))
+    office_code: Mapped[str | None] = mapped_column(String(40))
+    window_from: Mapped[str | None] = mapped_column(String(5))  # HH:MM local
+    window_to: Mapped[str | None] = mapped_column(String(5))
+    timezone: Mapped[str | None] = mapped_column(String(40))
+    address: Mapped[str | None] = mapped_column(String(255))
+    contact_name: Mapped[str | None] = mapped_column(String(120))
+    contact_phone: Mapped[str | None] = mapped_column(String(24))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    node: Mapped[Node] = relationship()
 
 
 class StockLevel(db.Model):
@@ -278,6 +318,11 @@ class Shipment(db.Model):
     booking_attempt: Mapped[str | None] = mapped_column(String(32))
     carrier_reference: Mapped[str | None] = mapped_column(String(80), index=True)
     label_reference: Mapped[str | None] = mapped_column(String(80))  # the carrier's print job
+    # The courier pickup a door-sender booking needs (carriers.book_pickup): requested ->
+    # sending -> pending | registered, or failed with the carrier's reasons in last_error.
+    pickup_state: Mapped[str | None] = mapped_column(String(12))
+    pickup_reference: Mapped[str | None] = mapped_column(String(80))
+    pickup_on: Mapped[date | None] = mapped_column(Date)
     last_error: Mapped[str] = mapped_column(String(500), default="")
     pick_list_id: Mapped[int | None] = mapped_column(ForeignKey("pick_lists.id"), index=True)
     packed_weight_g: Mapped[int | None] = mapped_column(Integer)

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
+
+from warehouse.carriers.customs import RecipientIdentity
 
 
 @dataclass(frozen=True)
@@ -25,11 +28,18 @@ class ParcelOrder:
     destination_country: str
     shipping_address: Mapping[str, Any] = field(default_factory=dict)
     unit_prices: Mapping[int, Decimal] = field(default_factory=dict)  # by SKU id
+    placed_on: date | None = None
 
 
 class ParcelOrders(Protocol):
     def order_of_parcel(self, order_id: int) -> ParcelOrder:
         """The order, read in the caller's transaction."""
+        ...
+
+    def customs_identity_of_parcel(self, order_id: int) -> RecipientIdentity | None:
+        """The recipient's identity document for a cross-border carrier booking, the
+        number decrypted; ``None`` when the order holds none (or it cannot be read).
+        Only a carrier booking asks, and it never logs the number."""
         ...
 
     def lock_for_reroute(self, order_id: int) -> ParcelOrder:

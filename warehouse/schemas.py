@@ -152,10 +152,21 @@ class PickListLineSchema(ma.Schema):
     shipments = fields.List(fields.Dict(), required=True)
 
 
+class ParcelNumberSchema(ma.Schema):
+    number = fields.Integer(required=True)
+    of = fields.Integer(required=True)
+
+
 class PickListShipmentSchema(ma.Schema):
     id = fields.Integer(required=True)
     status = fields.String(required=True)
     barcode = fields.String(required=True)
+    order_number = fields.String()
+    parcel = fields.Nested(
+        ParcelNumberSchema,
+        allow_none=True,
+        metadata={"description": "which of its order's parcels from this node this one is"},
+    )
 
 
 class PickListSchema(ma.Schema):

@@ -205,6 +205,57 @@ class ConsumptionTaxRule:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SingleItemOverLimit:
+    """China's rule for an order of one item above the per-order limit (财关税〔2018〕49号):
+    it may still go through CBEC, with full general-trade taxes, if it fits in the
+    buyer's annual allowance. A rule of its own date and source inside the CBEC set."""
+
+    effective_from: date
+    citation: str  # short, for answers and refusals; ``source`` says it in full
+    source: str
+    reading: tuple[str, ...]
+    tax_share: Decimal  # 1: VAT and consumption tax in full, not the CBEC 70%
+    tariff_by_hs_prefix: Mapping[str, Decimal]
+    tariff_notes: str = ""
+
+    def in_force_on(self, day: date) -> bool:
+        return self.effective_from <= day
+
+    def tariff_rate_for(self, hs_code: str) -> tuple[Decimal, str] | None:
+        """The general-trade duty rate of the goods and why (``"hs:180632"``); None when
+        the data has no rate for the code (then no estimate, never a low one)."""
+        prefix = longest_prefix(hs_code, tuple(self.tariff_by_hs_prefix))
+        if prefix is None:
+            return None
+        return self.tariff_by_hs_prefix[prefix], f"hs:{prefix}"
+
+    def as_json(self) -> dict[str, Any]:
+        return _as_json(
+            {
+                "effective_from": self.effective_from,
+                "citation": self.citation,
+                "source": self.source,
+                "reading": list(self.reading),
+                "tax_share": self.tax_share,
+                "tariff_by_hs_prefix": dict(self.tariff_by_hs_prefix),
+                "tariff_notes": self.tariff_notes,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SingleItemOverLimit:
+        return cls(
+            effective_from=date.fromisoformat(data["effective_from"]),
+            citation=data["citation"],
+            source=data["source"],
+            reading=tuple(data.get("reading", ())),
+            tax_share=_decimal(data["tax_share"]),
+            tariff_by_hs_prefix=_decimals(data.get("tariff_by_hs_prefix")),
+            tariff_notes=data.get("tariff_notes", ""),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class CbecPolicy(RuleSet):
     """China's cross-border e-commerce retail import rules (DOMAIN.md, China)."""
 
@@ -216,6 +267,14 @@ class CbecPolicy(RuleSet):
     vat: VatSchedule
     consumption_tax: tuple[ConsumptionTaxRule, ...]
     consumption_tax_unmodelled_prefixes: tuple[str, ...]
+    # None in rule sets written before the rule was modelled: such a set refuses every
+    # single item above the per-order limit, as the shop did then.
+    single_item_over_limit: SingleItemOverLimit | None = None
+
+    def single_item_rule_on(self, day: date) -> SingleItemOverLimit | None:
+        """The single-item rule if this set has one and it is in force on ``day``."""
+        rule = self.single_item_over_limit
+        return rule if rule is not None and rule.in_force_on(day) else None
 
     def consumption_tax_for(self, hs_code: str) -> ConsumptionTaxRule | None:
         return next((rule for rule in self.consumption_tax if rule.matches(hs_code)), None)
@@ -236,6 +295,9 @@ class CbecPolicy(RuleSet):
                 "vat": self.vat.as_json(),
                 "consumption_tax": [rule.as_json() for rule in self.consumption_tax],
                 "consumption_tax_unmodelled_prefixes": self.consumption_tax_unmodelled_prefixes,
+                "single_item_over_limit": (
+                    self.single_item_over_limit.as_json() if self.single_item_over_limit else None
+                ),
             }
         )
 
@@ -259,6 +321,11 @@ class CbecPolicy(RuleSet):
             ),
             consumption_tax_unmodelled_prefixes=tuple(
                 data.get("consumption_tax_unmodelled_prefixes", ())
+            ),
+            single_item_over_limit=(
+                SingleItemOverLimit.from_json(data["single_item_over_limit"])
+                if data.get("single_item_over_limit")
+                else None
             ),
         )
 

@@ -17,6 +17,7 @@ from shop.core.auth import StaffPrincipal, hash_token
 from shop.core.clock import iso_utc
 from shop.core.errors import NotFound
 from shop.core.extensions import db
+from warehouse.fulfilment import number_parcels
 from warehouse.models import Node, RoutingDecision, Shipment, ShipmentLine
 from warehouse.shipping import tracking_events
 
@@ -95,6 +96,9 @@ def order_document(order: Order, viewer: Viewer, lang: str = "en") -> dict[str, 
         select(Payment).where(Payment.order_id == order.id).order_by(Payment.id.desc()).limit(1)
     )
     events = _tracking_events([s.id for s, _ in shipments if s.carrier_reference])
+    # One node may send the order in several parcels (a parcel limit): "1 of 2". From
+    # the rows at hand: they are all the order's shipments.
+    parcels = number_parcels((s.id, s.order_id, s.node_id, s.status) for s, _ in shipments)
     duties = order.duties or {}
     if viewer.staff is None and isinstance(duties.get("order"), dict):
         # What a person bought this year is theirs and staff's to see, not every holder
@@ -154,6 +158,11 @@ def order_document(order: Order, viewer: Viewer, lang: str = "en") -> dict[str, 
                 else None,
                 "customs_mode": shipment.customs_mode,
                 "weight_g": shipment.weight_g,
+                "parcel": (
+                    {"number": parcels[shipment.id][0], "of": parcels[shipment.id][1]}
+                    if shipment.id in parcels
+                    else None
+                ),
                 "delivery": {
                     "from": shipment.deliver_from.isoformat() if shipment.deliver_from else None,
                     "by": shipment.deliver_by.isoformat() if shipment.deliver_by else None,

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import marshmallow as ma
@@ -283,6 +284,34 @@ def _names_delivery_point(errors: Any) -> bool:
     return bool(errors) and "delivery.point" in flatten_errors(errors)
 
 
+def _amount(money: Mapping[str, Any]) -> Decimal:
+    try:
+        return Decimal(str(money.get("amount") or 0))
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def _single_item_refused(problem: Mapping[str, Any], annual: str, translate: Translate) -> str:
+    """China's single item above the per-order limit, refused by the yearly allowance."""
+    value = problem.get("value") or {}
+    remaining = problem.get("remaining") or {}
+    item = f"{value.get('amount', '')} {value.get('currency', '')}".strip()
+    if _amount(value) > _amount(problem.get("limit") or {}):
+        return translate(
+            "This single item, {value}, is above the {limit} yearly allowance of Chinese "
+            "customs for cross-border goods, so it cannot be sent to China.",
+            value=item,
+            limit=annual,
+        )
+    return translate(
+        "This single item, {value}, can go to China with full taxes only within the buyer's "
+        "{limit} yearly allowance of Chinese customs, and {remaining} of it is left this year.",
+        value=item,
+        limit=annual,
+        remaining=f"{remaining.get('amount', '')} {remaining.get('currency', '')}".strip(),
+    )
+
+
 def problem_message(
     problem: Mapping[str, Any], translate: Translate, country_name: Callable[[str], str]
 ) -> str:
@@ -312,6 +341,8 @@ def problem_message(
     if code == "customs_limit_exceeded":
         limit = problem.get("limit") or {}
         amount = f"{limit.get('amount', '')} {limit.get('currency', '')}".strip()
+        if (problem.get("rule") or {}).get("id") == "single_item_over_limit":
+            return _single_item_refused(problem, amount, translate)
         if problem.get("scope") == "annual":
             return translate(
                 "This order would take the buyer's cross-border purchases this year over the "

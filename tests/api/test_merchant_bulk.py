@@ -165,3 +165,46 @@ def test_a_csv_with_a_bom_and_crlf_from_excel_is_read(shop):
     response = upload(shop, body)
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["counts"]["created"] == 2
+
+
+def test_dimension_columns_are_optional_validated_and_stored_in_millimetres(shop):
+    header = HEADER + ",length_mm,width_mm,height_mm"
+    body = "\n".join(
+        [
+            header,
+            "RU-D-1,PD1,honey,Jar,Банка,,,,,RU,040900,500,720,100.00,RUB,,90,90,110",
+            "RU-D-2,PD2,honey,Jar,Банка,,,,,RU,040900,500,720,100.00,RUB,,,,",  # none: fine
+        ]
+    ).encode()
+    written = upload(shop, body)
+    assert written.status_code == 200, written.get_json()
+    sku = shop.call("GET", "/skus/RU-D-1").get_json()
+    assert (sku["length_mm"], sku["width_mm"], sku["height_mm"]) == (90, 90, 110)
+    assert shop.call("GET", "/skus/RU-D-2").get_json()["length_mm"] is None
+
+    before = table_counts(shop.app)
+    bad = "\n".join(
+        [
+            header,
+            "RU-D-3,PD3,honey,Jar,Банка,,,,,RU,040900,500,720,100.00,RUB,,90,,110",  # width missing
+            "RU-D-4,PD4,honey,Jar,Банка,,,,,RU,040900,500,720,100.00,RUB,,0,abc,3001",
+        ]
+    ).encode()
+    response = upload(shop, bad)
+    assert response.status_code == 422
+    assert response.mimetype == PROBLEM
+    errors = {row["row"]: row["errors"] for row in response.get_json()["report"]["errors"]}
+    assert set(errors[2]) == {"width_mm"}
+    assert "together" in errors[2]["width_mm"][0]
+    assert set(errors[3]) == {"length_mm", "width_mm", "height_mm"}
+    assert table_counts(shop.app) == before
+
+
+def test_a_single_sku_takes_dimensions_and_a_partial_set_is_a_problem_naming_the_field(shop):
+    created = shop.call("POST", "/skus", json=alenka(length_mm=170, width_mm=80, height_mm=10))
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["height_mm"] == 10
+    partial = shop.call("POST", "/skus", json=alenka(sku="RU-ALENKA-9", length_mm=170))
+    assert partial.status_code == 422
+    assert partial.mimetype == PROBLEM
+    assert set(partial.get_json()["errors"]) == {"width_mm", "height_mm"}

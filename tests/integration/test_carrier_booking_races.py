@@ -342,8 +342,11 @@ def test_the_quote_cache_forgets_old_quotes_once_it_grows(by_hand):
             cache[("old lane", n)] = (-1e9, None)
         lanes = tuple(shipping.routing_world().lanes)
         destination = shipping.routing.Destination(country="RU", postal_code="101000")
-        quoted = shipping.carrier_quotes(lanes, destination, city="Moscow", weight_g=700)
-        assert quoted.quotes
+        band = shipping.routing.ParcelBand.of(700, (310, 220, 150))
+        quoted = shipping.parcel_quotes(
+            lanes, destination, city="Moscow", parcels=[("RU-WH-RU", band)]
+        )
+        assert quoted.find("RU-WH-RU", band).cost
         assert not any(key[0] == "old lane" for key in cache if isinstance(key, tuple))
         assert len(cache) < 10
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from io import BytesIO
 
 import pytest
+import requests
 from pypdf import PdfReader
 
 from catalog.money import Money
@@ -20,6 +21,7 @@ from warehouse.carriers import (
     CarrierConfigurationError,
     CarrierRejected,
     CarrierUnavailable,
+    Handover,
     LabelNotReady,
     Origin,
     Parcel,
@@ -40,8 +42,12 @@ PARCEL = Parcel(
 )
 
 
+DROP_OFF = Handover("drop_off", office_code="MSK1")  # an office the fake knows
+
+
 def booking_request(number: str = "SCO-7KQ2-M9XD-1", destination: Address = KAZAN):
-    return BookingRequest(number, "P-20261101-0001", MOSCOW, destination, PARCEL)
+    return BookingRequest(number, "P-20261101-0001", MOSCOW, destination, PARCEL,
+                          handover=DROP_OFF)  # fmt: skip
 
 
 @pytest.fixture
@@ -73,6 +79,43 @@ def test_a_quote_lists_cdek_s_tariffs_cheapest_first(cdek, fake_cdek):
     (call,) = fake_cdek.calls("POST", "/v2/calculator/tarifflist")
     assert call.json["from_location"] == {"code": 44}
     assert call.json["packages"] == [{"weight": 1500, "length": 30, "width": 20, "height": 10}]
+
+
+def test_a_light_bulky_parcel_is_priced_by_its_volumetric_weight(cdek):
+    # 0.5 kg in a 40 × 30 × 25 cm box: 30,000 cm³ / 5000 = 6 kg billed.
+    bulky = Parcel(500, length_mm=400, width_mm=300, height_mm=250)
+    small = Parcel(500, length_mm=100, width_mm=100, height_mm=100)
+
+    prices = {o.service: o.price.amount for o in cdek.quote(bulky, MOSCOW, KAZAN)}
+    assert prices["137"] == Decimal(450 + 90 * 6)
+    assert {o.service: o.price.amount for o in cdek.quote(small, MOSCOW, KAZAN)}["137"] == (
+        Decimal(450 + 90 * 1)
+    )
+
+
+def test_no_parcel_tariff_is_offered_for_a_package_over_30_kg(cdek, fake_cdek):
+    heavy = Parcel(30_001, length_mm=500, width_mm=400, height_mm=400)
+
+    offered = {o.service for o in cdek.quote(heavy, MOSCOW, KAZAN)}
+    assert offered == {"482"}  # express only: every Посылка tariff is left out
+    only_parcel_tariffs = CdekCarrier(fake_cdek.settings(CDEK_QUOTE_TARIFFS=[137, 139]))
+    assert only_parcel_tariffs.quote(heavy, MOSCOW, KAZAN) == []
+    at_the_limit = Parcel(30_000, length_mm=500, width_mm=400, height_mm=400)
+    assert only_parcel_tariffs.quote(at_the_limit, MOSCOW, KAZAN)
+
+
+def test_a_package_without_a_weight_is_refused(fake_cdek):
+    token = requests.post(f"{fake_cdek.url}/v2/oauth/token", data={
+        "grant_type": "client_credentials", "client_id": fake_cdek.client_id,
+        "client_secret": fake_cdek.client_secret}, timeout=5).json()["access_token"]  # fmt: skip
+    answer = requests.post(
+        f"{fake_cdek.url}/v2/calculator/tarifflist",
+        json={"from_location": {"code": 44}, "to_location": {"code": 424},
+              "packages": [{"length": 10, "width": 10, "height": 10}]},
+        headers={"Authorization": f"Bearer {token}"}, timeout=5,
+    )  # fmt: skip
+    assert answer.status_code == 400
+    assert answer.json()["errors"][0]["code"] == "v2_field_is_empty"
 
 
 def test_a_booking_is_pending_until_a_poll_finds_it_registered_with_a_tracking_number(

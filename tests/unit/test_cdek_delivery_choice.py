@@ -11,15 +11,16 @@ from catalog.money import Money
 from warehouse.carriers import Address, BookingRequest, Origin, Parcel
 from warehouse.carriers.base import QuoteOption
 from warehouse.carriers.cdek import CdekCarrier
-from warehouse.carriers.cdek.delivery_tariffs import (
+from warehouse.carriers.cdek.offices import city_code, delivery_points, offices_query
+from warehouse.carriers.cdek.tariffs import (
     DOOR,
     LOCKER,
     OFFICE,
     parcel_tariff,
     recipient_end,
 )
-from warehouse.carriers.cdek.offices import city_code, delivery_points, offices_query
 from warehouse.carriers.manual import ManualCarrier
+from warehouse.carriers.pickups import Handover
 from warehouse.shipping.delivery_points import pick_option
 
 SETTINGS = {"CDEK_CLIENT_ID": "id", "CDEK_CLIENT_SECRET": "secret"}
@@ -105,9 +106,13 @@ def test_the_office_query_asks_by_city_code_else_by_postal_code_for_points_that_
     assert city_code([], "Атлантида") is None
 
 
+# The node drops its parcels off at a CDEK office: the склад sender tariffs.
+DROP_OFF = Handover("drop_off", office_code="MSK1")
+
+
 def booking(**overrides):
     return BookingRequest("SCO-7KQ2-M9XD-1", "SCO-7KQ2-M9XD", Origin("RU-WH", "RU", "Москва"),
-                          KAZAN, Parcel(700), **overrides)  # fmt: skip
+                          KAZAN, Parcel(700), **{"handover": DROP_OFF, **overrides})  # fmt: skip
 
 
 def test_an_order_to_a_pickup_point_names_the_point_instead_of_the_address():

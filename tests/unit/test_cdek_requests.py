@@ -25,6 +25,7 @@ from warehouse.carriers import (
     CarrierConfigurationError,
     CarrierRejected,
     CarrierUnavailable,
+    Handover,
     LabelNotReady,
     Origin,
     Parcel,
@@ -53,6 +54,7 @@ SETTINGS = {
     "CDEK_SENDER_LOCATIONS": {"RU-WH": 44, "CN-URC": "1234"},
 }
 ORDER_UUID = "72753031-4a23-4d32-9b3c-1bd5e7b3ad8a"
+DROP_OFF = Handover("drop_off", office_code="MSK1")
 MOSCOW = Origin("RU-WH", "RU", "Москва", "101000")
 KAZAN = Address(
     country="RU",
@@ -91,6 +93,7 @@ def booking_request(**overrides) -> BookingRequest:
         "origin": MOSCOW,
         "destination": KAZAN,
         "parcel": parcel(),
+        "handover": DROP_OFF,
     }
     return BookingRequest(**{**fields, **overrides})
 
@@ -104,8 +107,9 @@ def test_an_order_carries_our_shipment_number_the_tariff_and_both_locations():
 
     assert body["type"] == 1  # e-shop
     assert body["number"] == "SCO-7KQ2-M9XD-1"
-    assert body["tariff_code"] == 137  # door-to-door parcel, as the locations are addresses
-    assert body["from_location"] == {"code": 44}
+    assert body["tariff_code"] == 137  # Посылка склад-дверь: dropped off, delivered home
+    assert body["shipment_point"] == "MSK1"
+    assert "from_location" not in body
     assert body["to_location"] == {
         "country_code": "RU",
         "city": "Казань",
@@ -165,10 +169,11 @@ def test_the_origin_s_own_carrier_location_wins_over_the_settings():
 
 
 def test_a_service_names_the_tariff_and_anything_else_is_refused():
-    carrier = CdekCarrier({**SETTINGS, "CDEK_TARIFF_CODE": "139"})
+    carrier = CdekCarrier({**SETTINGS, "CDEK_TARIFF_CODE": "482"})
 
-    assert carrier.order_body(booking_request())["tariff_code"] == 139
-    assert carrier.order_body(booking_request(service="482"))["tariff_code"] == 482
+    # The configured family (Экспресс), on the member that fits a drop-off node.
+    assert carrier.order_body(booking_request())["tariff_code"] == 482
+    assert carrier.order_body(booking_request(service="137"))["tariff_code"] == 137
     with pytest.raises(CarrierRejected) as refused:
         carrier.order_body(booking_request(service="express"))
     assert refused.value.errors == ("service: 'express' is not a CDEK tariff code",)

@@ -264,12 +264,13 @@ def test_the_5000_cny_limit_counts_every_parcel_and_the_shipping():
     assert caught.value.value == cny("5010.00")
 
 
-def test_a_single_piece_above_5000_cny_cannot_go_through_cbec():
-    with pytest.raises(CustomsLimitExceeded) as caught:
-        to_china(parcel(chocolate(cny(5100))))
-    assert caught.value.scope == "order"
-    assert "cannot be sent to China" in caught.value.detail
-    assert "Split" not in caught.value.detail
+def test_a_single_piece_above_5000_cny_goes_through_cbec_with_full_taxes():
+    # Was refused outright; 财关税〔2018〕49号 lets one item through with full taxes
+    # (tests/unit/test_cbec_single_item.py has the rule's cases). 5,100 x 0.08 = 408;
+    # (5,100 + 408) x 0.13 = 716.04; 1,124.04 CNY.
+    result = to_china(parcel(chocolate(cny(5100))))
+    assert result.amount == cny("1124.04")
+    assert result.full_rate is not None
 
 
 def test_exactly_5000_cny_with_shipping_is_allowed():

@@ -311,13 +311,32 @@ def test_a_parcel_over_the_lane_value_limit_is_refused_with_the_parcel_reason():
     assert raised.value.extra["country"] == "CN"
 
 
-def test_a_line_heavier_than_one_parcel_is_split_over_two_nodes():
-    stock = {("CN-URC", "BUCKWHEAT"): 40, ("RU-WH", "BUCKWHEAT"): 40}
+def test_a_line_heavier_than_one_parcel_and_than_any_nodes_stock_is_split_over_two_nodes():
+    # Neither node holds the 40: the line is split over both, each parcel within 31 kg.
+    # (Before parcels could split, this held with 40 at each node too; now one node
+    # sends those in two parcels: see the next test.)
+    stock = {("CN-URC", "BUCKWHEAT"): 25, ("RU-WH", "BUCKWHEAT"): 25}
     result = plan([line(1, "BUCKWHEAT", 40, category="grain-oil", weight_g=1000)], "KZ", stock)
 
     assert sorted(s.node for s in result.shipments) == ["CN-URC", "RU-WH"]
     assert sum(s.lines[0].quantity for s in result.shipments) == 40
     assert all(s.weight_g <= 31000 for s in result.shipments)
+
+
+def test_a_line_heavier_than_one_parcel_goes_in_two_parcels_from_one_node():
+    stock = {("CN-URC", "BUCKWHEAT"): 40, ("RU-WH", "BUCKWHEAT"): 40}
+    result = plan([line(1, "BUCKWHEAT", 40, category="grain-oil", weight_g=1000)], "KZ", stock)
+
+    assert shipped(result) == [
+        ("CN-URC", "CN-URC-CA", [(1, 31)]),
+        ("CN-URC", "CN-URC-CA", [(1, 9)]),
+    ]
+    chosen = next(option for option in result.explanation.options if option.chosen)
+    assert chosen.keys[0].value == "2 shipments (whole order from CN-URC in 2 parcels)"
+    assert result.explanation.decision.startswith(
+        "CN-URC ships 40 × BUCKWHEAT in 2 parcels by lane CN-URC-CA (31 kg parcel limit); "
+        "preferred to RU-WH (2 parcels) on lowest_landed_cost"
+    )
 
 
 def test_a_heavy_order_of_many_lines_shares_two_parcels_within_the_weight_limit():
@@ -329,7 +348,9 @@ def test_a_heavy_order_of_many_lines_shares_two_parcels_within_the_weight_limit(
     ]
     result = plan(lines, "KZ", stock)  # 36 kg: no single parcel may take it
 
-    assert sorted(s.node for s in result.shipments) == ["CN-URC", "RU-WH"]
+    # One node, two parcels of one lane (before parcels could split: one from each node).
+    assert len(result.shipments) == 2
+    assert len({(s.node, s.lane) for s in result.shipments}) == 1
     assert all(s.weight_g <= 31000 for s in result.shipments)
     assert sum(len(s.lines) for s in result.shipments) == 9
 
@@ -538,6 +559,181 @@ def test_an_inactive_lane_is_not_used():
 
 
 # ---------------------------------------------------------------------------
+# Parcels that split: one node, one lane, as few parcels as the limits allow
+
+
+def honey(quantity: int, index: int = 1, sku: str = "HONEY", **extra) -> OrderLine:
+    extra = {"category": "honey", "hs_code": "040900", "weight_g": 500, **extra}
+    return line(index, sku, quantity, **extra)
+
+
+def test_a_35_kg_order_within_russia_goes_in_two_parcels_from_one_node():
+    result = plan([honey(70)], "RU", {("RU-WH", "HONEY"): 100}, region="RU-SIB")
+
+    assert shipped(result) == [
+        ("RU-WH", "RU-WH-RU", [(1, 60)]),
+        ("RU-WH", "RU-WH-RU", [(1, 10)]),
+    ]
+    assert [s.weight_g for s in result.shipments] == [30000, 5000]
+    assert [(s.parcel, s.parcels) for s in result.shipments] == [(1, 2), (2, 2)]
+    assert result.quantities() == {("RU-WH", "HONEY"): 70}  # what checkout reserves
+    why = "RU-WH ships 70 × HONEY in 2 parcels by lane RU-WH-RU (30 kg parcel limit)"
+    assert result.explanation.decision == f"{why}; it is the only way."
+    assert all(s.packing == why for s in result.shipments)
+    assert result.as_json()["shipments"][1]["parcel"] == {"number": 2, "of": 2, "why": why}
+    assert result.explanation.options[0].shipments[0] == (
+        "RU-WH by RU-WH-RU, parcel 1 of 2: 60 × HONEY (line 1)"
+    )
+
+
+def test_each_parcel_pays_its_lanes_tariff_for_its_own_weight():
+    result = plan([honey(70)], "RU", {("RU-WH", "HONEY"): 100}, region="RU-SIB")
+
+    # (350 + 60 × 30) RUB and (350 + 60 × 5) RUB, at 0.088
+    assert [s.cost for s in result.shipments] == [
+        Money(Decimal("189.20"), "CNY"),
+        Money(Decimal("57.20"), "CNY"),
+    ]
+    assert result.total_cost == Money(Decimal("246.40"), "CNY")
+    chosen = next(option for option in result.explanation.options if option.chosen)
+    assert [key.value for key in chosen.keys[:2]] == [
+        "2 shipments (whole order from RU-WH in 2 parcels)",
+        "shipping 246.40 CNY",
+    ]
+
+
+def test_mixed_lines_take_the_fewest_parcels_largest_units_first():
+    # In line order, first fit would need three parcels (14 + 14, 16, 16); the largest
+    # first makes two full ones. The honey then fills what room is left.
+    lines = [
+        line(1, "OIL", 2, category="grain-oil", hs_code="151219", weight_g=14000),
+        line(2, "FLOUR", 2, category="grain-oil", hs_code="110412", weight_g=16000),
+    ]
+    stock = {("RU-WH", "OIL"): 9, ("RU-WH", "FLOUR"): 9, ("RU-WH", "HONEY"): 99}
+    two = plan(lines, "RU", stock, region="RU-SIB")
+    with_honey = plan([*lines, honey(12, index=3)], "RU", stock, region="RU-SIB")
+
+    assert shipped(two) == [
+        ("RU-WH", "RU-WH-RU", [(1, 1), (2, 1)]),
+        ("RU-WH", "RU-WH-RU", [(1, 1), (2, 1)]),
+    ]
+    assert [s.weight_g for s in two.shipments] == [30000, 30000]
+    assert [s.weight_g for s in with_honey.shipments] == [30000, 30000, 6000]
+
+
+def test_mixed_lines_of_35_kg_fill_two_parcels_not_more():
+    lines = [
+        line(1, "BUCKWHEAT", 3, category="grain-oil", hs_code="100810", weight_g=8000),
+        honey(70, index=2),  # 24 + 35 = 59 kg: two parcels at the least
+    ]
+    stock = {("RU-WH", "BUCKWHEAT"): 9, ("RU-WH", "HONEY"): 99}
+    result = plan(lines, "RU", stock, region="RU-SIB")
+
+    assert shipped(result) == [
+        ("RU-WH", "RU-WH-RU", [(1, 3), (2, 12)]),
+        ("RU-WH", "RU-WH-RU", [(2, 58)]),
+    ]
+    assert "RU-WH ships 3 × BUCKWHEAT, 70 × HONEY in 2 parcels" in result.explanation.decision
+
+
+def test_split_parcels_are_the_same_whatever_the_order_of_the_rows():
+    lines = [
+        line(1, "OIL", 3, category="grain-oil", hs_code="151219", weight_g=9000),
+        honey(41, index=2),
+        line(3, "ALENKA", 20),
+    ]
+    stock = {("RU-WH", "OIL"): 9, ("RU-WH", "HONEY"): 99, ("RU-WH", "ALENKA"): 99}
+    first = plan(lines, "RU", stock, region="RU-SIB")
+    again = plan(
+        list(reversed(lines)),
+        "RU",
+        dict(reversed(stock.items())),
+        region="RU-SIB",
+        nodes=tuple(reversed(NODES)),
+        lanes=tuple(reversed(LANES)),
+    )
+
+    assert len(first.shipments) == 2
+    assert first == again
+    assert first.as_json() == again.as_json()
+
+
+def test_a_node_that_sends_it_in_one_parcel_beats_one_that_needs_two():
+    # The Far East is served by RU-USS (no weight limit here) and by RU-WH (30 kg).
+    stock = {("RU-WH", "HONEY"): 100, ("RU-USS", "HONEY"): 100}
+    result = plan([honey(70)], "RU", stock, region="RU-FE")
+
+    assert shipped(result) == [("RU-USS", "RU-USS-FE", [(1, 70)])]
+
+
+def test_a_line_whose_one_unit_is_over_the_weight_limit_is_still_refused_with_the_reason():
+    stock = {("RU-WH", "ANVIL"): 5}
+    with pytest.raises(CorridorRefuses) as raised:
+        plan([line(1, "ANVIL", 2, category="crafts", weight_g=31000)], "RU", stock)
+
+    assert raised.value.lines[0].reasons == (
+        "RU-WH: lane RU-WH-RU refuses line 1 (ANVIL): one unit weighs 31000 g, over the "
+        "30000 g parcel limit",
+    )
+
+
+def cbec_lanes_with_a_weight_limit() -> tuple[Lane, ...]:
+    return tuple(
+        Lane.from_json({**lane, "max_parcel_weight_g": 30000})
+        if lane["code"] == "CN-SFH-CN"
+        else Lane.from_json(lane)
+        for lane in SEEDED_LANES
+    )
+
+
+def test_a_china_order_over_the_weight_limit_splits_when_its_value_is_within_cbec():
+    lanes = cbec_lanes_with_a_weight_limit()
+    result = plan(
+        [honey(40, weight_g=1000, value="100")], "CN", {("CN-SFH", "HONEY"): 99}, lanes=lanes
+    )
+
+    assert shipped(result) == [
+        ("CN-SFH", "CN-SFH-CN", [(1, 30)]),
+        ("CN-SFH", "CN-SFH-CN", [(1, 10)]),
+    ]
+    assert "(30 kg parcel limit)" in result.explanation.decision
+
+
+def test_china_orders_are_never_split_to_get_under_the_cbec_transaction_limit():
+    # 6,000 CNY in 40 kg: two 30 kg boxes would each be under 5,000 CNY, but the limit
+    # is on the transaction (the order), not on the box.
+    lanes = cbec_lanes_with_a_weight_limit()
+    stock = {("CN-SFH", "HONEY"): 99}
+    with pytest.raises(CorridorRefuses) as raised:
+        plan([honey(40, weight_g=1000, value="150")], "CN", stock, lanes=lanes)
+
+    assert raised.value.lines[0].reasons == (
+        "CN-SFH: parcel by CN-SFH-CN weighs 40000 g, over its 30000 g limit",
+    )
+
+
+def test_a_carriers_value_limit_is_split_for_like_weight():
+    carrier_limited = tuple(
+        Lane.from_json({**lane, "max_parcel_value": {"amount": "1000", "currency": "CNY"}})
+        if lane["code"] == "RU-WH-RU"
+        else Lane.from_json(lane)
+        for lane in SEEDED_LANES
+    )
+    stock = {("RU-WH", "CAVIAR"): 9}
+    caviar = line(1, "CAVIAR", 5, category="seafood", hs_code="160431", value="400")
+    result = plan([caviar], "RU", stock, region="RU-SIB", lanes=carrier_limited)
+
+    assert shipped(result) == [
+        ("RU-WH", "RU-WH-RU", [(1, 2)]),
+        ("RU-WH", "RU-WH-RU", [(1, 2)]),
+        ("RU-WH", "RU-WH-RU", [(1, 1)]),
+    ]
+    assert result.explanation.decision.startswith(
+        "RU-WH ships 5 × CAVIAR in 3 parcels by lane RU-WH-RU (1000.00 CNY parcel value limit)"
+    )
+
+
+# ---------------------------------------------------------------------------
 # Costs, dates and quotes
 
 
@@ -637,6 +833,9 @@ def test_the_plan_and_its_explanation_are_json_as_they_are():
         "delivery": {"from": "2026-03-12", "by": "2026-03-15"},
         "customs_modes": ["1210"],
         "crossings": [],
+        "size_mm": None,  # no SKU dimensions and no boxes in this world
+        "price_source": "lane table",
+        "service": None,
     }
     explanation = stored["explanation"]
     assert explanation == result.explanation.as_json()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -50,7 +51,8 @@ def sku_facts(draw, code: str) -> dict:
         "sku": code,
         "category": category,
         "hs_code": hs_code,
-        "weight_g": draw(st.integers(0, 6000)),
+        # Some heavy goods, so that parcels over the lanes' 30/31 kg limits split.
+        "weight_g": draw(st.integers(0, 6000) | st.integers(6000, 16000)),
         "unit_value": Money(Decimal(draw(st.integers(1, 200000))) / 100, "CNY"),
         "outside_cbec_positive_list": draw(st.integers(0, 5)) == 0,
     }
@@ -144,7 +146,26 @@ def test_a_plan_ships_every_unit_of_every_line_exactly_once(request):
             assert item.quantity > 0
             shipped[item.line] = shipped.get(item.line, 0) + item.quantity
     assert shipped == {line.index: line.quantity for line in request.lines}
-    assert len({s.node for s in plan.shipments}) == len(plan.shipments), "one parcel per node"
+    lanes = {lane.code: lane for lane in request.lanes}
+    lines = {line.index: line for line in request.lines}
+    for node in {s.node for s in plan.shipments}:
+        parcels = [s for s in plan.shipments if s.node == node]
+        assert len({s.lane for s in parcels}) == 1, "a node's parcels go by one lane"
+        assert [(s.parcel, s.parcels) for s in parcels] == [
+            (n, len(parcels)) for n in range(1, len(parcels) + 1)
+        ]
+        if len(parcels) > 1:  # split only when one parcel of the node's goods is over a limit
+            lane = lanes[parcels[0].lane]
+            items = [(lines[i.line], i.quantity) for s in parcels for i in s.lines]
+            assert not parcel_within_limits(lane, items)
+            # No two parcels would fit in one (what first fit guarantees, by weight).
+            for first, second in itertools.combinations(parcels, 2):
+                both = [(lines[i.line], i.quantity) for s in (first, second) for i in s.lines]
+                assert not parcel_within_limits(lane, both), "two parcels could be one"
+            if lane.max_parcel_value is not None and lane.value_limit_is_per_transaction:
+                # China's CBEC limit is per transaction: split parcels stay within it together.
+                by_value_only = dataclasses.replace(lane, max_parcel_weight_g=None)
+                assert parcel_within_limits(by_value_only, items)
 
 
 @BOUNDED

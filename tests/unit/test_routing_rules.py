@@ -371,6 +371,24 @@ def test_fewest_shipments_prefers_one_node_then_fewer_split_lines():
     assert rule.narrows_to_fewest_shipments
 
 
+def test_fewest_shipments_prefers_one_node_in_two_parcels_to_two_nodes():
+    rule, req = FewestShipments(), request()
+    two_parcels = option((shipment(), SFH), (shipment(), SFH))
+    two_nodes = option((shipment(), SFH), (shipment("RU-USS"), USS))
+
+    assert rule.key(option((shipment(), SFH)), req) < rule.key(two_parcels, req)
+    assert rule.key(two_parcels, req) < rule.key(two_nodes, req)
+    assert rule.describe(two_parcels, req) == "2 shipments (whole order from CN-SFH in 2 parcels)"
+
+
+def test_node_priority_counts_a_node_once_however_many_parcels_it_sends():
+    rule, req = NodePriority(), request()
+    two_parcels = option((shipment(), SFH), (shipment(), SFH))
+
+    assert rule.key(two_parcels, req) == rule.key(option((shipment(), SFH)), req)
+    assert rule.describe(two_parcels, req) == "CN-SFH priority 30"
+
+
 def test_lowest_landed_cost_adds_the_shipments():
     rule, req = LowestLandedCost(), request()
     cheap = option((shipment(cost="17"), SFH))

@@ -612,3 +612,19 @@ def test_random_csv_shaped_text_gives_rows_or_a_csv_problem_and_nothing_else():
         noise = "".join(rnd.choice(CSV_SHRAPNEL) for _ in range(rnd.randrange(0, 120)))
         assert_rows_or_problem((HEADER + "\n" + noise).encode())
         assert_rows_or_problem((HEADER + "\n" + GOOD + "\n" + noise).encode())
+
+
+def test_dimension_columns_are_optional_and_each_given_cell_is_passed_on():
+    columns = [*DESIGN_COLUMNS, "length_mm", "width_mm", "height_mm"]
+    header = ",".join(columns)
+    given = only_row(upload(csv_line(columns, length_mm="170", width_mm="80", height_mm="10"),
+                            header=header))  # fmt: skip
+    assert (given.data["length_mm"], given.data["width_mm"], given.data["height_mm"]) == (
+        "170", "80", "10",
+    )  # fmt: skip
+    # An empty cell is "not given": the validator names it if its siblings are given.
+    partial = only_row(upload(csv_line(columns, length_mm="170"), header=header))
+    assert partial.data["length_mm"] == "170"
+    assert "width_mm" not in partial.data
+    assert "height_mm" not in partial.data
+    assert "length_mm" not in only_row(upload(csv_line())).data  # columns left out

@@ -616,3 +616,19 @@ def test_a_new_edition_is_new_data_not_new_code(context):
     verdict = verdict_for(alenka(), later)
 
     assert "HS 1806 (chocolate) is likely outside" in verdict.warnings["hs_code"][0]
+
+
+def test_dimensions_are_whole_millimetres_given_together_or_not_at_all(context):
+    given = check_sku_row({**ALENKA, "length_mm": "170", "width_mm": 80, "height_mm": 10.0},
+                          context)  # fmt: skip
+    assert given.ok
+    assert given.sku.dimensions_mm == (170, 80, 10)
+    assert check_sku_row(ALENKA, context).sku.dimensions_mm is None
+
+    partial = check_sku_row({**ALENKA, "height_mm": 10}, context)
+    assert set(partial.errors) == {"length_mm", "width_mm"}
+    out_of_range = check_sku_row(
+        {**ALENKA, "length_mm": 0, "width_mm": "8.5", "height_mm": 3001}, context
+    )
+    assert set(out_of_range.errors) == {"length_mm", "width_mm", "height_mm"}
+    assert out_of_range.errors["width_mm"] == ["Must be a whole number."]

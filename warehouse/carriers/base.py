@@ -29,6 +29,8 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from catalog.money import Money
+from warehouse.carriers.customs import CustomsDeclaration
+from warehouse.carriers.pickups import Handover, Pickup, PickupRequest
 
 # Where a booking stands, whatever the carrier calls it.
 BOOKING_STATES = ("pending", "registered", "invalid")
@@ -66,7 +68,8 @@ class Origin:
 
     ``carrier_location`` is the node's location in the carrier's own terms
     (for CDEK the sender city code); when given it wins over the adapter's
-    settings.
+    settings. ``handover`` is how the node hands parcels to this carrier, when a
+    quote must offer only services that start that way (``None``: not set).
     """
 
     node: str
@@ -74,6 +77,7 @@ class Origin:
     city: str
     postal_code: str | None = None
     carrier_location: str | None = None
+    handover: Handover | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,9 @@ class ParcelItem:
     weight_g: int
     hs_code: str = ""
     origin_country: str = ""
+    # For a customs invoice: the name in a foreign language (English) and the brand.
+    name_i18n: str = ""
+    brand: str = ""
 
     def __post_init__(self):
         if not isinstance(self.unit_value, Money):
@@ -168,8 +175,13 @@ class BookingRequest:
     characters. ``service`` is the carrier's service (a CDEK tariff code such as
     ``"137"``; for ``manual`` the carrier's name as staff typed it); ``None``
     takes the adapter's default. ``tracking_number`` is only for ``manual``:
-    the number staff typed. ``delivery_point`` is the carrier's code of the pickup
-    point the shopper chose (``DeliveryPoint.code``); ``None`` delivers to the address.
+    the number staff typed.
+
+    ``delivery_point`` is the carrier's pickup point the shopper chose (CDEK's office
+    code, ``DeliveryPoint.code``); ``None`` delivers to the address. ``handover`` is
+    how the origin node hands the parcel to this carrier (``None``: the node has none
+    set).
+    ``customs`` is the paperwork of a parcel that crosses a border.
     """
 
     shipment_number: str
@@ -181,6 +193,12 @@ class BookingRequest:
     declared_value: Money | None = None
     tracking_number: str | None = None
     delivery_point: str | None = None
+    handover: Handover | None = None
+    customs: CustomsDeclaration | None = None
+
+    @property
+    def crosses_border(self) -> bool:
+        return self.origin.country.upper() != self.destination.country.upper()
 
     def __post_init__(self):
         if not self.shipment_number or len(self.shipment_number) > SHIPMENT_NUMBER_MAX_LENGTH:
@@ -307,6 +325,10 @@ class NoLabel(CarrierError):
     """This carrier makes no labels (``manual``: staff write or print their own)."""
 
 
+class NoPickup(CarrierError):
+    """This carrier books no courier pickups (``manual``, or one the node drives to)."""
+
+
 class CarrierAdapter(ABC):
     """A carrier behind the shop's own vocabulary.
 
@@ -359,6 +381,11 @@ class CarrierAdapter(ABC):
     @abstractmethod
     def cancel(self, booking: Booking) -> None:
         """Withdraw the booking; cancelling one the carrier no longer has is harmless."""
+
+    def book_pickup(self, request: PickupRequest) -> Pickup:
+        """Ask the carrier's courier to collect a booked parcel at the node. Sent once,
+        like ``book``. Carriers without couriers raise ``NoPickup``."""
+        raise NoPickup(f"{self.name} books no courier pickups")
 
     @abstractmethod
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookHint | None:

@@ -10,6 +10,7 @@ per piece of that work; callers may import from here as before.
 from __future__ import annotations
 
 from warehouse.fulfilment.overview import node_board, node_overview
+from warehouse.fulfilment.parcel_numbers import number_parcels, parcel_numbers
 from warehouse.fulfilment.pick_lists import (
     DEFAULT_PICK_LIST_SIZE,
     MAX_PICK_LIST_SIZE,
@@ -63,9 +64,11 @@ __all__ = [
     "list_shipments",
     "node_board",
     "node_overview",
+    "number_parcels",
     "order_number_of",
     "pack_shipment",
     "packing_slip_pdf",
+    "parcel_numbers",
     "pick_list_document",
     "pick_list_pdf",
     "receive_stock",

@@ -23,6 +23,7 @@ from shop.core.transactions import retry_on_conflict
 from warehouse import documents, picking
 from warehouse.events import ShipmentsChanged
 from warehouse.fulfilment.boundary import node_for_staff, staff_sees_node
+from warehouse.fulfilment.parcel_numbers import parcel_numbers
 from warehouse.models import Node, PickList, PickListLine, Shipment, ShipmentLine, StockBin
 from warehouse.services import routing_world
 
@@ -195,9 +196,12 @@ def pick_list_document(staff: StaffPrincipal, pick_list_id: int, lang: str = "en
         .order_by(PickListLine.position)
     ).all()
     shipments = db.session.execute(
-        select(Shipment.id, Shipment.status).where(Shipment.pick_list_id == pick_list.id)
+        select(Shipment.id, Shipment.status, Shipment.order_number, Shipment.order_id)
+        .where(Shipment.pick_list_id == pick_list.id)
         .order_by(Shipment.id)
     ).all()  # fmt: skip
+    # Parcels of one order from this node are packed side by side: say which box is which.
+    parcels = parcel_numbers(order_id for *_, order_id in shipments)
     document = {
         "id": pick_list.id,
         "barcode": documents.barcode_value("pick_list", pick_list.id),
@@ -227,8 +231,14 @@ def pick_list_document(staff: StaffPrincipal, pick_list_id: int, lang: str = "en
                 "id": shipment_id,
                 "status": status,
                 "barcode": documents.barcode_value("shipment", shipment_id),
+                "order_number": order_number,
+                "parcel": (
+                    {"number": parcels[shipment_id][0], "of": parcels[shipment_id][1]}
+                    if shipment_id in parcels
+                    else None
+                ),
             }
-            for shipment_id, status in shipments
+            for shipment_id, status, order_number, _ in shipments
         ],
     }
     db.session.rollback()

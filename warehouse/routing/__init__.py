@@ -38,6 +38,14 @@ from warehouse.routing.model import (
     Verdict,
     chargeable_kg,
 )
+from warehouse.routing.parcel_quotes import ParcelQuote, QuoteTable
+from warehouse.routing.parcel_size import (
+    FILL_FACTOR,
+    Box,
+    Packaging,
+    ParcelBand,
+    parcel_size,
+)
 from warehouse.routing.rules import (
     Candidate,
     ClosestToDestination,
@@ -68,6 +76,8 @@ from warehouse.routing.strategies import (
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "FILL_FACTOR",
+    "Box",
     "Candidate",
     "CandidateReport",
     "CarrierQuote",
@@ -90,9 +100,13 @@ __all__ = [
     "NodeIsActive",
     "NodePriority",
     "OrderLine",
+    "Packaging",
     "Parcel",
+    "ParcelBand",
+    "ParcelQuote",
     "Plan",
     "PlanOption",
+    "QuoteTable",
     "RankedOption",
     "RankingKey",
     "RankingRule",
@@ -112,5 +126,6 @@ __all__ = [
     "default_filters",
     "default_rankers",
     "load_strategy",
+    "parcel_size",
     "plan_order",
 ]

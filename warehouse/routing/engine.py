@@ -7,13 +7,25 @@ The search, in order, stopping at the first step that finds a way:
    combination ships something, and each node packs its lines into one parcel
    by the lane the rankers like best;
 2. only if no combination ships whole lines (a line is larger than any one
-   node's stock, or a parcel limit bites): the same with lines split across
+   node's stock, or a customs limit bites): the same with lines split across
    the nodes of a combination, one greedy allocation per combination: a line
-   goes whole to the first node with the units and the parcel room (weight,
-   value) for it, else in pieces from the nodes with the most room first.
+   goes whole to the first node with the units and the room (customs value)
+   for it, else in pieces from the nodes with the most room first.
+
+A node whose goods are over a lane's parcel limit (weight, or a value limit of
+the carrier's) sends them in several parcels of that lane, as few as first-fit
+decreasing packs them (``pack``); a line may then spread over parcels. It never
+splits to get under a customs limit on the whole transaction (China's CBEC
+5,000 CNY, see ``Lane.value_limit_is_per_transaction``). Each parcel, a split
+node's too, is sized from its own contents and pays for its own band (weight and
+size: ``parcel_pricing``, the lane's table or a carrier's quote for that band); the
+rankers compare plans on the sum over their parcels.
 
 With ``FewestShipments`` as the first ranker (the default), a combination
-size that works ends the search: no larger one could rank above it.
+size whose best option has no more shipments than nodes ends the search: a
+larger combination has at least one shipment per node, so it could not rank
+above it. (A node that splits into parcels makes more shipments than nodes;
+then the next size is searched too.)
 Combinations of two or more nodes use the ``MAX_SPLIT_NODES`` nodes closest to
 the destination (same country first, then priority, then code). Within a
 combination every assignment of lines to nodes is tried up to
@@ -30,12 +42,12 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
-from catalog.money import Money, round_to_currency
 from warehouse.routing.errors import (
     CorridorRefuses,
     InsufficientStock,
@@ -54,8 +66,10 @@ from warehouse.routing.model import (
     RoutingRequest,
     Shipment,
     ShipmentLine,
-    chargeable_kg,
 )
+from warehouse.routing.packing import Items, pack, split_limits
+from warehouse.routing.parcel_pricing import LanePricing
+from warehouse.routing.parcel_size import ParcelBand, parcel_size
 from warehouse.routing.rules import (
     Candidate,
     FilterRule,
@@ -68,8 +82,6 @@ MAX_SPLIT_NODES = 8
 MAX_ASSIGNMENTS = 256
 MAX_ASSIGNMENTS_PER_PLAN = 4096  # bounds the search when a strategy ranks all combination sizes
 OPTIONS_SHOWN = 5  # in the explanation; the count of all options considered is kept too
-
-Items = tuple[tuple[OrderLine, int], ...]
 
 
 def plan_order(
@@ -92,9 +104,8 @@ class _Planner:
         self.rankers = tuple(rankers)
         self.strategy = strategy
         self.lines: tuple[OrderLine, ...] = request.lines  # by index: the request sorts them
-        self._tariffs: dict[tuple[str, int], tuple[Money, int, int]] = {}
+        self.pricing = LanePricing(request)
         self._parcel_refusals: dict[int, list[str]] = {}
-        self._quotes = {(q.lane, q.leg): q for q in request.quotes}
         self._usable: list[Candidate] = []
         self._whole: dict[str, frozenset[int]] = {}  # per usable node: lines it ships whole
         self._budget = MAX_ASSIGNMENTS_PER_PLAN
@@ -171,13 +182,22 @@ class _Planner:
             )
             for option in ranked[:OPTIONS_SHOWN]
         )
+        considered = tuple(
+            dict.fromkeys(s for option in ranked[:OPTIONS_SHOWN] for s in option.shipments)
+        )
         explanation = replace(
             explanation,
             options_considered=len(ranked),
             options=shown,
             decision=self.decision(ranked),
+            pricing=self.pricing.notes(chosen.shipments),
         )
-        return Plan(strategy=self.strategy, shipments=chosen.shipments, explanation=explanation)
+        return Plan(
+            strategy=self.strategy,
+            shipments=chosen.shipments,
+            explanation=explanation,
+            considered=considered,
+        )
 
     def rank_key(self, option: PlanOption) -> tuple:
         return (*(rule.key(option, self.request) for rule in self.rankers), option.identity)
@@ -191,7 +211,7 @@ class _Planner:
                 combos = [(c,) for c in usable] if size == 1 else itertools.combinations(near, size)
                 for combo in combos:
                     options.extend(make(combo))
-                if options and stop_early:
+                if options and stop_early and min(len(o.shipments) for o in options) <= size:
                     return options
             if options:
                 return options
@@ -290,36 +310,41 @@ class _Planner:
             yield option
 
     def parcel_room(self, candidate: Candidate) -> tuple[float, Decimal]:
-        """The most weight (g) and value (in ``compare_in``) one parcel from this node may
-        hold, by its most generous lane; infinite when no lane limits it."""
+        """The most weight (g) and value (in ``compare_in``) this node may send, by its
+        most generous lane; infinite when no lane limits it. Weight and a carrier's value
+        limit are per parcel, and a node sends as many parcels as it needs (``pack``);
+        a customs limit per transaction holds the node's parcels together."""
         weight: float = 0
         value = Decimal(0)
         for lane in candidate.lanes:
-            weight = max(weight, lane.max_parcel_weight_g or math.inf)
+            weight = math.inf  # more parcels carry more weight: only a unit must fit one
             limit = lane.max_parcel_value
             converted = (
                 self.request.convert(limit, self.request.compare_in).amount
-                if limit
+                if limit and lane.value_limit_is_per_transaction
                 else Decimal("Infinity")
             )
             value = max(value, converted)
         return weight, value
 
     def option(self, combo, groups, split_lines: int) -> PlanOption | None:
-        """One shipment per node of ``combo``, or None if any node gets nothing or cannot pack."""
-        shipments = []
+        """The parcels of each node of ``combo`` (one, or several of one lane), or None if
+        any node gets nothing or cannot pack."""
+        per_node = []
         for candidate in combo:
             items = tuple(groups[candidate.code])
             if not items or not self.within_stock(candidate, items):
                 return None
-            shipment = self.best_shipment(candidate, items)
-            if shipment is None:
+            parcels = self.best_parcels(candidate, items)
+            if parcels is None:
                 return None
-            shipments.append((shipment, candidate.node))
-        shipments.sort(key=lambda pair: (pair[0].lines[0].line, pair[0].node))
+            first_line = min(item.line for parcel in parcels for item in parcel.lines)
+            per_node.append(((first_line, candidate.code), parcels, candidate.node))
+        # Nodes by their first line, as ever; a node's parcels together, in their order.
+        per_node.sort(key=lambda entry: entry[0])
         return PlanOption(
-            shipments=tuple(s for s, _ in shipments),
-            nodes=tuple(n for _, n in shipments),
+            shipments=tuple(parcel for _, parcels, _ in per_node for parcel in parcels),
+            nodes=tuple(node for _, parcels, node in per_node for _ in parcels),
             split_lines=split_lines,
         )
 
@@ -330,41 +355,94 @@ class _Planner:
             wanted[line.sku] = wanted.get(line.sku, 0) + units
         return all(units <= candidate.units_of(sku) for sku, units in wanted.items())
 
-    def best_shipment(self, candidate: Candidate, items: Items) -> Shipment | None:
-        """The parcel by the lane the rankers prefer among those that carry every item."""
+    def best_parcels(self, candidate: Candidate, items: Items) -> tuple[Shipment, ...] | None:
+        """The parcels by the lane the rankers prefer among those that carry every item:
+        one parcel where the lane's limits allow, else as few as ``pack`` makes."""
         lanes = candidate.lanes_carrying(line.index for line, _ in items)
         if not lanes:
             return None
+        if len(lanes) == 1:
+            return self.parcels_by(candidate, lanes[0], items)
+        best, best_key = None, None
+        for lane in lanes:
+            parcels = self.parcels_by(candidate, lane, items)
+            if parcels is None:
+                continue
+            key = self.rank_key(PlanOption(parcels, (candidate.node,) * len(parcels)))
+            if best_key is None or key < best_key:
+                best, best_key = parcels, key
+        return best
+
+    def parcels_by(
+        self, candidate: Candidate, lane: Lane, items: Items
+    ) -> tuple[Shipment, ...] | None:
+        """``items`` by ``lane`` in one parcel, or, when that parcel is over a limit the
+        lane lets us split for, in the fewest parcels that each pass every parcel rule."""
+        whole = self.shipment(candidate, lane, items)
+        if whole is not None:
+            return (whole,)
+        bins = pack(lane, items, self.request)
+        if bins is None or len(bins) < 2:
+            return None
+        why = self.packing_reason(candidate, lane, items, len(bins))
+        parcels = []
+        for number, contents in enumerate(bins, start=1):
+            parcel = self.shipment(
+                candidate, lane, contents, parcel=number, parcels=len(bins), packing=why
+            )
+            if parcel is None:  # a plugin's parcel rule refuses it: no way by this lane
+                return None
+            parcels.append(parcel)
+        return tuple(parcels)
+
+    def packing_reason(self, candidate: Candidate, lane: Lane, items: Items, count: int) -> str:
+        """Why the node's goods go in several parcels, as staff read it: "RU-WH ships
+        70 × HONEY in 2 parcels by lane RU-WH-RU (30 kg parcel limit)"."""
+        merged: dict[int, tuple[str, int]] = {}
+        for line, units in items:
+            merged[line.index] = (line.sku, merged.get(line.index, (line.sku, 0))[1] + units)
+        what = ", ".join(f"{units} × {sku}" for _, (sku, units) in sorted(merged.items()))
+        return (
+            f"{candidate.code} ships {what} in {count} parcels by lane {lane.code} "
+            f"({split_limits(lane, items, self.request)})"
+        )
+
+    def shipment(
+        self,
+        candidate: Candidate,
+        lane: Lane,
+        items: Items,
+        *,
+        parcel: int = 1,
+        parcels: int = 1,
+        packing: str = "",
+    ) -> Shipment | None:
         merged: dict[int, int] = {}
         skus: dict[int, str] = {}
         for line, units in items:
             merged[line.index] = merged.get(line.index, 0) + units
             skus[line.index] = line.sku
         packed = tuple(ShipmentLine(i, skus[i], merged[i]) for i in sorted(merged))
-        if len(lanes) == 1:
-            return self.shipment(candidate, lanes[0], items, packed)
-        best, best_key = None, None
-        for lane in lanes:
-            shipment = self.shipment(candidate, lane, items, packed)
-            if shipment is None:
-                continue
-            key = self.rank_key(PlanOption((shipment,), (candidate.node,)))
-            if best_key is None or key < best_key:
-                best, best_key = shipment, key
-        return best
-
-    def shipment(
-        self, candidate: Candidate, lane: Lane, items: Items, packed: tuple[ShipmentLine, ...]
-    ) -> Shipment | None:
-        parcel = Parcel(candidate.node, lane, items)
+        box = Parcel(candidate.node, lane, items)
         for rule in self._parcel_rules:
-            why = rule.check_parcel(parcel, self.request)
+            why = rule.check_parcel(box, self.request)
             if why:
                 for line, _ in items:
                     self._parcel_refusals.setdefault(line.index, []).append(why)
                 return None
-        weight = parcel.weight_g
-        cost, days_min, days_max = self.tariff(lane, weight)
+        weight = box.weight_g
+        # Sized and priced from this parcel's own contents: each parcel of a split node
+        # has its own box, band and quote.
+        size = parcel_size(
+            ((line.dimensions_mm, units) for line, units in items), candidate.node.packaging
+        )
+        band = ParcelBand.of(weight, size)
+        tariff = self.pricing.tariff(lane, band)
+        if tariff.refused:
+            for line, _ in items:
+                self._parcel_refusals.setdefault(line.index, []).append(tariff.refused)
+            return None
+        cost, days_min, days_max = tariff.cost, tariff.days_min, tariff.days_max
         facts = self._lane_facts.get(lane.code)
         if facts is None:
             facts = (lane.ship_by(self.request.now), lane.customs_modes, lane.crossings)
@@ -383,56 +461,36 @@ class _Planner:
             deliver_by=ship_by + timedelta(days=days_max),
             customs_modes=customs_modes,
             crossings=crossings,
+            parcel=parcel,
+            parcels=parcels,
+            packing=packing,
+            size_mm=size,
+            price_source=tariff.source,
+            service=tariff.service,
         )
-
-    def tariff(self, lane: Lane, weight_g: int) -> tuple[Money, int, int]:
-        """Cost (in ``compare_in``, rounded) and transit days of a parcel, quotes first."""
-        kg = chargeable_kg(weight_g)
-        cached = self._tariffs.get((lane.code, kg))
-        if cached:
-            return cached
-        convert, currency = self.request.convert, self.request.compare_in
-        whole = self._quotes.get((lane.code, None))
-        total, days_min, days_max = Decimal(0), 0, 0
-        for position, leg in enumerate(lane.legs):
-            quote = self._quotes.get((lane.code, position))
-            cost = quote.cost if quote and quote.cost else leg.cost_for(kg)
-            total += convert(cost, currency).amount
-            days_min += (
-                quote.transit_days_min
-                if quote and quote.transit_days_min is not None
-                else (leg.transit_days_min)
-            )
-            days_max += (
-                quote.transit_days_max
-                if quote and quote.transit_days_max is not None
-                else (leg.transit_days_max)
-            )
-        if whole is not None:
-            if whole.cost is not None:
-                total = convert(whole.cost, currency).amount
-            if whole.transit_days_min is not None:
-                days_min = whole.transit_days_min
-            if whole.transit_days_max is not None:
-                days_max = whole.transit_days_max
-        result = (Money(round_to_currency(total, currency), currency), days_min, days_max)
-        self._tariffs[(lane.code, kg)] = result
-        return result
 
     # -- telling why -----------------------------------------------------------
 
     def decision(self, ranked: list[PlanOption]) -> str:
         chosen = ranked[0]
-        if len(chosen.shipments) == 1:
+        packings = list(dict.fromkeys(s.packing for s in chosen.shipments if s.packing))
+        if len({s.node for s in chosen.shipments}) == 1:
             s = chosen.shipments[0]
-            text = f"{s.node} ships the whole order by lane {s.lane}"
+            # Split into parcels, the sentence names every line the node ships: the order.
+            text = packings[0] if packings else f"{s.node} ships the whole order by lane {s.lane}"
         else:
             parts = "; ".join(s.describe() for s in chosen.shipments)
             text = f"no single node ships every line: {len(chosen.shipments)} shipments ({parts})"
+            if packings:
+                text += f"; {'; '.join(packings)}"
         if len(ranked) == 1:
             return f"{text}; it is the only way."
         runner_up = ranked[1]
-        other = " + ".join(s.node for s in runner_up.shipments)
+        parcels_from = Counter(s.node for s in runner_up.shipments)  # nodes in plan order
+        other = " + ".join(
+            f"{node} ({count} parcels)" if count > 1 else node
+            for node, count in parcels_from.items()
+        )
         for rule in self.rankers:
             if rule.key(chosen, self.request) != rule.key(runner_up, self.request):
                 return (

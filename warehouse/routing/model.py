@@ -17,6 +17,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from catalog.money import Money, RateTable, round_to_currency
+from warehouse.routing.parcel_quotes import QuoteTable
+from warehouse.routing.parcel_size import Packaging, ParcelBand, Size
 
 # ---------------------------------------------------------------------------
 # Inputs
@@ -39,6 +41,7 @@ class OrderLine:
     weight_g: int
     unit_value: Money
     outside_cbec_positive_list: bool = False
+    dimensions_mm: Size | None = None  # one unit's outer size; None: unknown
 
     def __post_init__(self):
         if self.quantity <= 0:
@@ -75,6 +78,7 @@ class Node:
     country: str
     priority: int = 100
     active: bool = True
+    packaging: Packaging | None = None  # the boxes it packs into; None: unknown
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,22 @@ class Lane:
     def crossings(self) -> tuple[str, ...]:
         return tuple(leg.crossing for leg in self.legs if leg.crossing)
 
+    @property
+    def value_limit_is_per_transaction(self) -> bool:
+        """Whether ``max_parcel_value`` is a customs limit on the whole order, which more
+        boxes cannot get under, rather than the carrier's limit on one box.
+
+        A lane that clears China's CBEC customs (a leg with a customs mode, 9610 or
+        1210, or a lane that holds goods to the CBEC positive list) carries the
+        5,000 CNY limit *per transaction* (DOMAIN.md, "China": the order is the
+        transaction). Packing one order as several parcels to bring each under it is
+        the splitting China's customs treat as evasion, so the engine never splits for
+        it: an order over it is refused, and even parcels split for weight must
+        together stay within it. On any other lane the value limit is the carrier's
+        (declared value, insurance), and a second box is the ordinary answer.
+        """
+        return bool(self.customs_modes) or self.requires_cbec_positive_list
+
     def serves(self, destination: Destination) -> bool:
         if destination.country not in self.countries:
             return False
@@ -285,6 +305,7 @@ class RoutingRequest:
     compare_in: str = "CNY"
     quotes: tuple[CarrierQuote, ...] = ()
     excluded_nodes: Mapping[str, str] = field(default_factory=dict)
+    parcel_quotes: QuoteTable = field(default_factory=QuoteTable)
     _factors: dict[tuple[str, str], Decimal] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -360,9 +381,25 @@ class Shipment:
     deliver_by: date
     customs_modes: tuple[str, ...] = ()
     crossings: tuple[str, ...] = ()
+    # When a node's goods do not fit one parcel of the lane, they go in several
+    # parcels of that lane: this one is ``parcel`` of ``parcels``, and ``packing`` says
+    # why (the same sentence on each parcel of the node). One parcel: 1 of 1, "".
+    parcel: int = 1
+    parcels: int = 1
+    packing: str = ""
+    # Each parcel, split or whole, has its own size and so its own band and price.
+    size_mm: Size | None = None  # outer size, longest side first; None: unknown
+    price_source: str = "lane table"  # or the carrier's tariff that priced it
+    service: str | None = None  # the carrier's tariff the price is for, when quoted
+
+    @property
+    def band(self) -> ParcelBand:
+        return ParcelBand.of(self.weight_g, self.size_mm)
 
     def describe(self) -> str:
         lines = ", ".join(f"{item.quantity} × {item.sku} (line {item.line})" for item in self.lines)
+        if self.parcels > 1:
+            return f"{self.node} by {self.lane}, parcel {self.parcel} of {self.parcels}: {lines}"
         return f"{self.node} by {self.lane}: {lines}"
 
     def as_json(self) -> dict[str, Any]:
@@ -377,6 +414,15 @@ class Shipment:
             "delivery": {"from": self.deliver_from.isoformat(), "by": self.deliver_by.isoformat()},
             "customs_modes": list(self.customs_modes),
             "crossings": list(self.crossings),
+            "size_mm": list(self.size_mm) if self.size_mm else None,
+            "price_source": self.price_source,
+            "service": self.service,
+            # Only on split parcels, so that a plan of whole parcels is stored as before.
+            **(
+                {"parcel": {"number": self.parcel, "of": self.parcels, "why": self.packing}}
+                if self.parcels > 1
+                else {}
+            ),
         }
 
 
@@ -450,15 +496,19 @@ class Explanation:
     options_considered: int = 0
     options: tuple[RankedOption, ...] = ()
     decision: str = ""
+    # How each parcel was priced when carriers were asked: a quote, the lane's table
+    # for want of one, or a carrier refusing a parcel (never silent).
+    pricing: tuple[str, ...] = ()
 
     def reasons(self) -> list[str]:
-        """Every filter reason, in node order: the short story staff read first."""
+        """Every filter reason, in node order, then the pricing notes: the short story
+        staff read first."""
         return [
             reason
             for candidate in self.candidates
             for verdict in candidate.verdicts
             for reason in verdict.reasons
-        ]
+        ] + list(self.pricing)
 
     def as_json(self) -> dict[str, Any]:
         """Plain dicts, lists, strings, numbers and booleans: ``json.dumps`` takes it as is."""
@@ -468,6 +518,7 @@ class Explanation:
             "compare_in": self.compare_in,
             "planned_at": self.planned_at.isoformat(),
             "decision": self.decision,
+            "pricing": list(self.pricing),
             "candidates": [candidate.as_json() for candidate in self.candidates],
             "ranking": {
                 "rules": list(self.rankers),
@@ -484,6 +535,9 @@ class Plan:
     strategy: str
     shipments: tuple[Shipment, ...]
     explanation: Explanation
+    # The parcels of the best few options the rankers compared (the chosen one first):
+    # what a caller asks carriers to quote before planning again.
+    considered: tuple[Shipment, ...] = ()
 
     @property
     def total_cost(self) -> Money:

@@ -404,17 +404,25 @@ class StockAvailable(FilterRule):
 
 
 class FewestShipments(RankingRule):
-    """One node that ships the whole order first; then fewer shipments, then fewer split lines."""
+    """One node that ships the whole order first; then fewer shipments, then fewer split
+    lines, then fewer nodes (a node's parcels of one order leave and travel together,
+    so one node in two parcels beats two nodes in one each)."""
 
     name = "fewest_shipments"
     narrows_to_fewest_shipments = True
 
     def key(self, option, request):
-        return (len(option.shipments), option.split_lines)
+        return (len(option.shipments), option.split_lines, len({n.code for n in option.nodes}))
 
     def describe(self, option, request):
         count = len(option.shipments)
-        text = "1 shipment (whole order from one node)" if count == 1 else f"{count} shipments"
+        nodes = sorted({n.code for n in option.nodes})
+        if count == 1:
+            text = "1 shipment (whole order from one node)"
+        elif len(nodes) == 1:
+            text = f"{count} shipments (whole order from {nodes[0]} in {count} parcels)"
+        else:
+            text = f"{count} shipments"
         if option.split_lines:
             text += f", {option.split_lines} line{'s' if option.split_lines > 1 else ''} split"
         return text
@@ -493,7 +501,8 @@ class NodePriority(RankingRule):
     name = "node_priority"
 
     def key(self, option, request):
-        return tuple(sorted((node.priority, node.code) for node in option.nodes))
+        # Each node once: a node's second parcel says nothing more about preferring it.
+        return tuple(sorted({(node.priority, node.code) for node in option.nodes}))
 
     def describe(self, option, request):
         return ", ".join(

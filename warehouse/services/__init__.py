@@ -5,13 +5,20 @@
 - ``lanes``: lanes as operators read and change them;
 - ``routing_data``: nodes and lanes as the routing engine reads them (cached per app),
   and the routing strategy;
-- ``reroute``: moving a shipment its node cannot fulfil.
+- ``reroute``: moving a shipment its node cannot fulfil;
+- ``handovers``: how each node hands its parcels to a carrier.
 
 Callers may import from here as before; the names below are the package's public ones.
 """
 
 from __future__ import annotations
 
+from warehouse.services.handovers import (
+    HandoverChange,
+    list_handovers,
+    node_handover,
+    set_handover,
+)
 from warehouse.services.lanes import (
     LaneChange,
     _lanes_query,
@@ -48,6 +55,7 @@ __all__ = [
     "REROUTABLE",
     "ROLES",
     "Allocation",
+    "HandoverChange",
     "LaneChange",
     "NewStaff",
     "OnHandChange",
@@ -60,9 +68,11 @@ __all__ = [
     "get_lane",
     "lane_document",
     "ledger_mismatches",
+    "list_handovers",
     "list_lanes",
     "load_routing_world",
     "movement_row",
+    "node_handover",
     "record_movement_rows",
     "record_movements",
     "release_order_stock",
@@ -72,6 +82,7 @@ __all__ = [
     "reserve_stock",
     "routing_strategy",
     "routing_world",
+    "set_handover",
     "set_on_hand",
     "staff_json",
     "update_lane",

@@ -112,6 +112,7 @@ def _held_lines(shipment: Shipment) -> tuple[list[routing.OrderLine], dict[str, 
             weight_g=sku.weight_g,
             unit_value=sku.price,
             outside_cbec_positive_list=cbec_rules().is_likely_outside_positive_list(hs_code),
+            dimensions_mm=sku.dimensions_mm,
         )
         for position, (line, sku, hs_code, category) in enumerate(held, start=1)
     ]

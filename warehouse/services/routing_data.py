@@ -37,7 +37,12 @@ class RoutingWorld:
 
 def load_routing_world() -> RoutingWorld:
     rows = db.session.scalars(select(Node).order_by(Node.code)).all()
-    nodes = tuple(routing.Node(n.code, n.country, n.priority, n.is_active) for n in rows)
+    nodes = tuple(
+        routing.Node(
+            n.code, n.country, n.priority, n.is_active, routing.Packaging.from_json(n.packaging)
+        )
+        for n in rows
+    )
     node_ids = MappingProxyType({node.code: node.id for node in rows})
     lanes = []
     for lane in db.session.scalars(_lanes_query()).unique():

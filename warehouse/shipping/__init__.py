@@ -17,8 +17,9 @@ Tracking is re-read from the carrier (a periodic poll, and on each webhook,
 whose body is only a hint: CDEK does not sign them).
 
 One module per part: ``adapters`` (which carriers, configured how), ``booking``,
-``withdrawal`` (cancelling a booking), ``tracking`` (labels, tracking, webhooks),
-``quotes`` (prices at checkout) and ``delivery_points`` (door or pickup point).
+``withdrawal`` (cancelling a booking), ``pickups`` (the courier a node's hand-over
+may need), ``tracking`` (labels, tracking, webhooks), ``quotes`` (prices at
+checkout, per planned parcel) and ``delivery_points`` (door or pickup point).
 Importing the package registers every job; callers may import from here as before.
 """
 
@@ -49,15 +50,17 @@ from warehouse.shipping.delivery_points import (
     DeliveryChoice,
     PickupPointsUnavailable,
     QuotedService,
+    chosen_points,
     delivery_points,
     pickup_carriers,
 )
+from warehouse.shipping.pickups import book_pickup, request_pickup
 from warehouse.shipping.quotes import (
+    MAX_CARRIER_CALLS,
     QUOTE_CACHE_MAX_ENTRIES,
     QUOTE_CACHE_SECONDS,
     QUOTE_FAILURE_SECONDS,
-    LaneQuotes,
-    carrier_quotes,
+    parcel_quotes,
 )
 from warehouse.shipping.tracking import (
     EVENT_TO_STATUS,
@@ -79,6 +82,7 @@ __all__ = [
     "DEFAULT_CARRIER_TIMEOUT_SECONDS",
     "DOOR",
     "EVENT_TO_STATUS",
+    "MAX_CARRIER_CALLS",
     "MAYBE_AT_CARRIER_STATES",
     "MIN_SENDING_GRACE_SECONDS",
     "QUOTE_CACHE_MAX_ENTRIES",
@@ -87,24 +91,26 @@ __all__ = [
     "TRACKED_STATUSES",
     "WEBHOOK_OUTCOME",
     "DeliveryChoice",
-    "LaneQuotes",
     "PickupPointsUnavailable",
     "QuotedService",
     "api_carriers",
+    "book_pickup",
     "book_shipment",
     "cancel_booking",
     "carrier",
-    "carrier_quotes",
     "carrier_webhook",
+    "chosen_points",
     "delivery_points",
     "enabled_carriers",
     "fetch_label",
     "label_pdf",
     "outside_transaction",
+    "parcel_quotes",
     "pickup_carriers",
     "poll_tracking",
     "refresh_tracking",
     "request_booking",
+    "request_pickup",
     "routing",
     "routing_world",
     "shipment_number",

@@ -10,10 +10,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import and_, or_, select
 from sqlalchemy import update as sql_update
 
-from catalog.models import Product, Sku
+from catalog.models import Merchant, Product, Sku
 from catalog.money import Money
 from shop.core import background
 from shop.core import events as domain_events
@@ -24,9 +25,12 @@ from shop.core.extensions import db
 from shop.core.transactions import retry_on_conflict
 from warehouse import fulfilment, shipment_states
 from warehouse.carriers import base as carriers
+from warehouse.carriers.customs import CustomsDeclaration, Party
+from warehouse.carriers.pickups import Handover
 from warehouse.events import ShipmentsChanged
 from warehouse.models import Node, Shipment, ShipmentLine
-from warehouse.parcel_orders import parcel_orders
+from warehouse.parcel_orders import ParcelOrder, parcel_orders
+from warehouse.services.handovers import node_handover
 from warehouse.shipping.adapters import (
     DEFAULT_CARRIER_TIMEOUT_SECONDS,
     carrier,
@@ -34,6 +38,7 @@ from warehouse.shipping.adapters import (
     outside_transaction,
     shipment_number,
 )
+from warehouse.shipping.pickups import request_pickup
 
 log = logging.getLogger(__name__)
 
@@ -95,25 +100,33 @@ def _booking_request(shipment: Shipment, service: str | None) -> carriers.Bookin
     prices = {sku_id: Money(price, order.currency) for sku_id, price in order.unit_prices.items()}
     items = tuple(
         carriers.ParcelItem(
-            sku=sku.code, name=product.name_en, quantity=line.quantity,
+            sku=sku.code, name=product.name_ru or product.name_en, quantity=line.quantity,
             unit_value=prices.get(sku.id, Money(Decimal(0), order.currency)),
             weight_g=sku.weight_g,
             hs_code=product.hs_code, origin_country=product.origin_country,
+            # Products carry no brand yet: the merchant, who makes or imports the goods.
+            name_i18n=product.name_en, brand=merchant_name,
         )
-        for line, sku, product in db.session.execute(
-            select(ShipmentLine, Sku, Product)
+        for line, sku, product, merchant_name in db.session.execute(
+            select(ShipmentLine, Sku, Product, Merchant.name)
             .join(Sku, Sku.id == ShipmentLine.sku_id)
             .join(Product, Product.id == Sku.product_id)
+            .join(Merchant, Merchant.id == Product.merchant_id)
             .where(ShipmentLine.shipment_id == shipment.id)
             .order_by(ShipmentLine.id)
         )
     )  # fmt: skip
     dimensions = shipment.dimensions_mm or {}
     declared = sum((item.unit_value.amount * item.quantity for item in items), Decimal(0))
+    handover = node_handover(node.id, shipment.carrier) if shipment.carrier else None
+    origin = carriers.Origin(node=node.code, country=node.country, city=node.city)
+    customs = None
+    if node.country.upper() != order.destination_country.upper():
+        customs = _customs_declaration(shipment, order, node, handover)
     return carriers.BookingRequest(
         shipment_number=shipment_number(shipment.order_number, shipment.id),
         order_number=shipment.order_number,
-        origin=carriers.Origin(node=node.code, country=node.country, city=node.city),
+        origin=origin,
         destination=carriers.Address(
             country=order.destination_country,
             city=address.get("city", ""),
@@ -134,6 +147,40 @@ def _booking_request(shipment: Shipment, service: str | None) -> carriers.Bookin
         service=service or _quoted(shipment, shipment.quoted_service),
         declared_value=Money(declared, order.currency),
         delivery_point=_quoted(shipment, shipment.delivery_point),
+        handover=handover,
+        customs=customs,
+    )
+
+
+def seller_of_record() -> Party:
+    """The shop's own legal entity (``SELLER_OF_RECORD``): the seller on every customs
+    invoice (why the shop and not a merchant: ``warehouse/carriers/cdek/customs.py``)."""
+    config = current_app.config
+    settings = config.get("SELLER_OF_RECORD") or {}
+    return Party(
+        name=str(settings.get("name") or config.get("CUSTOMS_ENTERPRISE_NAME")
+                 or config.get("SHOP_NAME") or ""),
+        address=str(settings.get("address") or ""),
+        tax_id=str(settings.get("tax_id") or ""),
+        phone=str(settings.get("phone") or ""),
+    )  # fmt: skip
+
+
+def _customs_declaration(
+    shipment: Shipment, order: ParcelOrder, node: Node, handover: Handover | None
+) -> CustomsDeclaration:
+    """The paperwork of a parcel that crosses a border: the shop sells, the node ships
+    (from where the courier collects, or the node's city), invoiced on the order's day,
+    to the recipient the order's customs identity names."""
+    seller = seller_of_record()
+    where = handover.address if handover and handover.address else None
+    shipper_address = ", ".join(part for part in (where, node.city, node.country) if part)
+    return CustomsDeclaration(
+        invoice_date=order.placed_on or utcnow().date(),
+        seller=seller,
+        shipper=Party(name=seller.name, address=shipper_address),
+        currency=order.currency,
+        recipient_identity=parcel_orders().customs_identity_of_parcel(shipment.order_id),
     )
 
 
@@ -379,6 +426,8 @@ def _shipped(shipment_id: int, attempt: str, booking: carriers.Booking) -> bool:
     shipment.tracking_number = booking.tracking_number
     shipment.shipped_at = utcnow()
     db.session.flush()
+    # A node whose courier collects needs the courier invited, once the parcel is booked.
+    request_pickup(shipment)
     fulfilment.announce_shipped(
         shipment, f"carrier {booking.carrier}", f"shipment {shipment.id} booked"
     )

@@ -149,13 +149,45 @@ def chosen_point(
     )
 
 
+def chosen_points(
+    choice: DeliveryChoice,
+    lanes: tuple[routing.Lane, ...],
+    destination: routing.Destination,
+    city: str | None,
+) -> dict[str, carriers.DeliveryPoint]:
+    """The pickup point the shopper chose, per carrier (with an API) of a lane serving
+    ``destination`` that lists it in the city: only those carriers' lanes can take the
+    parcels there. A 422 naming ``delivery.point`` when none does."""
+    wanted = api_carriers()
+    names = sorted({
+        lane.legs[-1].carrier for lane in lanes
+        if lane.active and lane.serves(destination) and lane.legs[-1].carrier in wanted
+    })  # fmt: skip
+    if not names:
+        raise ValidationFailed(
+            errors={POINT_FIELD: ["No carrier delivers to pickup points at this address."]}
+        )
+    found: dict[str, carriers.DeliveryPoint] = {}
+    refusal: ValidationFailed | None = None
+    for name in names:
+        try:
+            found[name] = chosen_point(choice, name, destination.country, city,
+                                       destination.postal_code)  # fmt: skip
+        except ValidationFailed as problem:
+            refusal = problem
+    if not found and refusal is not None:
+        raise refusal
+    return found
+
+
 @dataclass(frozen=True)
 class QuotedService:
-    """The carrier service a lane's price came from, the way the recipient takes the
-    parcel (``door`` or ``pickup``), and the pickup point when there is one."""
+    """The carrier service a parcel's price came from (``None``: its lane's table priced
+    it), the way the recipient takes the parcel (``door`` or ``pickup``), and the pickup
+    point when there is one."""
 
     carrier: str
-    service: str
+    service: str | None
     delivery: str = "door"
     point: carriers.DeliveryPoint | None = None
 
@@ -176,4 +208,4 @@ def pick_option(options: list[carriers.QuoteOption], end: str) -> carriers.Quote
     fitting = [o for o in told if o.delivery == end] if told else (
         list(options) if end == "door" else []
     )  # fmt: skip
-    return min(fitting, key=lambda o: (o.price.amount, o.transit_days_max), default=None)
+    return min(fitting, key=lambda o: (o.price.amount, o.transit_days_max, o.service), default=None)

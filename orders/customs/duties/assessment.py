@@ -22,7 +22,10 @@ register_problem_types(
     {
         "customs_limit_exceeded": (
             "The order is above a customs limit of the destination: `scope` says which "
-            "(order or annual), `limit` and `value` give the figures, `detail` what to do."
+            "(order or annual), `limit` and `value` give the figures (`remaining`: what is "
+            "left of the annual allowance), `rule` the rule that refuses it when it is more "
+            "specific than the limit (China's single item above the per-order limit: its "
+            "`id`, `version` and `source`), `detail` what to do."
         )
     }
 )
@@ -43,14 +46,18 @@ class CustomsLimitExceeded(DomainError):
         value: Money,
         scope: str,
         remaining: Money | None = None,
+        rule: Mapping[str, str] | None = None,
     ):
         self.limit = limit
         self.value = value
         self.scope = scope
         self.remaining = remaining
+        self.rule = rule
         extra: dict[str, Any] = {"limit": limit.as_json(), "value": value.as_json(), "scope": scope}
         if remaining is not None:
             extra["remaining"] = remaining.as_json()
+        if rule is not None:
+            extra["rule"] = dict(rule)
         super().__init__(detail, **extra)
 
 
@@ -163,6 +170,9 @@ class DutyAssessment:
     rule_set: RuleSet | None = None
     conversions: tuple[Conversion, ...] = ()
     order_figures: Mapping[str, Any] = field(default_factory=dict)
+    # China's single item above the per-order limit: which rule made the taxes full,
+    # why, and the amounts, for the shopper to see before paying (None otherwise).
+    full_rate: Mapping[str, Any] | None = None
 
     @property
     def is_estimated(self) -> bool:
@@ -198,6 +208,7 @@ class DutyAssessment:
             "rule_set": rule_set,
             "rates": [_conversion_json(c) for c in self.conversions],
             "order": _jsonable(dict(self.order_figures)),
+            "full_rate": _shown_json(self.full_rate) if self.full_rate is not None else None,
             "parcels": [parcel.as_json() for parcel in self.parcels],
         }
 
@@ -211,6 +222,7 @@ def unknown_assessment(
     policy: Policy | None = None,
     conversions: tuple[Conversion, ...] = (),
     order_figures: Mapping[str, Any] | None = None,
+    full_rate: Mapping[str, Any] | None = None,
 ) -> DutyAssessment:
     """No amount, and why: never a false zero (the shopper is told that duties may be
     collected on delivery)."""
@@ -228,6 +240,7 @@ def unknown_assessment(
         rule_set=policy,
         conversions=conversions,
         order_figures=order_figures or {},
+        full_rate=full_rate,
     )
 
 
@@ -256,6 +269,14 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     raise TypeError(f"not JSON-able in a duty record: {type(value).__name__}")
+
+
+def _shown_json(figures: Mapping[str, Any]) -> dict[str, Any]:
+    """Figures a shopper is shown: money rounded to its minor unit, like ``amount``."""
+    return {
+        key: value.as_json() if isinstance(value, Money) else _jsonable(value)
+        for key, value in figures.items()
+    }
 
 
 def _conversion_json(conversion: Conversion) -> dict[str, Any]:

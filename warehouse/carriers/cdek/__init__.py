@@ -15,9 +15,11 @@ Settings read:
 ``CDEK_TIMEOUT_SECONDS``
     ``(connect, read)`` seconds, or one number for both. Default ``(5, 15)``.
 ``CDEK_TARIFF_CODE``
-    Tariff booked when ``BookingRequest.service`` is ``None``. Default ``137``
-    (parcel door-to-door): the adapter sends ``from_location`` and
-    ``to_location`` addresses, so the tariff must be a door-to-door one.
+    The tariff family booked when ``BookingRequest.service`` is ``None``. Default
+    ``137`` (Посылка): the member booked is the one whose sides fit the node's
+    hand-over (drop-off: склад; courier intake: дверь) and the recipient's (door,
+    or a pickup point), so 137 at a courier-intake node books 139. The table is
+    ``rules/tariffs.json`` (``tariffs``), with its source.
 ``CDEK_SENDER_LOCATIONS``
     ``{node code: CDEK city code}``, e.g. ``{"RU-WH": 44}``. ``Origin.carrier_location``
     wins when given; without either, the origin's country, city and postal
@@ -29,6 +31,11 @@ Settings read:
 ``CDEK_SENDER``
     Optional ``sender`` object sent with every order as is (CDEK asks for one on
     international orders: ``{"company": ..., "name": ..., "phones": [{"number": ...}]}``).
+
+Not settings: how a node hands parcels over (``BookingRequest.handover``, from
+``warehouse.models.NodeHandover``), the pickup point (``delivery_point``) and the
+customs paperwork (``customs``, built into CDEK's international block by
+``customs``, whose docstring tables which route sends what).
 ``CDEK_PRINT_FORMAT``
     Barcode label size: ``A4``, ``A5`` or ``A6`` (default, label printers).
 ``CDEK_RETRIES``, ``CDEK_RETRY_BACKOFF_SECONDS``
@@ -64,10 +71,11 @@ CDEK facts this adapter relies on (and the fake in tests/fake_cdek.py follows):
   ``city_code`` from ``GET /v2/location/cities``; both answer JSON arrays
   (``offices``). An order to a pickup point sends ``delivery_point`` (the office
   code) instead of ``to_location``.
-- Quotes say where each parcel tariff hands the parcel over (``QuoteOption.delivery``:
-  door, office or locker) when its sender side is the node's, read from
-  ``CDEK_TARIFF_CODE`` (``delivery_tariffs``: 136 склад-склад, 137 склад-дверь,
-  138 дверь-склад, 139 дверь-дверь, 366 дверь-постамат, 368 склад-постамат).
+- Quotes say where each tariff of ``CDEK_TARIFF_CODE``'s family hands the parcel over
+  (``QuoteOption.delivery``: door, office or locker) when its sender side is the
+  node's hand-over (``Origin.handover``), from the one tariff table
+  (``tariffs``, rules/tariffs.json: 136 склад-склад, 137 склад-дверь, 138
+  дверь-склад, 139 дверь-дверь, 366 дверь-постамат, 368 склад-постамат).
 - Errors arrive as ``requests[].errors[{code, message}]`` or top-level
   ``errors[]``; 401 ``v2_token_expired`` means renew the token (done once per call).
 """

@@ -22,6 +22,8 @@ from warehouse.carriers.base import (
     LabelNotReady,
     Origin,
     Parcel,
+    Pickup,
+    PickupRequest,
     QuoteOption,
     TrackingEvent,
     WebhookHint,
@@ -37,9 +39,10 @@ from warehouse.carriers.cdek.answers import (
 )
 from warehouse.carriers.cdek.client import CdekClient, build_session
 from warehouse.carriers.cdek.currencies import CDEK_CURRENCY_CODES
-from warehouse.carriers.cdek.delivery_tariffs import recipient_end, sender_side
 from warehouse.carriers.cdek.offices import city_code, delivery_points, offices_query
 from warehouse.carriers.cdek.request_bodies import CdekRequestBodies
+from warehouse.carriers.cdek.subscriptions import CdekSubscriptions
+from warehouse.carriers.cdek.tariffs import recipient_end, sender_side, tariff_table
 from warehouse.carriers.cdek.tracking import tracking_events, webhook_hint
 
 # The adapter's one logger, as before it was split in modules.
@@ -64,7 +67,14 @@ def _timeout(value: Any) -> tuple[float, float]:
     return (float(connect), float(read))
 
 
-class CdekCarrier(CdekRequestBodies, CarrierAdapter):
+def _delivery(service: str, sender: str, family: str) -> str | None:
+    try:
+        return recipient_end(int(service), sender, family)
+    except ValueError:
+        return None
+
+
+class CdekCarrier(CdekRequestBodies, CdekSubscriptions, CarrierAdapter):
     name = "cdek"
 
     def __init__(self, settings: Mapping[str, Any], *, clock: Callable[[], float] = time.monotonic):
@@ -116,11 +126,18 @@ class CdekCarrier(CdekRequestBodies, CarrierAdapter):
             "quote",
         )
         options = quote_options(body, self.currency, self.quote_tariffs, self.name)
-        # Each parcel tariff says where the recipient takes the parcel; it fits this node
-        # only with the node's own way of handing parcels over (the default tariff's).
-        handover = sender_side(self.tariff_code)
+        # Each tariff of the configured one's family says where the recipient takes the
+        # parcel, when its sender side is the node's hand-over (``origin.handover``; the
+        # configured tariff's side for a node without one): the booking's
+        # ``choose_tariff`` accepts exactly these.
+        configured = tariff_table().get(self.tariff_code)
+        family = configured.family if configured else "parcel"
+        if origin.handover is not None:
+            sender = sender_side(origin.handover)
+        else:
+            sender = configured.sender if configured else "warehouse"
         return [
-            dataclasses.replace(option, delivery=recipient_end(int(option.service), handover))
+            dataclasses.replace(option, delivery=_delivery(option.service, sender, family))
             for option in options
         ]
 
@@ -158,6 +175,7 @@ class CdekCarrier(CdekRequestBodies, CarrierAdapter):
                 booking.errors,
                 service=str(body["tariff_code"]),
             )
+        # Never the body: an international one holds the recipient's ID number.
         log.info(
             "CDEK booking %s for shipment %s: %s",
             booking.reference,
@@ -165,6 +183,22 @@ class CdekCarrier(CdekRequestBodies, CarrierAdapter):
             booking.state,
         )
         return booking
+
+    def book_pickup(self, request: PickupRequest) -> Pickup:
+        """``POST /v2/intakes`` for a booked order (a дверь sender tariff): sent once.
+        CDEK refuses a second courier to the same address on the same day, so a
+        retry after a lost answer is refused rather than doubled."""
+        response = self.client.call("POST", "/v2/intakes", json=self.intake_body(request))
+        body = self.client.json_or_raise(response, "courier intake")
+        reference = (body.get("entity") or {}).get("uuid") or None
+        state = create_request_state(body)
+        if state == "INVALID" or not reference:
+            return Pickup(self.name, reference, "invalid", errors=error_strings(body))
+        log.info("CDEK intake %s for shipment %s on %s: %s", reference,
+                 request.shipment_number, request.on, state)  # fmt: skip
+        return Pickup(
+            self.name, str(reference), "registered" if state == "SUCCESSFUL" else "pending"
+        )
 
     def booking_status(self, booking: Booking) -> Booking:
         """``invalid`` also when CDEK no longer knows the uuid."""

@@ -11,6 +11,13 @@ from typing import Any
 from catalog.money import Money, round_to_currency
 from warehouse.carriers.base import Address, BookingRequest, CarrierRejected, Origin, Parcel
 from warehouse.carriers.cdek.currencies import CDEK_CURRENCY_CODES
+from warehouse.carriers.cdek.customs import (
+    international_fields,
+    item_fields,
+    recipient_identity_fields,
+)
+from warehouse.carriers.cdek.tariffs import Tariff, TariffMismatch, choose_tariff
+from warehouse.carriers.pickups import PickupRequest
 
 ORDER_TYPE_ESHOP = 1
 
@@ -92,28 +99,65 @@ class CdekRequestBodies:
             "packages": [self.package_size(parcel)],
         }
 
+    def tariff_for(self, request: BookingRequest) -> Tariff:
+        """The tariff to book, consistent with the node's hand-over and the recipient's
+        side (``tariffs.choose_tariff``); ``CarrierRejected`` says why none fits."""
+        requested = None
+        if request.service is not None:
+            try:
+                requested = int(request.service)
+            except ValueError:
+                raise CarrierRejected(
+                    f"{request.service!r} is not a CDEK tariff code",
+                    errors=(f"service: {request.service!r} is not a CDEK tariff code",),
+                ) from None
+        if request.handover is None:
+            message = (
+                f"node {request.origin.node} has no CDEK hand-over: set its office code or "
+                "courier intake (flask nodes handover)"
+            )
+            raise CarrierRejected(message, errors=(f"handover: {message}",))
+        try:
+            tariff = choose_tariff(
+                requested,
+                preferred=self.tariff_code,
+                handover=request.handover,
+                to_pickup_point=request.delivery_point is not None,
+            )
+        except TariffMismatch as mismatch:
+            raise CarrierRejected(str(mismatch), errors=(f"tariff_code: {mismatch}",)) from None
+        if tariff.max_weight_g is not None and request.parcel.weight_g > tariff.max_weight_g:
+            message = (
+                f"tariff {tariff.code} ({tariff.name}) takes parcels up to "
+                f"{tariff.max_weight_g // 1000} kg, not {request.parcel.weight_g} g"
+            )
+            raise CarrierRejected(message, errors=(f"packages[0].weight: {message}",))
+        return tariff
+
+    def sender_fields(self, request: BookingRequest, tariff: Tariff) -> dict[str, Any]:
+        """A склад sender tariff names the CDEK office the node drops the parcel at
+        (``shipment_point``) and never ``from_location``; a дверь one gives the address
+        the courier comes to (``from_location``) and never ``shipment_point``."""
+        handover = request.handover
+        if tariff.sender_drops_off:
+            return {"shipment_point": handover.office_code}
+        location = self.from_location(request.origin)
+        location["address"] = handover.address
+        return {"from_location": location}
+
     def recipient_fields(self, request: BookingRequest) -> dict[str, Any]:
-        """Where CDEK hands the parcel over: the pickup point the shopper chose
-        (``delivery_point``, an office code) or else the address (``to_location``)."""
-        if request.delivery_point:
+        if request.delivery_point is not None:
             return {"delivery_point": request.delivery_point}
         return {"to_location": self.to_location(request.destination)}
 
-    def tariff_for(self, request: BookingRequest) -> int:
-        if request.service is None:
-            return self.tariff_code
-        try:
-            return int(request.service)
-        except ValueError:
-            raise CarrierRejected(
-                f"{request.service!r} is not a CDEK tariff code",
-                errors=(f"service: {request.service!r} is not a CDEK tariff code",),
-            ) from None
-
     def order_body(self, request: BookingRequest) -> dict[str, Any]:
         """``POST /v2/orders`` for one parcel (one package), e-shop type, prepaid:
-        every item's ``payment.value`` is 0 (nothing to collect on delivery)."""
+        every item's ``payment.value`` is 0 (nothing to collect on delivery). A parcel
+        that crosses a border carries the international block (``customs``)."""
         parcel = request.parcel
+        tariff = self.tariff_for(request)
+        international = request.crosses_border
+        block = international_fields(request) if international else {}
         items = [
             {
                 "name": item.name,
@@ -123,6 +167,7 @@ class CdekRequestBodies:
                 "weight": item.weight_g,
                 "amount": item.quantity,
                 **({"country_code": item.origin_country} if item.origin_country else {}),
+                **(item_fields(item) if international else {}),
             }
             for item in parcel.items
         ]
@@ -144,21 +189,41 @@ class CdekRequestBodies:
             currencies = {value.currency} if value else set()
         if len(currencies) > 1:
             raise ValueError(f"items declared in several currencies: {sorted(currencies)}")
+        recipient: dict[str, Any] = {
+            "name": request.destination.recipient,
+            "phones": [{"number": request.destination.phone}],
+        }
+        if international:
+            recipient.update(recipient_identity_fields(request))
         body: dict[str, Any] = {
             "type": ORDER_TYPE_ESHOP,
             "number": request.shipment_number,
-            "tariff_code": self.tariff_for(request),
+            "tariff_code": tariff.code,
             "comment": f"Order {request.order_number}",
-            "from_location": self.from_location(request.origin),
+            **self.sender_fields(request, tariff),
             **self.recipient_fields(request),
-            "recipient": {
-                "name": request.destination.recipient,
-                "phones": [{"number": request.destination.phone}],
-            },
+            "recipient": recipient,
             "packages": [{"number": "1", **self.package_size(parcel), "items": items}],
+            **block,
         }
         if currencies:
             body["items_cost_currency"] = currencies.pop()
         if self.sender:
             body["sender"] = dict(self.sender)
+        return body
+
+    def intake_body(self, request: PickupRequest) -> dict[str, Any]:
+        """``POST /v2/intakes`` for a booked order (api-docs.cdek.ru/33828859.html): with
+        ``order_uuid`` CDEK takes the address, sender and weight from the order."""
+        body: dict[str, Any] = {
+            "order_uuid": request.reference,
+            "intake_date": request.on.isoformat(),
+            "intake_time_from": request.window_from,
+            "intake_time_to": request.window_to,
+            "need_call": False,
+        }
+        if request.description:
+            body["name"] = request.description[:255]
+        if request.comment:
+            body["comment"] = request.comment[:255]
         return body
