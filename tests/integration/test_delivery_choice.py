@@ -7,8 +7,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from catalog.models import Sku
 from orders.models import Order
 from shop.core import background
 from shop.core.clock import utcnow
@@ -17,6 +18,7 @@ from tests import fake_cdek as fake_cdek_module
 from tests.checkout_world import RU_ADDRESS, build_world, order_body
 from tests.conftest import make_test_app
 from warehouse.models import Shipment
+from warehouse.services import HandoverChange, set_handover
 
 fake_cdek = fake_cdek_module.fake_cdek
 
@@ -235,3 +237,73 @@ def test_the_adapter_asks_cdek_by_postal_code_and_the_fake_refuses_what_cdek_ref
         cdek.client.json_or_raise_list(
             cdek.client.call("GET", "/v2/deliverypoints", params={"type": "SHOP"}), "office list"
         )
+
+
+def test_each_split_parcel_stores_and_books_its_own_quoted_tariff_and_the_point(cdek_shop):
+    """70 jars of honey (35 kg) to a Kazan pickup point leave RU-WH in two parcels of its
+    30 kg lane: each parcel is quoted on its own, and each shipment row stores and books
+    the tariff its quote chose, to the point the shopper chose."""
+    app, cdek = cdek_shop
+    client = app.test_client()
+    world = app.config["WORLD"]
+    with app.app_context():
+        db.session.execute(update(Sku).where(Sku.code == "HONEY-500").values(weight_g=500))
+        db.session.commit()
+    received = client.post(
+        "/api/v1/warehouse/nodes/RU-WH/receipts",
+        json={"lines": [{"sku": "HONEY-500", "quantity": 100, "bin": "H-1-01"}],
+              "reference": "DN-HONEY"},
+        headers=bearer(world["picker_ru"]),
+    )  # fmt: skip
+    assert received.status_code in (200, 201), received.get_json()
+
+    placed = client.post("/api/v1/orders", json=order_body(
+        "HONEY-500", 70, address=KAZAN, delivery=pickup("KZN31")))  # fmt: skip
+
+    assert placed.status_code == 201, placed.get_json()
+    order = placed.get_json()
+    shipments = order["shipments"]
+    assert [(s["node"], s["parcel"]["of"]) for s in shipments] == [("RU-WH", 2)] * 2
+    assert [s["delivery_choice"]["service"] for s in shipments] == ["136", "136"]
+    assert [s["delivery_choice"]["point"]["code"] for s in shipments] == ["KZN31"] * 2
+    # Each parcel was quoted with its own weight: two bands, two calculator calls.
+    weights = sorted(
+        call.json["packages"][0]["weight"]
+        for call in cdek.calls("POST", "/v2/calculator/tarifflist")
+    )
+    assert len(weights) == 2
+    assert sum(weights) >= 35000
+
+    for stored in shipments:
+        booked = book_with_cdek(app, order["number"], stored["id"])
+        assert (booked.body["tariff_code"], booked.body["delivery_point"]) == (136, "KZN31")
+        assert "to_location" not in booked.body
+
+
+@pytest.mark.parametrize(("delivery", "tariff"), [(pickup("KZN31"), "138"),
+                                                  ({"method": "door"}, "139")])  # fmt: skip
+def test_a_courier_intake_node_is_quoted_the_door_sender_tariffs_its_booking_accepts(
+    cdek_shop, delivery, tariff
+):
+    """A node whose CDEK courier collects (an intake, like RU-USS) can only send on a
+    дверь sender tariff: the quote offers 138 to a pickup point and 139 to the door,
+    never the склад ones a drop-off node gets, and the booking books it."""
+    app, cdek = cdek_shop
+    cdek.tariffs = [*PARCEL_TARIFFS, (366, "Посылка дверь-постамат", 6, 260, 50, 3, 6)]
+    with app.app_context():
+        set_handover("test", "RU-WH", HandoverChange(
+            carrier="cdek", kind="intake", window_from="10:00", window_to="17:00",
+            timezone="Asia/Novosibirsk", address="ул. Складская, 5",
+            contact_name="Склад", contact_phone="+73830000000",
+        ))  # fmt: skip
+
+    placed = app.test_client().post("/api/v1/orders", json=order_body(
+        "LAST-UNITS", 1, address=KAZAN, delivery=delivery))  # fmt: skip
+
+    assert placed.status_code == 201, placed.get_json()
+    order = placed.get_json()
+    [stored] = order["shipments"]
+    assert stored["delivery_choice"]["service"] == tariff
+    booked = book_with_cdek(app, order["number"], stored["id"])
+    assert booked.body["tariff_code"] == int(tariff)
+    assert booked.body["from_location"]["address"] == "ул. Складская, 5"
