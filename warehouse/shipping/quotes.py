@@ -10,7 +10,8 @@ looks each parcel's band up in the ``QuoteTable`` this returns.
 Each parcel is quoted for the shopper's delivery end (the door, or the chosen pickup
 point's kind: ``office`` or ``locker``) and for the way its node hands parcels to the
 carrier (``node_handovers``): only a tariff that fits both is taken, so the tariff each
-parcel stores at checkout (``Shipment.service``) is one the booking accepts and books.
+planned parcel carries (``routing.Shipment.service``, stored on its shipment row as
+``quoted_service``) is one the booking accepts and books.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def parcel_quotes(
     """Ask the carrier of each lane's last leg (when it has an API and the lane serves
     ``destination``) for the price of a parcel of each ``(lane code, band)`` wanted:
     the band's upper weight and sides. Kept per app for ``QUOTE_CACHE_SECONDS`` by
-    (lane, its tariff, destination, band).
+    (lane, its tariff, destination, band, delivery end, node hand-over).
 
     A carrier that does not answer leaves the lane's table (``asked`` says why); one
     that answers with no tariff for the parcel refuses it (``ParcelQuote.refused``), and
