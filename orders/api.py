@@ -14,6 +14,8 @@ from orders.schemas import (
     CartLinePatchSchema,
     CartOutSchema,
     CartQuerySchema,
+    DeliveryPointsOutSchema,
+    DeliveryPointsQuerySchema,
     LineInSchema,
     MarkPaidSchema,
     OrderInSchema,
@@ -26,6 +28,7 @@ from shop.core.auth import Forbidden
 from shop.core.errors import DomainError, NotFound, register_problem_types
 from shop.core.i18n import choose_language
 from shop.core.idempotency import derived_secret, idempotent
+from warehouse import shipping
 from warehouse.auth import authenticate_staff
 
 register_problem_types(
@@ -48,6 +51,10 @@ orders_blp = Blueprint("orders", __name__, url_prefix="/api/v1/orders",
                        description="Checkout and orders")  # fmt: skip
 payments_blp = Blueprint("payments", __name__, url_prefix="/api/v1/payments",
                          description="Payment provider webhooks")  # fmt: skip
+delivery_points_blp = Blueprint(
+    "delivery_points", __name__, url_prefix="/api/v1/delivery-points",
+    description="Pickup points a shopper may collect parcels from",
+)  # fmt: skip
 
 NO_STORE = {"Cache-Control": "no-store"}
 IDEMPOTENCY_DOC = {
@@ -126,11 +133,14 @@ class OneCart(MethodView):
     @carts_blp.alt_response(404, description="No such cart, or not this token's")
     def get(self, args, cart_id):
         """The cart: lines and goods total; with `destination`, the shipments, shipping,
-        delivery windows and duties estimate checkout would give."""
+        delivery windows and duties estimate checkout would give. With `delivery=pickup`
+        and a `point` of the `city`, each carrier-priced parcel is quoted to that pickup
+        point, and shows the tariff and the point."""
         document = carts.cart_document(
             cart_id, _cart_token(), lang=_lang(args), currency=args.get("currency"),
             destination=args.get("destination"), region=args.get("region"),
-            postal_code=args.get("postal_code"),
+            postal_code=args.get("postal_code"), city=args.get("city"),
+            delivery=_delivery_choice(args.get("delivery"), args.get("point")),
         )  # fmt: skip
         return shaped_json(document, NO_STORE)
 
@@ -175,6 +185,32 @@ def change_cart_line(body, cart_id, line_id):
     return shaped_json(carts.cart_document(cart_id, _cart_token(), lang=_lang()), NO_STORE)
 
 
+# ------------------------------------------------------------------ delivery points
+
+
+def _delivery_choice(method: str | None = None, point: str | None = None):
+    if method == "pickup":
+        return shipping.DeliveryChoice("pickup", point)
+    return shipping.DOOR
+
+
+@delivery_points_blp.route("")
+class DeliveryPoints(MethodView):
+    @delivery_points_blp.arguments(DeliveryPointsQuerySchema, location="query")
+    @delivery_points_blp.response(200, DeliveryPointsOutSchema)
+    @delivery_points_blp.alt_response(503, description="A carrier cannot be asked now")
+    def get(self, args):
+        """The pickup points (offices and parcel lockers) in a city of the carriers that
+        deliver there; send one's `code` as `delivery.point` at checkout. Kept for
+        `DELIVERY_POINTS_CACHE_SECONDS`; a carrier without pickup points lists none."""
+        points = shipping.delivery_points(
+            args["country"].upper(), args["city"], args.get("postal_code"), args.get("region")
+        )
+        document = {"country": args["country"].upper(), "city": args["city"],
+                    "points": [point.as_json() for point in points]}  # fmt: skip
+        return shaped_json(document, {"Cache-Control": "public, max-age=300"})
+
+
 # ------------------------------------------------------------------ orders
 
 
@@ -211,6 +247,7 @@ def place_order(body):
             cart_token=_cart_token(),
             customs_identity=body.get("customs_identity"),
             lang=_lang(),
+            delivery=_delivery_choice(**body.get("delivery") or {}),
         )
     )
     viewer = services.Viewer(order_token=placed.token)

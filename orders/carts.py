@@ -33,6 +33,7 @@ from shop.core.clock import iso_utc, utcnow
 from shop.core.errors import DomainError, NotFound, ValidationFailed
 from shop.core.extensions import db
 from warehouse.routing import RoutingError
+from warehouse.shipping import DOOR, DeliveryChoice
 
 DEFAULT_CURRENCY = "CNY"
 
@@ -163,9 +164,12 @@ def cart_document(
     destination: str | None = None,
     region: str | None = None,
     postal_code: str | None = None,
+    city: str | None = None,
+    delivery: DeliveryChoice = DOOR,
 ) -> dict[str, Any]:
     """The cart priced in ``currency`` (else the cart's); with a destination, the quote:
-    shipments, shipping, delivery windows and duties — or why it cannot go there."""
+    shipments, shipping, delivery windows and duties — or why it cannot go there.
+    ``delivery`` quotes to the door or to a pickup point of ``city``."""
     cart = _find(cart_id, token)
     rates = current_rates().table
     currency = check_currency(currency or cart.currency or DEFAULT_CURRENCY, rates)
@@ -219,11 +223,12 @@ def cart_document(
     goods = sum((line.total.amount for line in priced), start=0)
     document["totals"] = {"goods": {"amount": str(goods), "currency": currency}}
     if destination and priced:
-        address = Address(destination.upper(), region, postal_code)
+        address = Address(destination.upper(), region, postal_code, city)
         document["destination"] = {"country": address.country, "region": region,
                                    "region_code": address.destination.region}  # fmt: skip
         try:
-            quoted = quote(priced, address, currency, rates=rates, now=utcnow())
+            quoted = quote(priced, address, currency, rates=rates, now=utcnow(),
+                           delivery=delivery)  # fmt: skip
         except (RoutingError, DomainError) as refusal:
             document["quote"] = {"deliverable": False, "problem": refusal.body()}
         else:
@@ -241,6 +246,7 @@ def cart_document(
                     "assessment": assessment,
                 },
                 "exchange_rates": quoted.exchange_rates,
+                "delivery": {"method": delivery.method, "point": delivery.point},
             }
     db.session.rollback()
     return document

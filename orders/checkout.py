@@ -46,6 +46,7 @@ from shop.core.idempotency import derived_secret, mark_committed
 from shop.core.transactions import retry_on_conflict
 from warehouse.models import RoutingDecision, Shipment, ShipmentLine
 from warehouse.services import Allocation, StockShortage, reserve_stock, routing_world
+from warehouse.shipping import DOOR, DeliveryChoice
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class CheckoutRequest:
     cart_token: str | None = None
     customs_identity: dict[str, str] | None = None
     lang: str = "en"
+    delivery: DeliveryChoice = DOOR
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,8 @@ def _place_order(checkout: CheckoutRequest, actor: str) -> PlacedOrder:
     # lost answer can give the shopper the same token without it being stored anywhere.
     token = derived_secret("token") or secrets.token_urlsafe(24)
     for attempt in range(1, PLAN_ATTEMPTS + 1):
-        priced = quote(lines, address, currency, rates=rates, now=now, annual_used_cny=annual_used)
+        priced = quote(lines, address, currency, rates=rates, now=now, annual_used_cny=annual_used,
+                       delivery=checkout.delivery)  # fmt: skip
         db.session.rollback()  # end the read transaction before the outside call
         if attempt == 1:
             started = payments_service.start_payment(
@@ -307,6 +310,8 @@ def _write_order(
     allocations: list[Allocation] = []
     for position, planned in enumerate(priced.plan.shipments):
         duties_amount = priced.parcel_duties(position)
+        service = priced.carrier_service(position)
+        point = service.point if service is not None else None
         shipment = Shipment(
             order_id=order.id,
             order_number=order.number,
@@ -320,6 +325,10 @@ def _write_order(
             weight_g=planned.weight_g,
             deliver_from=planned.deliver_from,
             deliver_by=planned.deliver_by,
+            quoted_carrier=service.carrier if service is not None else None,
+            quoted_service=service.service if service is not None else None,
+            delivery_point=point.code if point is not None else None,
+            delivery_point_address=_point_address(point),
         )
         db.session.add(shipment)
         db.session.flush()
@@ -390,6 +399,13 @@ def _write_order(
                        event="placed")  # fmt: skip
     mark_committed(number)
     db.session.commit()
+
+
+def _point_address(point) -> str | None:
+    """The pickup point as the order page and the packing slip show it."""
+    if point is None:
+        return None
+    return ", ".join(part for part in (point.name, point.address, point.city) if part)[:300]
 
 
 def _hold_for(adapter: str, config) -> timedelta:

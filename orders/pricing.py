@@ -23,6 +23,7 @@ from orders.regions import region_code
 from shop.core.errors import ValidationFailed
 from shop.core.extensions import db
 from warehouse import routing, shipping
+from warehouse.carriers import DeliveryPoint
 from warehouse.models import Node, StockLevel
 from warehouse.services import routing_strategy, routing_world
 
@@ -106,6 +107,23 @@ class Quote:
     rates: RateTable
     quoted_at: datetime
     exchange_rates: list[dict[str, str]] = field(default_factory=list)
+    # Door or pickup point; for a pickup, the point chosen among each carrier's points.
+    # Each parcel's own tariff is its plan shipment's ``service`` (the quote that priced
+    # it): checkout stores both on the shipment, and the booking books them.
+    delivery: shipping.DeliveryChoice = shipping.DOOR
+    delivery_points: dict[str, DeliveryPoint] = field(default_factory=dict)
+    # The carrier of each planned lane's last leg (the one a quote asks and a booking books).
+    lane_carriers: dict[str, str] = field(default_factory=dict)
+
+    def carrier_service(self, position: int) -> shipping.QuotedService | None:
+        """The carrier service this parcel was quoted on, and the pickup point it goes to;
+        ``None`` for a door parcel its lane's table priced (booked on the default)."""
+        planned = self.plan.shipments[position]
+        carrier = self.lane_carriers.get(planned.lane or "")
+        point = self.delivery_points.get(carrier) if self.delivery.is_pickup else None
+        if carrier is None or (planned.service is None and point is None):
+            return None
+        return shipping.QuotedService(carrier, planned.service, self.delivery.method, point)
 
     @property
     def goods_total(self) -> Money:
@@ -167,6 +185,7 @@ class Quote:
                     # weight and size, or the lane's table (and why no quote).
                     "shipping_source": planned.price_source,
                     "tariff_code": planned.service,
+                    "carrier_service": _service_json(self.carrier_service(position)),
                     "duties": duties.as_json() if duties is not None else None,
                     "customs_mode": _customs_mode(planned),
                     "delivery": {
@@ -176,6 +195,10 @@ class Quote:
                 }
             )
         return shipments
+
+
+def _service_json(service: shipping.QuotedService | None) -> dict[str, Any] | None:
+    return service.as_json() if service is not None else None
 
 
 def _sum(amounts, currency: str) -> Money:
@@ -313,9 +336,14 @@ def quote(
     now: datetime,
     annual_used_cny: Decimal = Decimal(0),
     stock: dict[tuple[str, str], int] | None = None,
+    delivery: shipping.DeliveryChoice = shipping.DOOR,
 ) -> Quote:
     """Plan, price and assess duties. Raises the routing engine's errors (409/422) and
-    ``CustomsLimitExceeded`` (422); nothing is written."""
+    ``CustomsLimitExceeded`` (422); nothing is written.
+
+    ``delivery`` is the shopper's end: each planned parcel is quoted to the door or to
+    the chosen pickup point (then only lanes whose carrier lists that point carry it; a
+    point no carrier lists is a 422 naming ``delivery.point``)."""
     admitted = _check_customs_limits_before_routing(
         lines, address, currency, rates, now, annual_used_cny
     )
@@ -324,6 +352,11 @@ def quote(
     if stock is None:
         stock = stock_for([line.sku.id for line in lines])
     destination = address.destination
+    points: dict[str, DeliveryPoint] = {}
+    if delivery.is_pickup:
+        db.session.rollback()  # no transaction stays open while a carrier is asked
+        points = shipping.chosen_points(delivery, lanes, destination, address.city)
+        lanes = tuple(lane for lane in lanes if lane.legs[-1].carrier in points)
     request = routing.RoutingRequest(
         lines=tuple(line.routing_line() for line in lines),
         destination=destination,
@@ -334,7 +367,7 @@ def quote(
         rates=rates,
         compare_in=currency,
     )
-    plan = _plan_with_carrier_quotes(request, lanes, address)
+    plan = _plan_with_carrier_quotes(request, lanes, address, delivery, points)
     shipping_costs = tuple(
         Money(round_to_currency(s.cost.amount, currency), currency) for s in plan.shipments
     )
@@ -366,6 +399,9 @@ def quote(
         rates=rates,
         quoted_at=now,
         exchange_rates=_rates_used(rates, lines, plan, currency),
+        delivery=delivery,
+        delivery_points=points,
+        lane_carriers={lane.code: lane.legs[-1].carrier for lane in lanes},
     )
 
 
@@ -373,12 +409,17 @@ QUOTE_ROUNDS = 2
 
 
 def _plan_with_carrier_quotes(
-    request: routing.RoutingRequest, lanes: tuple[routing.Lane, ...], address: Address
+    request: routing.RoutingRequest,
+    lanes: tuple[routing.Lane, ...],
+    address: Address,
+    delivery: shipping.DeliveryChoice = shipping.DOOR,
+    points: dict[str, DeliveryPoint] | None = None,
 ) -> routing.Plan:
     """Plan with the lane tables, ask the carriers for the parcels the best plans hold
-    (their lanes and weight and size bands), and plan again on those prices; a second
-    round quotes parcels only the re-plan brought. The engine stays pure: the quotes
-    go in as data. Carriers are asked with no transaction open."""
+    (their lanes and weight and size bands, to the shopper's ``delivery`` end), and plan
+    again on those prices; a second round quotes parcels only the re-plan brought. The
+    engine stays pure: the quotes go in as data. Carriers are asked with no transaction
+    open."""
     strategy = routing_strategy()
     plan = strategy.plan(request)
     if not shipping.api_carriers():
@@ -391,8 +432,9 @@ def _plan_with_carrier_quotes(
             break
         asked |= parcels
         answers = shipping.parcel_quotes(
-            lanes, request.destination, city=address.city, parcels=parcels
-        )
+            lanes, request.destination, city=address.city, parcels=parcels,
+            delivery=delivery, points=points,
+        )  # fmt: skip
         if not answers.asked:
             break  # no lane of these parcels has a carrier to ask
         table = table.merged(answers)

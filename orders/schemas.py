@@ -13,6 +13,7 @@ from marshmallow import fields, validate
 from catalog.schemas import MoneySchema, StrictSchema, Text, _iso_country, _known_language
 from orders.lifecycle import ORDER_STATUSES
 from orders.pricing import MAX_LINES, MAX_QUANTITY
+from warehouse.carriers import DELIVERY_METHODS
 from warehouse.schemas import ParcelNumberSchema
 from warehouse.shipment_states import SHIPMENT_STATUSES
 
@@ -54,6 +55,25 @@ class PaymentChoiceSchema(StrictSchema):
     adapter = Text(required=True, metadata={"example": "manual"})
 
 
+class DeliveryChoiceSchema(StrictSchema):
+    method = Text(
+        required=True,
+        validate=validate.OneOf(DELIVERY_METHODS),
+        metadata={"description": "door: to the address; pickup: at the carrier's pickup "
+                                 "point `point`"},
+    )  # fmt: skip
+    point = Text(validate=validate.Length(min=1, max=40), metadata={
+        "description": "a code from GET /api/v1/delivery-points for the address's city",
+        "example": "KZN12"})  # fmt: skip
+
+    @ma.validates_schema
+    def point_for_pickup(self, data, **kwargs):
+        if data.get("method") == "pickup" and not data.get("point"):
+            raise ma.ValidationError("Choose a pickup point.", field_name="point")
+        if data.get("method") == "door" and data.get("point"):
+            raise ma.ValidationError("A door delivery has no pickup point.", field_name="point")
+
+
 class OrderInSchema(StrictSchema):
     lines = fields.List(fields.Nested(LineInSchema), validate=validate.Length(min=1, max=MAX_LINES))
     cart_id = Text(
@@ -70,6 +90,8 @@ class OrderInSchema(StrictSchema):
         metadata={"description": "required for mainland China (CBEC real-name rule)"},
     )
     payment = fields.Nested(PaymentChoiceSchema, required=True)
+    delivery = fields.Nested(DeliveryChoiceSchema, metadata={
+        "description": "door (the default) or a pickup point of the carrier"})  # fmt: skip
 
     @ma.validates_schema
     def lines_or_cart(self, data, **kwargs):
@@ -107,6 +129,20 @@ class TrackingSchema(ma.Schema):
     number = fields.String(allow_none=True)
 
 
+class PickupPointRefSchema(ma.Schema):
+    code = fields.String(required=True, metadata={"example": "KZN12"})
+    address = fields.String(allow_none=True)
+
+
+class ShipmentDeliveryChoiceSchema(ma.Schema):
+    method = fields.String(required=True, validate=validate.OneOf(DELIVERY_METHODS))
+    carrier = fields.String(allow_none=True)
+    service = fields.String(allow_none=True, metadata={
+        "description": "the carrier's service quoted at checkout and booked (a CDEK tariff "
+                       "code); null when the lane's own table priced the parcel"})  # fmt: skip
+    point = fields.Nested(PickupPointRefSchema, allow_none=True)
+
+
 class ShipmentOutSchema(ma.Schema):
     id = fields.Integer(required=True)
     node = fields.String(required=True)
@@ -127,6 +163,7 @@ class ShipmentOutSchema(ma.Schema):
         },
     )
     delivery = fields.Nested(DeliveryWindowSchema, required=True)
+    delivery_choice = fields.Nested(ShipmentDeliveryChoiceSchema)
     tracking = fields.Nested(TrackingSchema, allow_none=True)
     events = fields.List(
         fields.Dict(),
@@ -234,8 +271,42 @@ class CartQuerySchema(StrictSchema):
     )
     region = Text(validate=validate.Length(max=120))
     postal_code = Text(validate=validate.Length(max=20))
+    city = Text(validate=validate.Length(max=120), metadata={
+        "description": "the city: carriers price it, and pickup points are found in it"},
+    )  # fmt: skip
+    delivery = Text(validate=validate.OneOf(DELIVERY_METHODS), metadata={
+        "description": "door (the default) or pickup (with `point`)"})  # fmt: skip
+    point = Text(
+        validate=validate.Length(min=1, max=40),
+        metadata={"description": "the pickup point's code, for delivery=pickup"},
+    )
     currency = Text(validate=validate.Length(equal=3))
     lang = Text(validate=_known_language)
+
+
+class DeliveryPointsQuerySchema(StrictSchema):
+    country = Text(required=True, validate=_iso_country, metadata={"example": "RU"})
+    city = Text(required=True, validate=validate.Length(min=1, max=120),
+                metadata={"example": "Казань"})  # fmt: skip
+    postal_code = Text(validate=validate.Length(max=20))
+    region = Text(validate=validate.Length(max=120))
+
+
+class DeliveryPointOutSchema(ma.Schema):
+    carrier = fields.String(required=True)
+    code = fields.String(required=True, metadata={"description": "send it as delivery.point"})
+    name = fields.String(required=True)
+    city = fields.String()
+    address = fields.String()
+    kind = fields.String(metadata={"description": "office | locker"})
+    work_time = fields.String()
+    postal_code = fields.String(allow_none=True)
+
+
+class DeliveryPointsOutSchema(ma.Schema):
+    country = fields.String(required=True)
+    city = fields.String(required=True)
+    points = fields.List(fields.Nested(DeliveryPointOutSchema), required=True)
 
 
 class CartLineOutSchema(ma.Schema):

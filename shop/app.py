@@ -111,13 +111,14 @@ def _register_blueprints(app: Flask) -> None:
 
     api.register_blueprint(merchant_blp)
 
-    from orders.api import carts_blp, orders_blp, payments_blp
+    from orders.api import carts_blp, delivery_points_blp, orders_blp, payments_blp
     from warehouse.api import carriers_blp, warehouse_blp
     from warehouse.web import web_bp
 
     api.register_blueprint(carts_blp)
     api.register_blueprint(orders_blp)
     api.register_blueprint(payments_blp)
+    api.register_blueprint(delivery_points_blp)
 
     api.register_blueprint(warehouse_blp)
     api.register_blueprint(carriers_blp)

@@ -128,6 +128,11 @@ def load_config(
         "CDEK_TARIFF_CODE": env.get("CDEK_TARIFF_CODE"),
         "CDEK_SENDER_LOCATIONS": _json_setting(env, "CDEK_SENDER_LOCATIONS"),
         "CDEK_TIMEOUT_SECONDS": env.get("CDEK_TIMEOUT_SECONDS"),
+        # Carriers' pickup-point lists change over weeks: each worker keeps a city's list
+        # this long rather than asking at every checkout form.
+        "DELIVERY_POINTS_CACHE_SECONDS": int(
+            env.get("PAVILION_DELIVERY_POINTS_CACHE_SECONDS", "3600")
+        ),
         # Where CDEK posts ORDER_STATUS webhooks (`flask carriers cdek subscribe`): the
         # shop's public https URL of /api/v1/carriers/cdek/webhook.
         "CDEK_WEBHOOK_URL": env.get("CDEK_WEBHOOK_URL"),

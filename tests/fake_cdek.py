@@ -43,10 +43,16 @@ What it serves, in CDEK's documented shapes (api-docs.cdek.ru, cdek-it/sdk2.0):
   ``url`` after ``fake.polls_until_label_ready`` GETs), and the PDF at that url
   (401 without a valid bearer token).
 - ``DELETE /v2/orders/{uuid}``: 202, or 400 once the parcel moved past CREATED.
+- ``GET /v2/location/cities`` and ``GET /v2/deliverypoints`` (JSON arrays):
+  ``fake.cities`` and the offices in ``fake.pickup_points`` (pickup points and
+  lockers), filtered as CDEK documents. Every pickup point is also an office the
+  order rules know (``known_offices``): a point listed at checkout is one an order
+  may name as its ``delivery_point``.
 - The order's tariff decides its locations (tests/fake_cdek_rules.py cites the
   pages): a склад sender tariff needs ``shipment_point`` (an office in
   ``fake.offices``) and refuses ``from_location``; a дверь one the reverse; to a
-  pickup point ``delivery_point``, else ``to_location``; Посылка packages up to
+  pickup point ``delivery_point`` (an office in ``fake.offices`` or
+  ``fake.pickup_points``), else ``to_location``; Посылка packages up to
   30 kg; an order between two countries needs its international block.
 - ``POST /v2/intakes`` (api-docs.cdek.ru/33828859.html), ``GET`` and ``DELETE
   /v2/intakes/{uuid}`` (33828865): a courier invitation for an order; a second one
@@ -104,7 +110,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests import fake_cdek_offices as offices
 from tests import fake_cdek_rules as rules
+from tests.fake_cdek_offices import DEFAULT_CITIES, DEFAULT_PICKUP_POINTS
 
 READ_TIMEOUT = 1.0  # the client's, in fake.settings(); a hang outlasts it
 HANG_SECONDS = 5.0
@@ -215,6 +223,19 @@ class FakeCdek:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
+        self.cities = list(DEFAULT_CITIES)
+        self.pickup_points = list(DEFAULT_PICKUP_POINTS)
+
+    def known_offices(self) -> dict[str, tuple[str, str]]:
+        """Every CDEK office an order may name (``shipment_point``, ``delivery_point``):
+        ``offices`` (where nodes drop parcels off) and the ``pickup_points`` listed at
+        checkout, one register as CDEK's is: code -> (country, city)."""
+        cities = {code: (city, country) for code, city, country, _, _ in self.cities}
+        listed = {}
+        for code, city_code, *_ in self.pickup_points:
+            city, country = cities.get(city_code, ("", "RU"))
+            listed[code] = (country, city)
+        return {**listed, **self.offices}
 
     # -- life -------------------------------------------------------------------
 
@@ -522,6 +543,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._tarifflist(body)
             if (method, path) == ("POST", "/v2/orders"):
                 return self._create_order(body)
+            if (method, path) == ("GET", "/v2/deliverypoints"):
+                return self._delivery_points(record.query)
+            if (method, path) == ("GET", "/v2/location/cities"):
+                return self._cities(record.query)
             if (method, path) == ("GET", "/v2/orders"):
                 return self._find_order(record.query)
             if segments[:2] == ["v2", "orders"] and len(segments) == 3:
@@ -605,12 +630,19 @@ class _Handler(BaseHTTPRequestHandler):
             None,
         )
 
+    def _cities(self, query: dict[str, list[str]]):
+        return offices.cities_answer(self.server.fake.cities, query)
+
+    def _delivery_points(self, query: dict[str, list[str]]):
+        fake = self.server.fake
+        return offices.delivery_points_answer(fake.cities, fake.pickup_points, query)
+
     def _create_order(self, body: dict[str, Any]):
         fake = self.server.fake
         missing = _missing_order_field(body)
         if missing:
             return 400, {"requests": [_request_record("CREATE", errors=[_empty(missing)])]}, None
-        problems = rules.order_problems(body, fake.offices)
+        problems = rules.order_problems(body, fake.known_offices())
         if problems:
             return 400, {"requests": [_request_record("CREATE", errors=problems)]}, None
         order = FakeOrder(uuid=str(uuid.uuid4()), number=body.get("number"), body=body)

@@ -122,6 +122,9 @@ def order_problems(body: dict[str, Any], offices: dict[str, tuple[str, str]]) ->
                                   "delivery_point, not to_location"))  # fmt: skip
         elif not body.get("delivery_point"):
             problems.append(empty("delivery_point"))
+        elif str(body["delivery_point"]) not in offices:
+            problems.append(error("v2_entity_not_found",
+                                  f"Office {body['delivery_point']} is not found"))  # fmt: skip
     for index, package in enumerate(body.get("packages") or ()):
         if max_weight is not None and int(package.get("weight") or 0) > max_weight:
             limit = f"{max_weight // 1000} kg, the limit of tariff {code}"

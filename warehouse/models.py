@@ -300,6 +300,14 @@ class Shipment(db.Model):
     deliver_from: Mapped[date | None] = mapped_column(Date)
     deliver_by: Mapped[date | None] = mapped_column(Date)
     carrier: Mapped[str | None] = mapped_column(String(40))
+    # What checkout quoted for the lane's last leg, booked as quoted: the carrier and
+    # its service (a CDEK tariff code), and the pickup point the shopper chose (the
+    # carrier's code and, for pages and slips, its name and address). Empty: the lane
+    # table priced it, and the parcel goes to the address.
+    quoted_carrier: Mapped[str | None] = mapped_column(String(40))
+    quoted_service: Mapped[str | None] = mapped_column(String(40))
+    delivery_point: Mapped[str | None] = mapped_column(String(40))
+    delivery_point_address: Mapped[str | None] = mapped_column(String(300))
     tracking_number: Mapped[str | None] = mapped_column(String(80))
     # Booking through a carrier's API (the row is the source of truth for the job that
     # books it): requested -> sending (asked, answer maybe lost) -> pending (carrier is

@@ -167,6 +167,7 @@ def order_document(order: Order, viewer: Viewer, lang: str = "en") -> dict[str, 
                     "from": shipment.deliver_from.isoformat() if shipment.deliver_from else None,
                     "by": shipment.deliver_by.isoformat() if shipment.deliver_by else None,
                 },
+                "delivery_choice": _delivery_choice(shipment),
                 "tracking": {"carrier": shipment.carrier, "number": shipment.tracking_number}
                 if shipment.tracking_number
                 else None,
@@ -223,6 +224,19 @@ def order_document(order: Order, viewer: Viewer, lang: str = "en") -> dict[str, 
             )
         ]
     return document
+
+
+def _delivery_choice(shipment) -> dict[str, Any]:
+    """Door or the pickup point chosen at checkout, and the carrier service quoted."""
+    point = None
+    if shipment.delivery_point:
+        point = {"code": shipment.delivery_point, "address": shipment.delivery_point_address}
+    return {
+        "method": "pickup" if point else "door",
+        "carrier": shipment.quoted_carrier,
+        "service": shipment.quoted_service,
+        "point": point,
+    }
 
 
 def _tracking_events(shipment_ids: list[int]) -> dict[int, list[dict[str, Any]]]:

@@ -36,6 +36,8 @@ FIELD_PATHS = {
     "customs_name": "customs_identity.name",
     "customs_id_number": "customs_identity.id_number",
     "payment_adapter": "payment.adapter",
+    "delivery_method": "delivery.method",
+    "delivery_point": "delivery.point",
 }
 FORM_FIELDS = tuple(FIELD_PATHS)
 CUSTOMS_FIELDS = ("customs_name", "customs_id_number")
@@ -103,6 +105,8 @@ def order_body(form: CheckoutForm, *, cart_id: str, currency: str, today: date) 
         body["shipping_address"]["country"] = body["shipping_address"]["country"].upper()
     if form.needs_customs_identity(today):
         body["customs_identity"] = filled(*CUSTOMS_FIELDS)
+    if values.get("delivery_method") == "pickup":
+        body["delivery"] = {"method": "pickup", **filled("delivery_point")}
     return body
 
 
@@ -168,7 +172,7 @@ def field_for(path: str) -> str | None:
     if path in _PATH_FIELDS:
         return _PATH_FIELDS[path]
     groups = {"customs_identity": "customs_name", "payment": "payment_adapter",
-              "shipping_address": "recipient"}  # fmt: skip
+              "shipping_address": "recipient", "delivery": "delivery_point"}  # fmt: skip
     return groups.get(path)
 
 
@@ -224,6 +228,16 @@ _FIELD_MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "This ID number's last character does not match the others; "
             "check it for a mistyped digit.",
         ),
+        (r"Choose a pickup point\.", "Choose a pickup point."),
+        (
+            r"\S+ is not a pickup point in .*\.",
+            "This pickup point is not in the list for your city any more; choose another.",
+        ),
+        (r"Needed to find pickup points\.", "Type the city to see its pickup points."),
+        (
+            r"No carrier delivers to pickup points at this address\.",
+            "No pickup points deliver to this address; choose delivery to the door.",
+        ),
         (r"Must be one of: .*", "Choose a way to pay."),
     )
 )
@@ -264,6 +278,10 @@ def _short_of_stock(lines: list[Mapping[str, Any]], translate: Translate) -> str
         for line in lines
     )
     return translate("Not enough stock: {lines}. Lower the quantity and try again.", lines=short)
+
+
+def _names_delivery_point(errors: Any) -> bool:
+    return bool(errors) and "delivery.point" in flatten_errors(errors)
 
 
 def _amount(money: Mapping[str, Any]) -> Decimal:
@@ -336,6 +354,13 @@ def problem_message(
             "cross-border goods. Split it into smaller orders.",
             limit=amount,
         )
+    if code == "pickup_points_unavailable":
+        return translate(
+            "The pickup points cannot be shown right now. Choose delivery to the door, or "
+            "try again in a few minutes."
+        )
+    if code == "validation_error" and _names_delivery_point(problem.get("errors")):
+        return translate("Choose one of the pickup points in the list, or delivery to the door.")
     if code == "cart_checked_out":
         return translate("This cart has already been checked out.")
     if code == "not_found":

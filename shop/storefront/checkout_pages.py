@@ -45,6 +45,7 @@ from shop.storefront.order_wording import (
     delivery_window,
     node_name,
 )
+from warehouse import shipping
 
 CHECKOUT_KEY_FIELD = "checkout_key"
 UPDATE_TOTALS_FIELD = "update_totals"
@@ -123,9 +124,16 @@ def _place_order_once(form: CheckoutForm) -> Response:
             cart_token=cart_token,
             customs_identity=loaded.get("customs_identity"),
             lang=prefs().lang,
+            delivery=_delivery_choice(loaded.get("delivery")),
         )
     )
     return _to_placed_order(placed.number, placed.token)
+
+
+def _delivery_choice(delivery: dict | None) -> shipping.DeliveryChoice:
+    if delivery and delivery.get("method") == "pickup":
+        return shipping.DeliveryChoice("pickup", delivery.get("point"))
+    return shipping.DOOR
 
 
 def _check_the_total_seen(form: CheckoutForm) -> None:
@@ -188,13 +196,51 @@ def _checkout_page(form: CheckoutForm, status: int = 200) -> Response:
     return response
 
 
+def _delivery_context(form: CheckoutForm, country: str | None) -> dict[str, Any]:
+    """Door or pickup point: whether a carrier delivering here has pickup points, the
+    points of the form's city when the shopper chose pickup (the first one until they
+    choose, as the list itself shows it), and the choice to quote."""
+    values = form.values
+    region, city = values.get("region") or None, values.get("city", "")
+    offered = bool(country) and bool(shipping.pickup_carriers(country, region))
+    method = "pickup" if offered and values.get("delivery_method") == "pickup" else "door"
+    values["delivery_method"] = method
+    points: list = []
+    unavailable = False
+    if method == "pickup" and city:
+        try:
+            points = shipping.delivery_points(
+                country, city, values.get("postal_code") or None, region
+            )
+        except shipping.PickupPointsUnavailable:
+            unavailable = True
+        if values.get("delivery_point") not in {point.code for point in points}:
+            values["delivery_point"] = points[0].code if points else ""
+    chosen = values.get("delivery_point") if method == "pickup" else None
+    return {
+        "pickup_offered": offered,
+        "delivery_points": points,
+        "points_unavailable": unavailable,
+        "delivery_method": method,
+        "delivery_point": chosen or "",
+        "delivery_city": city,
+        # No point to quote yet (no city, none there): the door price shows meanwhile,
+        # and placing the order asks for a point.
+        "choice": shipping.DeliveryChoice("pickup", chosen) if chosen else shipping.DOOR,
+    }
+
+
 def _summary_context(form: CheckoutForm) -> dict[str, Any]:
-    """What the summary block shows: the cart quoted to the form's destination."""
+    """What the summary block shows: the cart quoted to the form's destination, by the
+    delivery the shopper chose."""
     country = form.country if form.country in country_codes() else None
+    delivery = _delivery_context(form, country)
     document = cart_document(
         destination=country,
         region=form.values.get("region") or None,
         postal_code=form.values.get("postal_code") or None,
+        city=form.values.get("city") or None,
+        delivery=delivery.pop("choice"),
     )
     quote = (document or {}).get("quote") or None
     refusal = None
@@ -210,6 +256,7 @@ def _summary_context(form: CheckoutForm) -> dict[str, Any]:
         "problems": form.problems,
         "node_name": node_name,
         "delivery_window": delivery_window,
+        **delivery,
     }
 
 

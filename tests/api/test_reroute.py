@@ -8,7 +8,7 @@ from sqlalchemy import select
 from orders.models import Order
 from shop.core.extensions import db
 from tests import factories as f
-from warehouse.models import RoutingDecision, Shipment, ShipmentLine, StockLevel
+from warehouse.models import NodeHandover, RoutingDecision, Shipment, ShipmentLine, StockLevel
 from warehouse.services import (
     Allocation,
     OnHandChange,
@@ -115,3 +115,35 @@ def test_no_stock_elsewhere_is_a_409_and_changes_nothing(depot_app):
     assert response.status_code == 409
     assert response.get_json()["code"] == "insufficient_stock"
     assert levels(depot_app) == before
+
+
+@pytest.mark.parametrize(
+    ("urc_handover", "kept_service"),
+    [
+        ({"kind": "drop_off", "office_code": "ZHK1"}, "136"),  # drops off as CN-SFH does
+        ({"kind": "intake", "window_from": "10:00", "window_to": "16:00",
+          "address": "Urumqi depot"}, None),  # a courier collects: 136 cannot start there
+    ],
+)  # fmt: skip
+def test_a_re_routed_parcel_keeps_its_point_and_its_tariff_only_if_the_new_node_hands_over_alike(
+    depot_app, urc_handover, kept_service
+):
+    ids = depot_app.config["IDS"]
+    with depot_app.app_context():
+        shipment = db.session.get(Shipment, ids["shipment"])
+        shipment.quoted_carrier, shipment.quoted_service = "manual", "136"
+        shipment.delivery_point, shipment.delivery_point_address = "KZN31", "ул. Пушкина, 12"
+        db.session.add_all([
+            NodeHandover(node_id=ids["sfh"], carrier="manual", kind="drop_off",
+                         office_code="SFH1"),
+            NodeHandover(node_id=ids["urc"], carrier="manual", **urc_handover),
+        ])  # fmt: skip
+        db.session.commit()
+
+    response = reroute(depot_app, "sfh")
+
+    assert response.status_code == 200, response.get_json()
+    with depot_app.app_context():
+        [new] = db.session.scalars(select(Shipment).where(Shipment.node_id == ids["urc"])).all()
+        assert (new.quoted_carrier, new.delivery_point) == ("manual", "KZN31")
+        assert new.quoted_service == kept_service

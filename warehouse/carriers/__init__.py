@@ -7,7 +7,9 @@ never import a concrete adapter.
 
 from warehouse.carriers.base import (
     BOOKING_STATES,
+    DELIVERY_METHODS,
     QUOTE_SOURCES,
+    RECIPIENT_ENDS,
     TRACKING_STATUSES,
     Address,
     Booking,
@@ -17,6 +19,7 @@ from warehouse.carriers.base import (
     CarrierError,
     CarrierRejected,
     CarrierUnavailable,
+    DeliveryPoint,
     LabelNotReady,
     NoLabel,
     NoPickup,
@@ -40,9 +43,11 @@ from warehouse.carriers.registry import (
 
 __all__ = [
     "BOOKING_STATES",
+    "DELIVERY_METHODS",
     "ENTRY_POINT_GROUP",
     "HANDOVER_KINDS",
     "QUOTE_SOURCES",
+    "RECIPIENT_ENDS",
     "TRACKING_STATUSES",
     "Address",
     "Booking",
@@ -54,6 +59,7 @@ __all__ = [
     "CarrierRejected",
     "CarrierUnavailable",
     "CustomsDeclaration",
+    "DeliveryPoint",
     "Handover",
     "LabelNotReady",
     "NoLabel",

@@ -37,6 +37,13 @@ BOOKING_STATES = ("pending", "registered", "invalid")
 # What a tracking event means to the shop.
 TRACKING_STATUSES = ("accepted", "in_transit", "delivered", "returned", "problem")
 QUOTE_SOURCES = ("carrier", "lane table")
+# Where the recipient takes the parcel: at the door (a courier brings it), or at a
+# pickup point (a carrier's office or parcel locker) the shopper chose.
+DELIVERY_METHODS = ("door", "pickup")
+# Where a carrier's service hands the parcel to the recipient: the door, a staffed
+# office (a pickup point), or a parcel locker. A pickup point's ``kind`` is one of the
+# last two, and a pickup choice is quoted with the service that ends there.
+RECIPIENT_ENDS = ("door", "office", "locker")
 
 SHIPMENT_NUMBER_MAX_LENGTH = 40  # CDEK's ``number``; the tightest carrier we know
 
@@ -61,7 +68,8 @@ class Origin:
 
     ``carrier_location`` is the node's location in the carrier's own terms
     (for CDEK the sender city code); when given it wins over the adapter's
-    settings.
+    settings. ``handover`` is how the node hands parcels to this carrier, when a
+    quote must offer only services that start that way (``None``: not set).
     """
 
     node: str
@@ -69,6 +77,7 @@ class Origin:
     city: str
     postal_code: str | None = None
     carrier_location: str | None = None
+    handover: Handover | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +132,38 @@ class QuoteOption:
     transit_days_min: int
     transit_days_max: int
     source: str = "carrier"
+    # Where the recipient takes the parcel, one of RECIPIENT_ENDS, when the carrier says
+    # so and the service fits how the node hands parcels over; ``None`` when it does not
+    # say (the shop then takes it for a door service).
+    delivery: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryPoint:
+    """A place where the recipient collects a parcel: ``code`` is the carrier's own
+    (CDEK's office code, sent back as ``BookingRequest.delivery_point``); ``kind`` is
+    ``"office"`` (staffed) or ``"locker"`` (a parcel terminal)."""
+
+    carrier: str
+    code: str
+    name: str
+    city: str
+    address: str
+    kind: str = "office"
+    work_time: str = ""
+    postal_code: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "carrier": self.carrier,
+            "code": self.code,
+            "name": self.name,
+            "city": self.city,
+            "address": self.address,
+            "kind": self.kind,
+            "work_time": self.work_time,
+            "postal_code": self.postal_code,
+        }
 
 
 @dataclass(frozen=True)
@@ -137,8 +178,9 @@ class BookingRequest:
     the number staff typed.
 
     ``delivery_point`` is the carrier's pickup point the shopper chose (CDEK's office
-    code); ``None`` delivers to the address. ``handover`` is how the origin node
-    hands the parcel to this carrier (``None``: the node has none set).
+    code, ``DeliveryPoint.code``); ``None`` delivers to the address. ``handover`` is
+    how the origin node hands the parcel to this carrier (``None``: the node has none
+    set).
     ``customs`` is the paperwork of a parcel that crosses a border.
     """
 
@@ -303,6 +345,15 @@ class CarrierAdapter(ABC):
     def quote(self, parcel: Parcel, origin: Origin, destination: Address) -> list[QuoteOption]:
         """Prices and transit times the carrier offers, cheapest first; ``[]``
         when it has none (the shop then uses its lane table)."""
+
+    def delivery_points(
+        self, country: str, city: str, postal_code: str | None = None
+    ) -> list[DeliveryPoint]:
+        """The pickup points where the carrier hands parcels to recipients in ``city``
+        (``postal_code`` narrows the lookup where the carrier reads it); ``[]`` when
+        it has none, or delivers to the door only. Not abstract: a carrier without
+        pickup points need not say so."""
+        return []
 
     @abstractmethod
     def book(self, request: BookingRequest) -> Booking:

@@ -45,7 +45,16 @@ _GROUP = PluginGroup(
     unknown=UnknownCarrier,
     broken=CarrierLoadError,
     metric_kind="carrier",
-    timed=("quote", "book", "booking_status", "find_booking", "label", "track", "cancel"),
+    timed=(
+        "quote",
+        "delivery_points",
+        "book",
+        "booking_status",
+        "find_booking",
+        "label",
+        "track",
+        "cancel",
+    ),
 )
 
 

@@ -17,6 +17,7 @@ from shop.core.transactions import retry_on_conflict
 from warehouse import routing
 from warehouse.models import Node, RoutingDecision, Shipment, ShipmentLine, StockLevel
 from warehouse.parcel_orders import ParcelOrder, parcel_orders
+from warehouse.services.handovers import node_handover
 from warehouse.services.routing_data import load_routing_world, routing_strategy
 from warehouse.services.stock import Allocation, release_shipment_stock, reserve_stock
 
@@ -176,6 +177,7 @@ def _move_holds(
             if planned.customs_modes else None, weight_g=planned.weight_g,
             deliver_from=planned.deliver_from, deliver_by=planned.deliver_by,
             shipping_amount=planned.cost.amount,
+            **_delivery_kept(shipment, planned.lane, node_ids[planned.node]),
         )  # fmt: skip
         db.session.add(new)
         db.session.flush()
@@ -191,3 +193,30 @@ def _move_holds(
         reserve_stock(allocations, order_id=order.id, actor=actor)
         created.append({"id": new.id, **planned.as_json()})
     return created
+
+
+def _delivery_kept(shipment: Shipment, lane_code: str | None, node_id: int) -> dict[str, Any]:
+    """The carrier service and pickup point chosen at checkout travel with the parcels
+    when their new lane ends with the same carrier: the shopper still collects them where
+    they chose. With another carrier the point means nothing, and the parcel goes to the
+    address. A tariff starts with the node's hand-over (a CDEK склад tariff needs an
+    office drop-off, a дверь one a courier): when the new node hands parcels over the
+    other way, the tariff is left for the booking to choose for that node (the same
+    carrier, to the same point or door)."""
+    lane = next((x for x in load_routing_world().lanes if x.code == lane_code), None)
+    if (
+        lane is None
+        or not shipment.quoted_carrier
+        or lane.legs[-1].carrier != shipment.quoted_carrier
+    ):
+        return {}
+    carrier = shipment.quoted_carrier
+    before = node_handover(shipment.node_id, carrier)
+    after = node_handover(node_id, carrier)
+    same_way = bool(before and before.courier_collects) == bool(after and after.courier_collects)
+    return {
+        "quoted_carrier": carrier,
+        "quoted_service": shipment.quoted_service if same_way else None,
+        "delivery_point": shipment.delivery_point,
+        "delivery_point_address": shipment.delivery_point_address,
+    }

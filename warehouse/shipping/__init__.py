@@ -18,9 +18,9 @@ whose body is only a hint: CDEK does not sign them).
 
 One module per part: ``adapters`` (which carriers, configured how), ``booking``,
 ``withdrawal`` (cancelling a booking), ``pickups`` (the courier a node's hand-over
-may need), ``tracking`` (labels, tracking, webhooks) and
-``quotes`` (prices at checkout). Importing the package registers every job; callers
-may import from here as before.
+may need), ``tracking`` (labels, tracking, webhooks), ``quotes`` (prices at
+checkout, per planned parcel) and ``delivery_points`` (door or pickup point).
+Importing the package registers every job; callers may import from here as before.
 """
 
 from __future__ import annotations
@@ -44,6 +44,15 @@ from warehouse.shipping.booking import (
     MIN_SENDING_GRACE_SECONDS,
     book_shipment,
     request_booking,
+)
+from warehouse.shipping.delivery_points import (
+    DOOR,
+    DeliveryChoice,
+    PickupPointsUnavailable,
+    QuotedService,
+    chosen_points,
+    delivery_points,
+    pickup_carriers,
 )
 from warehouse.shipping.pickups import book_pickup, request_pickup
 from warehouse.shipping.quotes import (
@@ -71,6 +80,7 @@ __all__ = [
     "CARRIER_SETTINGS",
     "CLAIMABLE_STATES",
     "DEFAULT_CARRIER_TIMEOUT_SECONDS",
+    "DOOR",
     "EVENT_TO_STATUS",
     "MAX_CARRIER_CALLS",
     "MAYBE_AT_CARRIER_STATES",
@@ -80,17 +90,23 @@ __all__ = [
     "QUOTE_FAILURE_SECONDS",
     "TRACKED_STATUSES",
     "WEBHOOK_OUTCOME",
+    "DeliveryChoice",
+    "PickupPointsUnavailable",
+    "QuotedService",
     "api_carriers",
     "book_pickup",
     "book_shipment",
     "cancel_booking",
     "carrier",
     "carrier_webhook",
+    "chosen_points",
+    "delivery_points",
     "enabled_carriers",
     "fetch_label",
     "label_pdf",
     "outside_transaction",
     "parcel_quotes",
+    "pickup_carriers",
     "poll_tracking",
     "refresh_tracking",
     "request_booking",

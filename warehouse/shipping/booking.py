@@ -144,8 +144,9 @@ def _booking_request(shipment: Shipment, service: str | None) -> carriers.Bookin
             width_mm=dimensions.get("width"),
             height_mm=dimensions.get("height"),
         ),
-        service=service,
+        service=service or _quoted(shipment, shipment.quoted_service),
         declared_value=Money(declared, order.currency),
+        delivery_point=_quoted(shipment, shipment.delivery_point),
         handover=handover,
         customs=customs,
     )
@@ -181,6 +182,13 @@ def _customs_declaration(
         currency=order.currency,
         recipient_identity=parcel_orders().customs_identity_of_parcel(shipment.order_id),
     )
+
+
+def _quoted(shipment: Shipment, value: str | None) -> str | None:
+    """What checkout quoted (the tariff, the pickup point), for the carrier that quoted
+    it: the shopper paid for that service, so it is the one booked. Staff who book
+    another carrier (or name a service themselves) book what they chose."""
+    return value if shipment.carrier == shipment.quoted_carrier else None
 
 
 # ------------------------------------------------------------------ the jobs

@@ -6,12 +6,18 @@ tariff for such a parcel (over its weight limit): never a silent fallback.
 Pricing plans first with the lane tables, asks here for the bands of the parcels the best
 plans hold, and plans again with the answers (``orders.pricing``); the routing engine
 looks each parcel's band up in the ``QuoteTable`` this returns.
+
+Each parcel is quoted for the shopper's delivery end (the door, or the chosen pickup
+point's kind: ``office`` or ``locker``) and for the way its node hands parcels to the
+carrier (``node_handovers``): only a tariff that fits both is taken, so the tariff each
+planned parcel carries (``routing.Shipment.service``, stored on its shipment row as
+``quoted_service``) is one the booking accepts and books.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from time import monotonic
 
 from flask import current_app
@@ -20,9 +26,12 @@ from sqlalchemy import select
 from shop.core.extensions import db
 from warehouse import routing
 from warehouse.carriers import base as carriers
-from warehouse.models import Node
+from warehouse.carriers.pickups import Handover
+from warehouse.models import Node, NodeHandover
 from warehouse.services import routing_world
+from warehouse.services.handovers import as_handover
 from warehouse.shipping.adapters import api_carriers, carrier
+from warehouse.shipping.delivery_points import DOOR, DeliveryChoice, pick_option
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +53,19 @@ def parcel_quotes(
     *,
     city: str | None,
     parcels: Iterable[tuple[str, routing.ParcelBand]],
+    delivery: DeliveryChoice = DOOR,
+    points: Mapping[str, carriers.DeliveryPoint] | None = None,
 ) -> routing.QuoteTable:
     """Ask the carrier of each lane's last leg (when it has an API and the lane serves
     ``destination``) for the price of a parcel of each ``(lane code, band)`` wanted:
     the band's upper weight and sides. Kept per app for ``QUOTE_CACHE_SECONDS`` by
-    (lane, its tariff, destination, band).
+    (lane, its tariff, destination, band, delivery end, node hand-over).
 
     A carrier that does not answer leaves the lane's table (``asked`` says why); one
-    that answers with no tariff for the parcel refuses it (``ParcelQuote.refused``).
+    that answers with no tariff for the parcel refuses it (``ParcelQuote.refused``), and
+    so does one whose tariffs all end elsewhere than ``delivery`` (a pickup choice:
+    ``points``, the chosen point per carrier, whose ``kind`` is the end) or start
+    otherwise than the node's hand-over.
     Called before checkout opens its transaction (an outside call, never inside one).
     """
     cache = current_app.extensions.setdefault("pavilion.carrier_quotes", {})
@@ -71,6 +85,8 @@ def parcel_quotes(
     cities = cache.get("node cities")
     if cities is None:
         cities = cache["node cities"] = dict(db.session.execute(select(Node.code, Node.city)).all())
+    handovers = _handovers({by_code[code].node for code in bands})
+    db.session.rollback()  # no transaction stays open while a carrier is asked
     failures = current_app.extensions.setdefault("pavilion.carrier_quote_failures", {})
     quotes: list[routing.ParcelQuote] = []
     asked: dict[str, str] = {}
@@ -79,9 +95,14 @@ def parcel_quotes(
         lane = by_code[code]
         leg = lane.legs[-1]
         asked[code] = NOT_ASKED
+        end = _end(delivery, points or {}, leg.carrier)
+        if end is None:
+            asked[code] = f"{leg.carrier} has no pickup point chosen"
+            continue
+        handover = handovers.get((lane.node, leg.carrier))
         for band in sorted(bands[code], key=_band_order):
             key = (lane.code, leg.service, destination.country, destination.region, city,
-                   destination.postal_code, band)  # fmt: skip
+                   destination.postal_code, band, end, handover)  # fmt: skip
             cached = cache.get(key)
             if cached is not None and now - cached[0] < QUOTE_CACHE_SECONDS:
                 quotes.append(cached[1])
@@ -97,7 +118,7 @@ def parcel_quotes(
                 options = carrier(leg.carrier).quote(
                     _parcel(band),
                     carriers.Origin(node=lane.node, country=_node_country(lane.node),
-                                    city=cities.get(lane.node, "")),
+                                    city=cities.get(lane.node, ""), handover=handover),
                     carriers.Address(country=destination.country, city=city or "", line1="",
                                      recipient="", phone="", postal_code=destination.postal_code,
                                      region=destination.region),
@@ -115,7 +136,7 @@ def parcel_quotes(
                             lane.code, leg.carrier, problem, QUOTE_FAILURE_SECONDS)  # fmt: skip
                 asked[code] = f"{leg.carrier} unreachable"
                 continue
-            quote = _parcel_quote(lane, leg.carrier, band, options)
+            quote = _parcel_quote(lane, leg.carrier, band, options, end)
             cache[key] = (now, quote)
             quotes.append(quote)
     return routing.QuoteTable(tuple(quotes), asked)
@@ -129,21 +150,44 @@ def _parcel(band: routing.ParcelBand) -> carriers.Parcel:
 
 
 def _parcel_quote(
-    lane: routing.Lane, carrier_name: str, band: routing.ParcelBand, options
+    lane: routing.Lane, carrier_name: str, band: routing.ParcelBand, options, end: str
 ) -> routing.ParcelQuote:
-    """The cheapest tariff offered (the quickest of equals) replaces the lane's last leg;
-    no tariff at all is the carrier refusing such a parcel."""
-    if not options:
+    """The cheapest tariff offered that ends at ``end`` and starts the node's way (the
+    quickest of equals) replaces the lane's last leg; no such tariff is the carrier
+    refusing such a parcel (the booking would refuse it too)."""
+    option = pick_option(options, end)
+    if option is None:
+        to = "" if end == "door" else f" to a pickup point ({end})"
         return routing.ParcelQuote(
             lane.code, band, carrier_name, leg=len(lane.legs) - 1,
-            refused=f"no tariff offered for a parcel of {band}",
+            refused=f"no tariff offered{to} for a parcel of {band}",
         )  # fmt: skip
-    option = min(options, key=lambda o: (o.price.amount, o.transit_days_max, o.service))
     return routing.ParcelQuote(
         lane.code, band, carrier_name, leg=len(lane.legs) - 1, cost=option.price,
         transit_days_min=option.transit_days_min, transit_days_max=option.transit_days_max,
         service=option.service,
     )  # fmt: skip
+
+
+def _end(
+    delivery: DeliveryChoice, points: Mapping[str, carriers.DeliveryPoint], carrier_name: str
+) -> str | None:
+    """Where this carrier hands the parcel to the recipient: the door, or the kind of the
+    pickup point the shopper chose among its points (``None``: none of its)."""
+    if not delivery.is_pickup:
+        return "door"
+    point = points.get(carrier_name)
+    return point.kind if point is not None else None
+
+
+def _handovers(nodes: set[str]) -> dict[tuple[str, str], Handover]:
+    """How each of ``nodes`` hands parcels to each carrier, by (node code, carrier)."""
+    rows = db.session.execute(
+        select(Node.code, NodeHandover)
+        .join(NodeHandover, NodeHandover.node_id == Node.id)
+        .where(Node.code.in_(sorted(nodes)))
+    ).all()
+    return {(code, row.carrier): as_handover(row) for code, row in rows}
 
 
 def _band_order(band: routing.ParcelBand) -> tuple:

@@ -2,9 +2,10 @@
 //
 // - The customs identity fieldset is shown only for destinations whose customs need it
 //   (the page lists them in data-customs-countries).
-// - When the destination changes, the summary (shipments, shipping, duties, total) is
-//   fetched again from /checkout/summary and swapped in; without script the
-//   "Update totals" button does the same by sending the form back.
+// - When the destination or the delivery (door or pickup point) changes, the summary
+//   (delivery choice, shipments, shipping, duties, total) is fetched again from
+//   /checkout/summary and swapped in; without script the "Update totals" button does
+//   the same by sending the form back.
 // - "Place order" is sent once, however often it is pressed (the server's one-time key
 //   makes a repeat land on the same order anyway).
 // - On an order paid by card, Stripe's Payment Element is mounted when Stripe.js is on
@@ -45,10 +46,12 @@
     var summary = document.getElementById("checkout-summary");
     if (!summary) return;
     var query = new URLSearchParams();
-    ["country", "region", "postal_code"].forEach(function (name) {
+    ["country", "region", "postal_code", "city", "delivery_point"].forEach(function (name) {
       var field = form.elements.namedItem(name);
       if (field && field.value) query.set(name, field.value);
     });
+    var method = form.querySelector('input[name="delivery_method"]:checked');
+    if (method) query.set("delivery_method", method.value);
     var request = ++latestRequest;
     summary.setAttribute("aria-busy", "true");
     fetch(form.dataset.summaryUrl + "?" + query.toString(), {
@@ -92,9 +95,14 @@
         refreshSummary(form);
       });
     }
-    ["region", "postal_code"].forEach(function (name) {
+    ["region", "postal_code", "city"].forEach(function (name) {
       var field = form.elements.namedItem(name);
       if (field) field.addEventListener("change", function () { refreshSummary(form); });
+    });
+    // Door or pickup point live in the summary, which is swapped: listen on the form.
+    form.addEventListener("change", function (event) {
+      var name = event.target && event.target.name;
+      if (name === "delivery_method" || name === "delivery_point") refreshSummary(form);
     });
     var sent = false;
     form.addEventListener("submit", function (event) {

@@ -66,6 +66,16 @@ CDEK facts this adapter relies on (and the fake in tests/fake_cdek.py follows):
 - ``DELETE /v2/orders/{uuid}`` withdraws an order (CDEK refuses once the
   parcel was handed over); a 404 means it is gone already.
 - Webhooks are unsigned: ``parse_webhook`` returns only a hint.
+- Pickup points (``delivery_points``): ``GET /v2/deliverypoints`` ("Список офисов",
+  api-docs.cdek.ru/36982648.html) by the city's ``postal_code``, or by its CDEK
+  ``city_code`` from ``GET /v2/location/cities``; both answer JSON arrays
+  (``offices``). An order to a pickup point sends ``delivery_point`` (the office
+  code) instead of ``to_location``.
+- Quotes say where each tariff of ``CDEK_TARIFF_CODE``'s family hands the parcel over
+  (``QuoteOption.delivery``: door, office or locker) when its sender side is the
+  node's hand-over (``Origin.handover``), from the one tariff table
+  (``tariffs``, rules/tariffs.json: 136 склад-склад, 137 склад-дверь, 138
+  дверь-склад, 139 дверь-дверь, 366 дверь-постамат, 368 склад-постамат).
 - Errors arrive as ``requests[].errors[{code, message}]`` or top-level
   ``errors[]``; 401 ``v2_token_expired`` means renew the token (done once per call).
 """

@@ -3,6 +3,7 @@ settings it reads and the CDEK facts it relies on)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -17,6 +18,7 @@ from warehouse.carriers.base import (
     CarrierConfigurationError,
     CarrierError,
     CarrierRejected,
+    DeliveryPoint,
     LabelNotReady,
     Origin,
     Parcel,
@@ -37,8 +39,10 @@ from warehouse.carriers.cdek.answers import (
 )
 from warehouse.carriers.cdek.client import CdekClient, build_session
 from warehouse.carriers.cdek.currencies import CDEK_CURRENCY_CODES
+from warehouse.carriers.cdek.offices import city_code, delivery_points, offices_query
 from warehouse.carriers.cdek.request_bodies import CdekRequestBodies
 from warehouse.carriers.cdek.subscriptions import CdekSubscriptions
+from warehouse.carriers.cdek.tariffs import recipient_end, sender_side, tariff_table
 from warehouse.carriers.cdek.tracking import tracking_events, webhook_hint
 
 # The adapter's one logger, as before it was split in modules.
@@ -61,6 +65,13 @@ def _timeout(value: Any) -> tuple[float, float]:
         return (float(value), float(value))
     connect, read = value
     return (float(connect), float(read))
+
+
+def _delivery(service: str, sender: str, family: str) -> str | None:
+    try:
+        return recipient_end(int(service), sender, family)
+    except ValueError:
+        return None
 
 
 class CdekCarrier(CdekRequestBodies, CdekSubscriptions, CarrierAdapter):
@@ -114,7 +125,40 @@ class CdekCarrier(CdekRequestBodies, CdekSubscriptions, CarrierAdapter):
             ),
             "quote",
         )
-        return quote_options(body, self.currency, self.quote_tariffs, self.name)
+        options = quote_options(body, self.currency, self.quote_tariffs, self.name)
+        # Each tariff of the configured one's family says where the recipient takes the
+        # parcel, when its sender side is the node's hand-over (``origin.handover``; the
+        # configured tariff's side for a node without one): the booking's
+        # ``choose_tariff`` accepts exactly these.
+        configured = tariff_table().get(self.tariff_code)
+        family = configured.family if configured else "parcel"
+        if origin.handover is not None:
+            sender = sender_side(origin.handover)
+        else:
+            sender = configured.sender if configured else "warehouse"
+        return [
+            dataclasses.replace(option, delivery=_delivery(option.service, sender, family))
+            for option in options
+        ]
+
+    def delivery_points(
+        self, country: str, city: str, postal_code: str | None = None
+    ) -> list[DeliveryPoint]:
+        """``GET /v2/deliverypoints`` for the city: by its postal code when given (CDEK
+        reads it as the city's), else by the CDEK city code found by name through
+        ``GET /v2/location/cities``. An unknown city has no points."""
+        if postal_code:
+            query = offices_query(country, postal_code=postal_code)
+        else:
+            response = self.client.call(
+                "GET", "/v2/location/cities", params={"country_codes": country, "city": city}
+            )
+            code = city_code(self.client.json_or_raise_list(response, "city lookup"), city)
+            if code is None:
+                return []
+            query = offices_query(country, city_code=code)
+        response = self.client.call("GET", "/v2/deliverypoints", params=query)
+        return delivery_points(self.client.json_or_raise_list(response, "office list"), self.name)
 
     def book(self, request: BookingRequest) -> Booking:
         """Sent once. A timeout raises ``CarrierUnavailable(outcome_unknown=True)``:

@@ -153,6 +153,16 @@ class CdekClient:
             raise CarrierError(f"CDEK's answer to the {what} is not a JSON object")
         return body
 
+    def json_or_raise_list(self, response: requests.Response, what: str) -> list[Any]:
+        """The JSON array of a 2xx answer (CDEK's lists: offices, cities); the port's
+        error for any other answer."""
+        if response.status_code >= 400:
+            self.json_or_raise(response, what)  # raises the port's error for it
+        body = self.body(response)
+        if not isinstance(body, list):
+            raise CarrierError(f"CDEK's answer to the {what} is not a JSON array")
+        return body
+
     # -- OAuth ------------------------------------------------------------------
 
     def _access_token(self) -> str:

@@ -8,6 +8,10 @@ chose). The sender's side must match the node's hand-over and the recipient's th
 shopper's choice, or CDEK refuses the order (api-docs.cdek.ru/33828802.html:
 ``shipment_point`` is required with a "from warehouse" tariff and cannot be sent
 with ``from_location``; ``delivery_point`` likewise for "to warehouse").
+
+The same table says what a quote may offer: each tariff the calculator returns is
+shown as delivering to the door, an office or a locker (``recipient_end``) only when
+its sender side is the node's hand-over, so what the shopper picks is bookable.
 """
 
 from __future__ import annotations
@@ -20,6 +24,13 @@ from importlib import resources
 from warehouse.carriers.pickups import Handover
 
 SIDES = ("door", "warehouse", "postamat")
+# Where the recipient takes the parcel, as the shop names it (``carriers.RECIPIENT_ENDS``:
+# what a quote offers and a pickup point's ``kind`` is), by the tariff's recipient side.
+DOOR = "door"  # дверь: the address
+OFFICE = "office"  # склад: a CDEK office the shopper chose
+LOCKER = "locker"  # постамат: a CDEK parcel locker
+_END_OF_SIDE = {"door": DOOR, "warehouse": OFFICE, "postamat": LOCKER}
+_SIDE_OF_END = {end: side for side, end in _END_OF_SIDE.items()}
 
 
 class TariffMismatch(ValueError):
@@ -58,6 +69,33 @@ def tariff_table() -> dict[int, Tariff]:
 
 def sender_side(handover: Handover) -> str:
     return "door" if handover.courier_collects else "warehouse"
+
+
+def _side(name: str) -> str:
+    """A table side, from either name: ``office`` is ``warehouse``, ``locker`` is
+    ``postamat``."""
+    return _SIDE_OF_END.get(name, name)
+
+
+def recipient_end(code: int, sender: str, family: str = "parcel") -> str | None:
+    """Where the recipient takes a parcel sent on tariff ``code`` (``door``, ``office`` or
+    ``locker``) when the node's sender side is ``sender`` (``warehouse``/``office`` for a
+    drop-off, ``door`` for a courier intake); ``None`` for a tariff of another family, not
+    in the table, or that needs another hand-over at the node: a quote offers the
+    shopper only tariffs the booking (``choose_tariff``) will accept."""
+    tariff = tariff_table().get(int(code))
+    if tariff is None or tariff.family != family or tariff.sender != _side(sender):
+        return None
+    return _END_OF_SIDE[tariff.recipient]
+
+
+def parcel_tariff(sender: str, end: str, family: str = "parcel") -> int:
+    """The tariff of ``family`` from the node's ``sender`` side to the recipient's ``end``
+    (either side's name: ``door``, ``office``/``warehouse``, ``locker``/``postamat``)."""
+    for tariff in sorted(tariff_table().values(), key=lambda t: t.code):
+        if (tariff.family, tariff.sender, tariff.recipient) == (family, _side(sender), _side(end)):
+            return tariff.code
+    raise TariffMismatch(f"no {family} tariff goes from the sender's {sender} to {end}")
 
 
 def choose_tariff(
