@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import request
+from ipaddress import ip_address
+
+from flask import current_app, request
 from flask.views import MethodView
 
 from orders import carts, checkout, services
@@ -333,11 +335,26 @@ def payment_webhook(adapter):
     if adapter not in payments_service.enabled_adapters():
         raise NotFound(f"No payment adapter {adapter}.")
     payments = payments_service.adapter(adapter)
+    senders = payments.trusted_senders()
+    if senders is not None and not _sent_from(request.remote_addr, senders):
+        raise WebhookInvalid(f"Notifications for {adapter} do not come from this address.")
     try:
         event = payments.parse_webhook(dict(request.headers), request.get_data())
     except WebhookRejected as rejected:
         raise WebhookInvalid(str(rejected)) from None
-    if event is None:
-        return shaped_json({"received": True, "outcome": "ignored"})
-    outcome = services.apply_payment_event(adapter, event)
+    outcome = "ignored" if event is None else services.apply_payment_event(adapter, event)
+    answer = payments.webhook_answer(outcome)
+    if answer is not None:
+        body, status, content_type = answer
+        return current_app.response_class(body, status=status, content_type=content_type)
     return shaped_json({"received": True, "outcome": outcome})
+
+
+def _sent_from(address: str | None, networks) -> bool:
+    """Whether the notification's sender (the client address after the trusted proxy
+    hops) is in one of the provider's published networks."""
+    try:
+        sender = ip_address(address or "")
+    except ValueError:
+        return False
+    return any(sender in network for network in networks)

@@ -121,6 +121,36 @@ def load_config(
         # A shopper waits on the PaymentIntent at checkout: fail fast, the order survives.
         "STRIPE_TIMEOUT_SECONDS": int(env.get("STRIPE_TIMEOUT_SECONDS", "10")),
         "STRIPE_MAX_NETWORK_RETRIES": int(env.get("STRIPE_MAX_NETWORK_RETRIES", "1")),
+        # YooKassa (Russia: bank cards incl. Mir, SBP), orders/payments/yookassa_adapter.py.
+        "YOOKASSA_SHOP_ID": env.get("YOOKASSA_SHOP_ID"),
+        "YOOKASSA_SECRET_KEY": env.get("YOOKASSA_SECRET_KEY"),
+        "YOOKASSA_API_BASE": env.get("YOOKASSA_API_BASE"),
+        # JSON list of CIDR networks notifications may come from (YooKassa publishes them);
+        # unset: the documented list in the adapter.
+        "YOOKASSA_NOTIFICATION_NETWORKS": _json_setting(env, "YOOKASSA_NOTIFICATION_NETWORKS"),
+        # The shop's VAT regime for 54-FZ receipts: tax_system_code 1-6 (YooKassa's table).
+        "YOOKASSA_TAX_SYSTEM_CODE": env.get("YOOKASSA_TAX_SYSTEM_CODE"),
+        "YOOKASSA_TIMEOUT_SECONDS": env.get("YOOKASSA_TIMEOUT_SECONDS"),
+        # Alipay (China), orders/payments/alipay_adapter.py.
+        "ALIPAY_APP_ID": env.get("ALIPAY_APP_ID"),
+        "ALIPAY_APP_PRIVATE_KEY": _pem_setting(env, "ALIPAY_APP_PRIVATE_KEY"),
+        "ALIPAY_PUBLIC_KEY": _pem_setting(env, "ALIPAY_PUBLIC_KEY"),
+        "ALIPAY_GATEWAY": env.get("ALIPAY_GATEWAY"),
+        "ALIPAY_TIMEOUT_SECONDS": env.get("ALIPAY_TIMEOUT_SECONDS"),
+        # WeChat Pay APIv3 (China), orders/payments/wechatpay_adapter.py.
+        "WECHATPAY_MCHID": env.get("WECHATPAY_MCHID"),
+        "WECHATPAY_APPID": env.get("WECHATPAY_APPID"),
+        "WECHATPAY_PRIVATE_KEY": _pem_setting(env, "WECHATPAY_PRIVATE_KEY"),
+        "WECHATPAY_CERT_SERIAL_NO": env.get("WECHATPAY_CERT_SERIAL_NO"),
+        "WECHATPAY_APIV3_KEY": env.get("WECHATPAY_APIV3_KEY"),
+        "WECHATPAY_CERT_DIR": env.get("WECHATPAY_CERT_DIR"),
+        "WECHATPAY_PUBLIC_KEY": _pem_setting(env, "WECHATPAY_PUBLIC_KEY"),
+        "WECHATPAY_PUBLIC_KEY_ID": env.get("WECHATPAY_PUBLIC_KEY_ID"),
+        "WECHATPAY_API_BASE": env.get("WECHATPAY_API_BASE"),
+        "WECHATPAY_TIMEOUT_SECONDS": env.get("WECHATPAY_TIMEOUT_SECONDS"),
+        # The shop's public https base URL: providers send shoppers back to its order
+        # pages and post notifications to its webhooks. Unset: the request's own host.
+        "PUBLIC_URL": (env.get("PAVILION_PUBLIC_URL") or "").rstrip("/") or None,
         "CARRIERS": _carriers(env),
         "CDEK_API_BASE": env.get("CDEK_API_BASE", "https://api.edu.cdek.ru"),
         "CDEK_CLIENT_ID": env.get("CDEK_CLIENT_ID"),
@@ -211,13 +241,38 @@ def _names(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple
     return tuple(item.strip() for item in listed.split(",") if item.strip())
 
 
+# An adapter is offered by default when the setting that makes it work is there.
+_PROVIDER_KEYS = (
+    ("stripe", "STRIPE_API_KEY"),
+    ("yookassa", "YOOKASSA_SECRET_KEY"),
+    ("alipay", "ALIPAY_APP_ID"),
+    ("wechatpay", "WECHATPAY_MCHID"),
+)
+
+
 def _payment_adapters(env: Mapping[str, str]) -> tuple[str, ...]:
     """The payment adapters shoppers may choose: PAVILION_PAYMENT_ADAPTERS, else manual,
-    plus stripe when it has a key."""
+    plus each provider whose credentials are set."""
     listed = env.get("PAVILION_PAYMENT_ADAPTERS")
     if listed is not None:
         return tuple(name.strip() for name in listed.split(",") if name.strip())
-    return ("manual", "stripe") if env.get("STRIPE_API_KEY") else ("manual",)
+    return ("manual", *(name for name, key in _PROVIDER_KEYS if env.get(key)))
+
+
+def _pem_setting(env: Mapping[str, str], name: str) -> str | None:
+    """A key given inline (PEM text, or bare base64 as Alipay's console shows it) or
+    as ``NAME_FILE``: a path to read it from (a mounted secret)."""
+    inline = env.get(name)
+    if inline:
+        return inline.replace("\\n", "\n")
+    path = env.get(f"{name}_FILE")
+    if not path:
+        return None
+    try:
+        with open(path, encoding="ascii") as pem:
+            return pem.read()
+    except OSError as problem:
+        raise ConfigError(f"{name}_FILE: cannot read {path}: {problem}") from None
 
 
 def _carriers(env: Mapping[str, str]) -> tuple[str, ...]:

@@ -1,5 +1,6 @@
 """Payment adapters: the port (``base``), the plugin registry (``registry``),
-and the adapters this project ships (``manual``, ``stripe_adapter``).
+and the adapters this project ships (``manual``, ``stripe_adapter``,
+``yookassa_adapter``, ``alipay_adapter``, ``wechatpay_adapter``).
 
 Services import from here and receive an adapter from ``load_adapter``; they
 never import a concrete adapter.
@@ -14,6 +15,7 @@ from orders.payments.base import (
     PaymentDeclined,
     PaymentError,
     PaymentEvent,
+    PaymentLine,
     PaymentRejected,
     PaymentRequest,
     PaymentResult,
@@ -41,6 +43,7 @@ __all__ = [
     "PaymentDeclined",
     "PaymentError",
     "PaymentEvent",
+    "PaymentLine",
     "PaymentRejected",
     "PaymentRequest",
     "PaymentResult",

@@ -21,7 +21,9 @@ builds from its configuration. The keys the shipped adapters read:
     ``stripe``: another API address (a test server such as localstripe).
     Optional; default ``https://api.stripe.com``.
 
-``orders/payments/stripe_adapter.py`` lists a few optional tuning keys more.
+``orders/payments/stripe_adapter.py`` lists a few optional tuning keys more;
+``yookassa_adapter.py``, ``alipay_adapter.py`` and ``wechatpay_adapter.py`` list
+theirs (``YOOKASSA_*``, ``ALIPAY_*``, ``WECHATPAY_*``).
 
 Errors: every adapter call raises only the ``PaymentError`` family below (and
 ``ValueError`` for arguments that can never be right, such as an amount in the
@@ -35,6 +37,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from ipaddress import IPv4Network, IPv6Network
 from typing import Any, ClassVar
 
 from catalog.money import Money
@@ -42,7 +45,39 @@ from catalog.money import Money
 # What a payment looks like to the shop, whatever the provider calls it.
 PAYMENT_STATUSES = ("requires_action", "pending", "succeeded", "failed", "canceled")
 REFUND_STATUSES = ("succeeded", "pending", "failed")
-EVENT_KINDS = ("succeeded", "failed", "canceled", "refunded")
+# ``authorized``: the money is held (a two-stage payment); the shop captures it while
+# the order can still be paid, and cancels the hold otherwise.
+EVENT_KINDS = ("succeeded", "authorized", "failed", "canceled", "refunded")
+DEVICES = ("desktop", "mobile")
+
+
+@dataclass(frozen=True)
+class PaymentLine:
+    """One thing the payment is for, as a fiscal receipt (54-FZ) or a provider's goods
+    list names it. ``unit_price`` is in the payment's currency; the lines of a request
+    add up to its amount.
+
+    ``kind``: ``goods``, ``shipping`` or ``duty`` (duties and taxes collected for
+    customs). ``category`` is the catalog category's slug (a receipt's VAT rate
+    depends on it); ``None`` for shipping and duties.
+    """
+
+    name: str
+    quantity: int
+    unit_price: Money
+    kind: str = "goods"
+    category: str | None = None
+    sku: str | None = None
+
+    def __post_init__(self):
+        if self.quantity <= 0:
+            raise ValueError("a payment line needs a positive quantity")
+        if self.kind not in ("goods", "shipping", "duty"):
+            raise ValueError(f"unknown payment line kind {self.kind!r}")
+
+    @property
+    def total(self) -> Money:
+        return Money(self.unit_price.amount * self.quantity, self.unit_price.currency)
 
 
 @dataclass(frozen=True)
@@ -57,6 +92,17 @@ class PaymentRequest:
     (a saved card, a test card such as ``pm_card_visa``). With it, the
     adapter confirms at once on the server; without it (the web checkout),
     the shopper's client confirms with what ``next_action`` carries.
+
+    ``amount`` is in a currency the adapter takes (``PaymentAdapter.currencies``):
+    when the order's currency is another one, the shop has converted it at the
+    order's stored rate and ``order_amount`` is the order's own total.
+
+    What hosted payment pages and notifications need, all optional:
+    ``return_url`` (where the provider sends the shopper back: the order page),
+    ``notify_url`` (the shop's webhook for this adapter, for providers that take
+    it per payment), ``client_ip`` and ``device`` (``desktop`` or ``mobile``: a
+    QR code or a mobile payment page), ``locale`` (``en``, ``ru``, ``zh``),
+    ``phone``, and ``lines`` (what is bought, for receipts).
     """
 
     order_number: str
@@ -66,6 +112,14 @@ class PaymentRequest:
     description: str = ""
     metadata: Mapping[str, str] = field(default_factory=dict)
     payment_method: str | None = None
+    order_amount: Money | None = None
+    lines: tuple[PaymentLine, ...] = ()
+    return_url: str | None = None
+    notify_url: str | None = None
+    client_ip: str | None = None
+    device: str = "desktop"
+    locale: str = "en"
+    phone: str | None = None
 
     def __post_init__(self):
         if not self.order_number:
@@ -76,6 +130,8 @@ class PaymentRequest:
             raise ValueError(f"a payment must be for a positive amount, not {self.amount}")
         if not self.idempotency_key or len(self.idempotency_key) > 255:
             raise ValueError("an idempotency key of 1 to 255 characters is required")
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {DEVICES}, not {self.device!r}")
 
 
 @dataclass(frozen=True)
@@ -189,6 +245,9 @@ class PaymentAdapter(ABC):
     """
 
     name: ClassVar[str]
+    # The currencies the provider takes; empty: any. An order in another currency is
+    # converted by the shop at the order's stored rate before ``create_payment``.
+    currencies: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, settings: Mapping[str, Any]):
         self.settings = dict(settings)
@@ -216,6 +275,18 @@ class PaymentAdapter(ABC):
         ``None``: verified, but of a type the shop does not act on (answer 200).
         Raises ``WebhookRejected`` when it cannot be verified or read.
         """
+
+    def trusted_senders(self) -> tuple[IPv4Network | IPv6Network, ...] | None:
+        """The networks the provider's notifications come from, when it publishes them
+        (the webhook refuses other senders with 400); ``None``: any sender, the
+        signature or a read-back is the proof."""
+        return None
+
+    def webhook_answer(self, outcome: str) -> tuple[str, int, str] | None:
+        """The body, status and content type the provider expects back for a notification
+        the shop accepted (Alipay wants the bare text ``success``); ``None``: the shop's
+        JSON acknowledgement. ``outcome`` is what the shop did with it."""
+        return None
 
     def status(self, reference: str) -> PaymentResult:
         """Ask the provider where the payment stands now (for a reconciling job)."""
