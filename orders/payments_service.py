@@ -57,6 +57,9 @@ SETTINGS = (
     "WECHATPAY_PUBLIC_KEY_ID",
     "WECHATPAY_API_BASE",
     "WECHATPAY_TIMEOUT_SECONDS",
+    # wechatpay: its notify URL and H5 site (PUBLIC_URL), and time_expire = the hold.
+    "PUBLIC_URL",
+    "RESERVATION_TTL_MINUTES",
 )
 
 
