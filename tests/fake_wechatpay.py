@@ -143,6 +143,7 @@ class FakeWeChatPay:
         self.transactions: dict[str, Transaction] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path) of each signed request
         self.delay = 0.0
+        self.delay_paths: tuple[str, ...] = ("/",)  # the paths ``delay`` applies to
         self.notify = True
         self.deliveries: list[int] = []  # the shop's status codes
         self._lock = threading.RLock()
@@ -189,6 +190,13 @@ class FakeWeChatPay:
                 resource, original = self._transaction_json(transaction), "transaction"
             else:
                 resource, original = self._refund_json(transaction, refund_no), "refund"
+        return self.notification_about(resource, original, event_type)
+
+    def notification_about(
+        self, resource: dict[str, Any], original: str = "transaction",
+        event_type: str = "TRANSACTION.SUCCESS",
+    ) -> tuple[dict[str, str], bytes]:  # fmt: skip
+        """A signed notification carrying ``resource`` as given (e.g. a stale state)."""
         body = {
             "id": str(uuid.uuid4()),
             "create_time": datetime.now(CHINA).isoformat(timespec="seconds"),
@@ -452,7 +460,7 @@ class FakeWeChatPay:
             def _serve(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode() if length else ""
-                if fake.delay:
+                if fake.delay and self.path.startswith(fake.delay_paths):
                     time.sleep(fake.delay)
                 if not fake._authorized(self.command, self.path, body,
                                         self.headers.get("Authorization")):  # fmt: skip
