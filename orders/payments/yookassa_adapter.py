@@ -46,7 +46,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
@@ -164,6 +164,7 @@ class ShopApiClient(ApiClient):
 class YooKassaAdapter(PaymentAdapter):
     name = "yookassa"
     currencies = ("RUB",)
+    held_statuses = frozenset({"waiting_for_capture"})
 
     def __init__(self, settings: Mapping[str, Any]):
         super().__init__(settings)
@@ -215,6 +216,18 @@ class YooKassaAdapter(PaymentAdapter):
 
     def status(self, reference: str) -> PaymentResult:
         return self._result(self._payment(reference))
+
+    def find_payment(self, order_number: str, since: datetime) -> PaymentResult | None:
+        """The newest payment for ``order_number`` created since ``since`` (YooKassa's
+        list cannot filter by metadata: the page of recent payments is searched)."""
+        found = self._call("GET", "/payments", query={
+            "created_at.gte": since.astimezone(UTC).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"), "limit": "100"})  # fmt: skip
+        mine = [p for p in found.get("items", [])
+                if (p.get("metadata") or {}).get("order_number") == order_number]  # fmt: skip
+        if not mine:
+            return None
+        return self._result(max(mine, key=lambda p: p.get("created_at") or ""))
 
     def capture(self, reference: str, amount: Money | None = None) -> PaymentResult:
         """Take the held money (all of it: a partial capture would need a receipt of
