@@ -74,15 +74,22 @@ import requests
 
 SHOP_ID = "506751"
 SECRET_KEY = "test_pavilion_fake_secret"  # a test fixture, not a credential
-PAYMENT_EVENTS = {"waiting_for_capture": "payment.waiting_for_capture",
-                  "succeeded": "payment.succeeded", "canceled": "payment.canceled"}  # fmt: skip
+PAYMENT_EVENTS = {
+    "waiting_for_capture": "payment.waiting_for_capture",
+    "succeeded": "payment.succeeded",
+    "canceled": "payment.canceled",
+}
 
 
 class Refused(Exception):
     def __init__(self, status: int, code: str, description: str, parameter: str | None = None):
         super().__init__(description)
         self.status, self.code, self.description, self.parameter = (
-            status, code, description, parameter)  # fmt: skip
+            status,
+            code,
+            description,
+            parameter,
+        )
 
 
 @dataclass
@@ -112,8 +119,9 @@ class FakeYooKassa:
         self._create_delay = 0.0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)  # fmt: skip
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v3"
 
     def start(self) -> FakeYooKassa:
@@ -126,11 +134,14 @@ class FakeYooKassa:
 
     def settings(self, **overrides: Any) -> dict[str, Any]:
         return {
-            "YOOKASSA_SHOP_ID": SHOP_ID, "YOOKASSA_SECRET_KEY": SECRET_KEY,
-            "YOOKASSA_API_BASE": self.url, "YOOKASSA_TIMEOUT_SECONDS": 3,
+            "YOOKASSA_SHOP_ID": SHOP_ID,
+            "YOOKASSA_SECRET_KEY": SECRET_KEY,
+            "YOOKASSA_API_BASE": self.url,
+            "YOOKASSA_TIMEOUT_SECONDS": 3,
             "YOOKASSA_NOTIFICATION_NETWORKS": ["127.0.0.1/32"],
-            "PUBLIC_URL": "https://shop.example", **overrides,
-        }  # fmt: skip
+            "PUBLIC_URL": "https://shop.example",
+            **overrides,
+        }
 
     # -- switches and the shopper ------------------------------------------------
 
@@ -146,8 +157,12 @@ class FakeYooKassa:
             payment = self._existing(payment_id)
             assert payment["status"] == "pending", payment["status"]
             payment["paid"] = True
-            payment["payment_method"] = {"type": "bank_card", "id": payment_id, "saved": False,
-                                         "card": {"card_type": "Mir", "last4": "0001"}}  # fmt: skip
+            payment["payment_method"] = {
+                "type": "bank_card",
+                "id": payment_id,
+                "saved": False,
+                "card": {"card_type": "Mir", "last4": "0001"},
+            }
             payment.pop("confirmation", None)
             if payment["_capture"]:
                 self._succeed(payment, payment["amount"])
@@ -207,8 +222,12 @@ class FakeYooKassa:
                 if key in self.state.keys:
                     seen, status, answer = self.state.keys[key]
                     if seen != fingerprint:
-                        raise Refused(400, "invalid_request", "Idempotence key duplicated "
-                                      "with other parameters", "Idempotence-Key")  # fmt: skip
+                        raise Refused(
+                            400,
+                            "invalid_request",
+                            "Idempotence key duplicated with other parameters",
+                            "Idempotence-Key",
+                        )
                     return status, answer
                 status, answer, after = self._post(path, body)
                 self.state.keys[key] = (fingerprint, status, answer)
@@ -230,16 +249,22 @@ class FakeYooKassa:
         if parts[0] == "payments" and len(parts) == 3 and parts[2] in ("capture", "cancel"):
             payment = self._existing(parts[1])
             if payment["status"] != "waiting_for_capture":
-                raise Refused(400, "invalid_request", f"Payment is in {payment['status']} "
-                              "status; only waiting_for_capture can be "
-                              f"{parts[2]}d", "payment_id")  # fmt: skip
+                raise Refused(
+                    400,
+                    "invalid_request",
+                    f"Payment is in {payment['status']} "
+                    "status; only waiting_for_capture can be "
+                    f"{parts[2]}d",
+                    "payment_id",
+                )
             if parts[2] == "capture":
                 amount = body.get("amount") or payment["amount"]
                 value = _amount(amount, "amount")
-                if value > Decimal(payment["amount"]["value"]) or \
-                        amount.get("currency") != payment["amount"]["currency"]:  # fmt: skip
-                    raise Refused(400, "invalid_request", "capture above the held amount",
-                                  "amount")  # fmt: skip
+                if (
+                    value > Decimal(payment["amount"]["value"])
+                    or amount.get("currency") != payment["amount"]["currency"]
+                ):
+                    raise Refused(400, "invalid_request", "capture above the held amount", "amount")
                 self._succeed(payment, {"value": _str(value), "currency": "RUB"})
             else:
                 self._cancel(payment, "merchant", "canceled_by_merchant")
@@ -256,8 +281,9 @@ class FakeYooKassa:
         if parts == ["payments"]:
             since = (query.get("created_at.gte") or [""])[0]
             limit = int((query.get("limit") or ["10"])[0])
-            found = [_public(p) for p in self.state.payments.values()
-                     if p["created_at"] >= since][::-1][:limit]  # fmt: skip
+            found = [_public(p) for p in self.state.payments.values() if p["created_at"] >= since][
+                ::-1
+            ][:limit]
             return {"type": "list", "items": found}
         if parts[0] == "refunds" and len(parts) == 2:
             if parts[1] not in self.state.refunds:
@@ -265,8 +291,10 @@ class FakeYooKassa:
             return _public(self.state.refunds[parts[1]])
         if parts == ["receipts"]:
             wanted = (query.get("payment_id") or [""])[0]
-            return {"type": "list", "items": [r for r in self.state.receipts
-                                              if r["payment_id"] == wanted]}  # fmt: skip
+            return {
+                "type": "list",
+                "items": [r for r in self.state.receipts if r["payment_id"] == wanted],
+            }
         raise Refused(404, "not_found", f"no such method GET {path}")
 
     # -- the rules ------------------------------------------------------------------
@@ -278,11 +306,16 @@ class FakeYooKassa:
             raise Refused(400, "invalid_request", "this shop takes RUB only", "amount.currency")
         confirmation = body.get("confirmation") or {}
         if confirmation.get("type") != "redirect" or not confirmation.get("return_url"):
-            raise Refused(400, "invalid_request", "a redirect confirmation needs return_url",
-                          "confirmation.return_url")  # fmt: skip
+            raise Refused(
+                400,
+                "invalid_request",
+                "a redirect confirmation needs return_url",
+                "confirmation.return_url",
+            )
         if len(body.get("description") or "") > 128:
-            raise Refused(400, "invalid_request", "description is over 128 characters",
-                          "description")  # fmt: skip
+            raise Refused(
+                400, "invalid_request", "description is over 128 characters", "description"
+            )
         if len(body.get("metadata") or {}) > 16:
             raise Refused(400, "invalid_request", "more than 16 metadata keys", "metadata")
         receipt = body.get("receipt")
@@ -290,16 +323,24 @@ class FakeYooKassa:
             _check_receipt(receipt, value, "RUB")
         payment_id = f"{uuid.uuid4().hex[:8]}-000f-5000-8000-{uuid.uuid4().hex[:12]}"
         payment = {
-            "id": payment_id, "status": "pending", "paid": False,
+            "id": payment_id,
+            "status": "pending",
+            "paid": False,
             "amount": {"value": _str(value), "currency": "RUB"},
             "recipient": {"account_id": SHOP_ID, "gateway_id": "100500"},
-            "description": body.get("description"), "created_at": _now(),
-            "confirmation": {"type": "redirect", "return_url": confirmation["return_url"],
-                             "confirmation_url": f"https://yoomoney.ru/checkout/payments/v2/"
-                                                 f"contract?orderId={payment_id}"},
-            "test": True, "refundable": False, "metadata": body.get("metadata") or {},
+            "description": body.get("description"),
+            "created_at": _now(),
+            "confirmation": {
+                "type": "redirect",
+                "return_url": confirmation["return_url"],
+                "confirmation_url": f"https://yoomoney.ru/checkout/payments/v2/"
+                f"contract?orderId={payment_id}",
+            },
+            "test": True,
+            "refundable": False,
+            "metadata": body.get("metadata") or {},
             "_capture": bool(body.get("capture", False)),
-        }  # fmt: skip
+        }
         if receipt is not None:
             payment["receipt_registration"] = "pending"
             self._receipt("payment", payment_id, receipt)
@@ -309,24 +350,37 @@ class FakeYooKassa:
     def _refund(self, body: dict[str, Any]) -> dict[str, Any]:
         payment = self._existing(body.get("payment_id") or "")
         if payment["status"] != "succeeded":
-            raise Refused(400, "invalid_request", "only a succeeded payment can be refunded",
-                          "payment_id")  # fmt: skip
+            raise Refused(
+                400, "invalid_request", "only a succeeded payment can be refunded", "payment_id"
+            )
         amount = body.get("amount") or {}
         value = _amount(amount, "amount")
         if amount.get("currency") != payment["amount"]["currency"]:
-            raise Refused(400, "invalid_request", "the refund's currency is not the "
-                          "payment's", "amount.currency")  # fmt: skip
+            raise Refused(
+                400,
+                "invalid_request",
+                "the refund's currency is not the payment's",
+                "amount.currency",
+            )
         refunded = Decimal(payment.get("refunded_amount", {}).get("value", "0"))
         if value > Decimal(payment["amount"]["value"]) - refunded:
-            raise Refused(400, "invalid_request", "the refund is above what is left of the "
-                          "payment", "amount.value")  # fmt: skip
+            raise Refused(
+                400,
+                "invalid_request",
+                "the refund is above what is left of the payment",
+                "amount.value",
+            )
         receipt = body.get("receipt")
         if receipt is not None:
             _check_receipt(receipt, value, "RUB")
-        refund = {"id": f"{uuid.uuid4().hex[:8]}-0015-5000-9000-{uuid.uuid4().hex[:12]}",
-                  "payment_id": payment["id"], "status": "succeeded", "created_at": _now(),
-                  "amount": {"value": _str(value), "currency": "RUB"},
-                  "description": body.get("description")}  # fmt: skip
+        refund = {
+            "id": f"{uuid.uuid4().hex[:8]}-0015-5000-9000-{uuid.uuid4().hex[:12]}",
+            "payment_id": payment["id"],
+            "status": "succeeded",
+            "created_at": _now(),
+            "amount": {"value": _str(value), "currency": "RUB"},
+            "description": body.get("description"),
+        }
         payment["refunded_amount"] = {"value": _str(refunded + value), "currency": "RUB"}
         if receipt is not None:
             self._receipt("refund", payment["id"], receipt, refund_id=refund["id"])
@@ -334,11 +388,18 @@ class FakeYooKassa:
         return refund
 
     def _receipt(self, kind: str, payment_id: str, receipt: dict[str, Any], **extra) -> None:
-        self.state.receipts.append({
-            "id": uuid.uuid4().hex, "type": kind, "payment_id": payment_id, "status": "succeeded",
-            "items": receipt["items"], "tax_system_code": receipt.get("tax_system_code"),
-            "customer": receipt.get("customer"), **extra,
-        })  # fmt: skip
+        self.state.receipts.append(
+            {
+                "id": uuid.uuid4().hex,
+                "type": kind,
+                "payment_id": payment_id,
+                "status": "succeeded",
+                "items": receipt["items"],
+                "tax_system_code": receipt.get("tax_system_code"),
+                "customer": receipt.get("customer"),
+                **extra,
+            }
+        )
 
     def _existing(self, payment_id: str) -> dict[str, Any]:
         if payment_id not in self.state.payments:
@@ -347,8 +408,14 @@ class FakeYooKassa:
 
     @staticmethod
     def _succeed(payment: dict[str, Any], amount: dict[str, Any]) -> None:
-        payment.update(status="succeeded", paid=True, captured_at=_now(), refundable=True,
-                       amount=amount, income_amount=amount)  # fmt: skip
+        payment.update(
+            status="succeeded",
+            paid=True,
+            captured_at=_now(),
+            refundable=True,
+            amount=amount,
+            income_amount=amount,
+        )
         payment.pop("expires_at", None)
 
     @staticmethod
@@ -368,30 +435,37 @@ class FakeYooKassa:
 
     def _announce_refund(self, refund_id: str) -> None:
         if self.auto_notify and self.webhook_url:
-            threading.Thread(target=self.notify, args=("refund.succeeded", refund_id),
-                             daemon=True).start()  # fmt: skip
+            threading.Thread(
+                target=self.notify, args=("refund.succeeded", refund_id), daemon=True
+            ).start()
 
 
 def _check_receipt(receipt: dict[str, Any], value: Decimal, currency: str) -> None:
     who = receipt.get("customer") or {}
     if not who.get("email") and not who.get("phone"):
-        raise Refused(400, "invalid_request", "the receipt needs customer.email or phone",
-                      "receipt.customer")  # fmt: skip
+        raise Refused(
+            400, "invalid_request", "the receipt needs customer.email or phone", "receipt.customer"
+        )
     items = receipt.get("items") or []
     if not items:
         raise Refused(400, "invalid_request", "the receipt has no items", "receipt.items")
     total = Decimal(0)
     for item in items:
         if not item.get("description") or len(item["description"]) > 128:
-            raise Refused(400, "invalid_request", "item description 1-128 characters",
-                          "receipt.items.description")  # fmt: skip
+            raise Refused(
+                400,
+                "invalid_request",
+                "item description 1-128 characters",
+                "receipt.items.description",
+            )
         if item.get("amount", {}).get("currency") != currency:
             raise Refused(400, "invalid_request", "item currency", "receipt.items.amount")
         if item.get("vat_code") not in range(1, 13):
             raise Refused(400, "invalid_request", "vat_code 1-12", "receipt.items.vat_code")
         if not item.get("payment_subject") or not item.get("payment_mode"):
-            raise Refused(400, "invalid_request", "payment_subject and payment_mode",
-                          "receipt.items")  # fmt: skip
+            raise Refused(
+                400, "invalid_request", "payment_subject and payment_mode", "receipt.items"
+            )
         quantity = Decimal(str(item.get("quantity", 0)))
         if quantity <= 0:
             raise Refused(400, "invalid_request", "quantity", "receipt.items.quantity")
@@ -399,8 +473,9 @@ def _check_receipt(receipt: dict[str, Any], value: Decimal, currency: str) -> No
     if receipt.get("tax_system_code") not in (None, 1, 2, 3, 4, 5, 6):
         raise Refused(400, "invalid_request", "tax_system_code 1-6", "receipt.tax_system_code")
     if total != value:
-        raise Refused(400, "invalid_request", f"the receipt's items add up to {total}, "
-                      f"not {value}", "receipt")  # fmt: skip
+        raise Refused(
+            400, "invalid_request", f"the receipt's items add up to {total}, not {value}", "receipt"
+        )
 
 
 def _amount(amount: dict[str, Any], parameter: str) -> Decimal:
@@ -449,12 +524,17 @@ def _handler(fake: FakeYooKassa):
                 status, answer = 404, {"type": "error", "code": "not_found"}
             else:
                 try:
-                    status, answer = fake.handle(self.command, split.path[3:],
-                                                 parse_qs(split.query), self.headers, raw)  # fmt: skip
+                    status, answer = fake.handle(
+                        self.command, split.path[3:], parse_qs(split.query), self.headers, raw
+                    )
                 except Refused as refused:
                     status = refused.status
-                    answer = {"type": "error", "id": uuid.uuid4().hex, "code": refused.code,
-                              "description": refused.description}  # fmt: skip
+                    answer = {
+                        "type": "error",
+                        "id": uuid.uuid4().hex,
+                        "code": refused.code,
+                        "description": refused.description,
+                    }
                     if refused.parameter:
                         answer["parameter"] = refused.parameter
             payload = json.dumps(answer).encode()

@@ -109,8 +109,11 @@ _PAYMENT_STATUS = {
     "succeeded": "succeeded",
     "canceled": "canceled",
 }
-_EVENT_KIND = {"waiting_for_capture": "authorized", "succeeded": "succeeded",
-               "canceled": "canceled"}  # fmt: skip
+_EVENT_KIND = {
+    "waiting_for_capture": "authorized",
+    "succeeded": "succeeded",
+    "canceled": "canceled",
+}
 # What a notification may claim, given what the API says now: the claimed status or
 # one that can only come after it (a late notification is real, a claim ahead is not).
 _PLAUSIBLE = {
@@ -143,10 +146,13 @@ class ShopApiClient(ApiClient):
         """One call; ``PaymentUnavailable`` when YooKassa cannot be reached in time."""
         try:
             answer = requests.request(
-                method, self.endpoint + path, params=query_params, json=body,
+                method,
+                self.endpoint + path,
+                params=query_params,
+                json=body,
                 headers=self.prepare_request_headers(headers),
                 timeout=(min(self.timeout, 5.0), self.timeout),
-            )  # fmt: skip
+            )
         except requests.RequestException as exc:
             raise PaymentUnavailable(f"YooKassa did not answer: {type(exc).__name__}") from exc
         if answer.status_code == 200:
@@ -210,8 +216,12 @@ class YooKassaAdapter(PaymentAdapter):
         if request.client_ip:
             body["client_ip"] = request.client_ip
         payment = self._call("POST", "/payments", body, key=request.idempotency_key)
-        log.info("yookassa payment %s for order %s: %s", payment.get("id"),
-                 request.order_number, payment.get("status"))  # fmt: skip
+        log.info(
+            "yookassa payment %s for order %s: %s",
+            payment.get("id"),
+            request.order_number,
+            payment.get("status"),
+        )
         return self._result(payment)
 
     def status(self, reference: str) -> PaymentResult:
@@ -220,11 +230,21 @@ class YooKassaAdapter(PaymentAdapter):
     def find_payment(self, order_number: str, since: datetime) -> PaymentResult | None:
         """The newest payment for ``order_number`` created since ``since`` (YooKassa's
         list cannot filter by metadata: the page of recent payments is searched)."""
-        found = self._call("GET", "/payments", query={
-            "created_at.gte": since.astimezone(UTC).isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"), "limit": "100"})  # fmt: skip
-        mine = [p for p in found.get("items", [])
-                if (p.get("metadata") or {}).get("order_number") == order_number]  # fmt: skip
+        found = self._call(
+            "GET",
+            "/payments",
+            query={
+                "created_at.gte": since.astimezone(UTC)
+                .isoformat(timespec="milliseconds")
+                .replace("+00:00", "Z"),
+                "limit": "100",
+            },
+        )
+        mine = [
+            p
+            for p in found.get("items", [])
+            if (p.get("metadata") or {}).get("order_number") == order_number
+        ]
         if not mine:
             return None
         return self._result(max(mine, key=lambda p: p.get("created_at") or ""))
@@ -236,14 +256,19 @@ class YooKassaAdapter(PaymentAdapter):
         if payment["status"] == "succeeded":
             return self._result(payment)
         if payment["status"] != "waiting_for_capture":
-            raise PaymentRejected(f"payment {reference} is {payment['status']}, not held",
-                                  code="invalid_payment_status")  # fmt: skip
+            raise PaymentRejected(
+                f"payment {reference} is {payment['status']}, not held",
+                code="invalid_payment_status",
+            )
         held = _money(payment.get("amount"))
         if amount is not None and (held is None or amount.amount != held.amount):
             raise ValueError(f"only the whole held amount ({held}) can be captured")
-        captured = self._call("POST", f"/payments/{reference}/capture",
-                              {"amount": payment["amount"]},
-                              key=f"pavilion-capture-{reference}")  # fmt: skip
+        captured = self._call(
+            "POST",
+            f"/payments/{reference}/capture",
+            {"amount": payment["amount"]},
+            key=f"pavilion-capture-{reference}",
+        )
         return self._result(captured)
 
     def cancel(self, reference: str) -> PaymentResult:
@@ -255,10 +280,13 @@ class YooKassaAdapter(PaymentAdapter):
         if status in ("canceled", "pending"):
             return self._result(payment)
         if status == "succeeded":
-            raise PaymentRejected(f"payment {reference} has succeeded: refund it instead",
-                                  code="invalid_payment_status")  # fmt: skip
-        canceled = self._call("POST", f"/payments/{reference}/cancel", {},
-                              key=f"pavilion-cancel-{reference}")  # fmt: skip
+            raise PaymentRejected(
+                f"payment {reference} has succeeded: refund it instead",
+                code="invalid_payment_status",
+            )
+        canceled = self._call(
+            "POST", f"/payments/{reference}/cancel", {}, key=f"pavilion-cancel-{reference}"
+        )
         return self._result(canceled)
 
     def refund(self, reference: str, amount: Money, *, idempotency_key: str) -> RefundResult:
@@ -308,8 +336,12 @@ class YooKassaAdapter(PaymentAdapter):
             raise WebhookRejected("the notification is not JSON") from exc
         obj = raw.get("object") if isinstance(raw, dict) else None
         event = raw.get("event") if isinstance(raw, dict) else None
-        if raw.get("type") != "notification" or not isinstance(event, str) \
-                or not isinstance(obj, dict) or not isinstance(obj.get("id"), str):  # fmt: skip
+        if (
+            raw.get("type") != "notification"
+            or not isinstance(event, str)
+            or not isinstance(obj, dict)
+            or not isinstance(obj.get("id"), str)
+        ):
             raise WebhookRejected("the body is not a YooKassa notification")
         if event.startswith("payment."):
             return self._payment_event(event, obj["id"])
@@ -321,31 +353,42 @@ class YooKassaAdapter(PaymentAdapter):
         payment = self._verified(self._payment, payment_id)
         status = payment.get("status")
         if event in _PLAUSIBLE and status not in _PLAUSIBLE[event]:
-            raise WebhookRejected(f"the notification says {event}; YooKassa says payment "
-                                  f"{payment_id} is {status}")  # fmt: skip
+            raise WebhookRejected(
+                f"the notification says {event}; YooKassa says payment {payment_id} is {status}"
+            )
         kind = _EVENT_KIND.get(status)
         if kind is None:
             return None
         return PaymentEvent(
-            id=f"{payment_id}:{status}", kind=kind, reference=payment_id,
+            id=f"{payment_id}:{status}",
+            kind=kind,
+            reference=payment_id,
             order_number=(payment.get("metadata") or {}).get("order_number"),
-            amount=_money(payment.get("amount")), provider_type=f"payment.{status}",
-            raw=payment, occurred_at=_time(payment.get("captured_at")),
-        )  # fmt: skip
+            amount=_money(payment.get("amount")),
+            provider_type=f"payment.{status}",
+            raw=payment,
+            occurred_at=_time(payment.get("captured_at")),
+        )
 
     def _refund_event(self, event: str, refund_id: str) -> PaymentEvent | None:
         refund = self._verified(lambda r: self._call("GET", f"/refunds/{_id(r)}"), refund_id)
         if refund.get("status") != "succeeded":
-            raise WebhookRejected(f"the notification says {event}; YooKassa says refund "
-                                  f"{refund_id} is {refund.get('status')}")  # fmt: skip
+            raise WebhookRejected(
+                f"the notification says {event}; YooKassa says refund "
+                f"{refund_id} is {refund.get('status')}"
+            )
         payment = self._verified(self._payment, str(refund.get("payment_id") or ""))
         return PaymentEvent(
             # The port's refunded amount is the payment's total refunded so far.
-            id=f"{refund_id}:succeeded", kind="refunded", reference=payment["id"],
+            id=f"{refund_id}:succeeded",
+            kind="refunded",
+            reference=payment["id"],
             order_number=(payment.get("metadata") or {}).get("order_number"),
-            amount=_money(payment.get("refunded_amount")), provider_type=event,
-            raw=refund, occurred_at=_time(refund.get("created_at")),
-        )  # fmt: skip
+            amount=_money(payment.get("refunded_amount")),
+            provider_type=event,
+            raw=refund,
+            occurred_at=_time(refund.get("created_at")),
+        )
 
     @staticmethod
     def _verified(fetch, object_id: str) -> dict[str, Any]:
@@ -361,15 +404,20 @@ class YooKassaAdapter(PaymentAdapter):
 
     def _receipt(self, request: PaymentRequest) -> dict[str, Any]:
         try:
-            items = receipt_items(request.lines, request.amount,
-                                  fallback_name=f"Order {request.order_number}")  # fmt: skip
+            items = receipt_items(
+                request.lines, request.amount, fallback_name=f"Order {request.order_number}"
+            )
         except ReceiptMismatch as exc:
             raise ValueError(f"order {request.order_number}: {exc}") from exc
         if not request.lines:
-            log.warning("order %s: no payment lines; one receipt item for the whole amount",
-                        request.order_number)  # fmt: skip
-        receipt: dict[str, Any] = {"customer": customer(request.email, request.phone),
-                                   "items": items}  # fmt: skip
+            log.warning(
+                "order %s: no payment lines; one receipt item for the whole amount",
+                request.order_number,
+            )
+        receipt: dict[str, Any] = {
+            "customer": customer(request.email, request.phone),
+            "items": items,
+        }
         if self.tax_system_code is not None:
             receipt["tax_system_code"] = self.tax_system_code
         return receipt
@@ -380,18 +428,28 @@ class YooKassaAdapter(PaymentAdapter):
         one item for the amount at the default VAT code."""
         metadata = payment.get("metadata") or {}
         found = self._call("GET", "/receipts", query={"payment_id": payment["id"]})
-        paid = [i for r in found.get("items", []) if r.get("type") == "payment"
-                for i in r.get("items", [])]  # fmt: skip
+        paid = [
+            i
+            for r in found.get("items", [])
+            if r.get("type") == "payment"
+            for i in r.get("items", [])
+        ]
         try:
             items = refund_items(paid, amount) if paid else None
         except ReceiptMismatch:
             items = None
         if items is None:
             rules = receipt_rules()
-            items = [{"description": f"Refund for order {metadata.get('order_number', '')}",
-                      "quantity": 1, "amount": {"value": rub_value(amount), "currency": "RUB"},
-                      "vat_code": rules.default_vat, "payment_subject": "commodity",
-                      "payment_mode": rules.payment_mode}]  # fmt: skip
+            items = [
+                {
+                    "description": f"Refund for order {metadata.get('order_number', '')}",
+                    "quantity": 1,
+                    "amount": {"value": rub_value(amount), "currency": "RUB"},
+                    "vat_code": rules.default_vat,
+                    "payment_subject": "commodity",
+                    "payment_mode": rules.payment_mode,
+                }
+            ]
         receipt: dict[str, Any] = {
             "customer": customer(metadata.get("receipt_email"), metadata.get("receipt_phone")),
             "items": items,
@@ -402,8 +460,10 @@ class YooKassaAdapter(PaymentAdapter):
 
     @staticmethod
     def _metadata(request: PaymentRequest) -> dict[str, str]:
-        metadata = {str(k)[:32]: str(v)[:METADATA_VALUE_LIMIT]
-                    for k, v in list(request.metadata.items())[:12]}  # fmt: skip
+        metadata = {
+            str(k)[:32]: str(v)[:METADATA_VALUE_LIMIT]
+            for k, v in list(request.metadata.items())[:12]
+        }
         metadata["order_number"] = request.order_number
         # The refund receipt goes to the same buyer; the payment is where it is kept.
         metadata["receipt_email"] = request.email[:METADATA_VALUE_LIMIT]
@@ -437,8 +497,15 @@ class YooKassaAdapter(PaymentAdapter):
         if amount.currency != "RUB":
             raise ValueError(f"YooKassa takes RUB here, not {amount.currency}")
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None, *,
-              key: str | None = None, query: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        key: str | None = None,
+        query: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         """One API call through the SDK's client, its errors turned into the port's."""
         headers = {"Idempotence-Key": key} if key else None
         try:
@@ -452,8 +519,9 @@ class YooKassaAdapter(PaymentAdapter):
             raise PaymentUnavailable(f"YooKassa is unavailable: {_describe(exc)}") from exc
         except ApiError as exc:
             content = exc.content or {}
-            raise PaymentRejected(f"YooKassa refused: {_describe(exc)}",
-                                  code=content.get("code")) from exc  # fmt: skip
+            raise PaymentRejected(
+                f"YooKassa refused: {_describe(exc)}", code=content.get("code")
+            ) from exc
 
 
 def _networks(setting: Any) -> tuple[IPv4Network | IPv6Network, ...]:
@@ -493,8 +561,11 @@ def _time(value: Any) -> datetime | None:
 
 def _describe(exc: ApiError) -> str:
     content = exc.content or {}
-    parts = [str(type(exc).HTTP_CODE or ""), content.get("code") or "",
-             content.get("description") or ""]  # fmt: skip
+    parts = [
+        str(type(exc).HTTP_CODE or ""),
+        content.get("code") or "",
+        content.get("description") or "",
+    ]
     if content.get("parameter"):
         parts.append(f"(parameter {content['parameter']})")
     return " ".join(p for p in parts if p) or type(exc).__name__

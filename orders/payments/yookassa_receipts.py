@@ -110,14 +110,23 @@ def receipt_items(
     items = []
     for line in lines:
         if line.unit_price.currency != amount.currency:
-            raise ValueError(f"a line in {line.unit_price.currency}, the payment in "
-                             f"{amount.currency}")  # fmt: skip
+            raise ValueError(
+                f"a line in {line.unit_price.currency}, the payment in {amount.currency}"
+            )
         unit, quantity = Decimal(line.unit_price.amount), line.quantity
         if unit != unit.quantize(KOPECK):
             unit, quantity = (unit * quantity).quantize(KOPECK), 1
-        items.append(_item(line.name, quantity, unit, amount.currency,
-                           rules.vat_code(line), rules.subject_by_kind[line.kind],
-                           rules.payment_mode))  # fmt: skip
+        items.append(
+            _item(
+                line.name,
+                quantity,
+                unit,
+                amount.currency,
+                rules.vat_code(line),
+                rules.subject_by_kind[line.kind],
+                rules.payment_mode,
+            )
+        )
     _absorb_rounding(items, Decimal(amount.amount))
     return items
 
@@ -139,9 +148,13 @@ def refund_items(paid_items: Iterable[Mapping[str, Any]], refund: Money) -> list
             items.append({**paid, "quantity": whole})
             left -= unit * whole
         if 0 < left < unit and whole < quantity:
-            items.append({**paid, "quantity": 1,
-                          "amount": {"value": str(left.quantize(KOPECK)),
-                                     "currency": refund.currency}})  # fmt: skip
+            items.append(
+                {
+                    **paid,
+                    "quantity": 1,
+                    "amount": {"value": str(left.quantize(KOPECK)), "currency": refund.currency},
+                }
+            )
             left = Decimal(0)
     if left != 0:
         raise ReceiptMismatch(f"the paid items do not cover a refund of {refund.amount}")
@@ -155,8 +168,9 @@ def items_total(items: Iterable[Mapping[str, Any]]) -> Decimal:
     )
 
 
-def _item(name: str, quantity: int, unit: Decimal, currency: str, vat_code: int, subject: str,
-          mode: str) -> dict[str, Any]:  # fmt: skip
+def _item(
+    name: str, quantity: int, unit: Decimal, currency: str, vat_code: int, subject: str, mode: str
+) -> dict[str, Any]:
     return {
         "description": (name or "-")[:DESCRIPTION_LIMIT],
         "quantity": quantity,

@@ -35,8 +35,9 @@ fake_yookassa = fake_yookassa_module.fake_yookassa
 @pytest.fixture
 def shop(postgres, fake_yookassa):
     settings = fake_yookassa.settings()
-    with served_world(postgres, "yookassa_payments", PAYMENT_ADAPTERS=("manual", "yookassa"),
-                      **settings) as (app, base_url, _world):  # fmt: skip
+    with served_world(
+        postgres, "yookassa_payments", PAYMENT_ADAPTERS=("manual", "yookassa"), **settings
+    ) as (app, base_url, _world):
         fake_yookassa.webhook_url = f"{base_url}/api/v1/payments/yookassa/webhook"
         yield app, base_url
 
@@ -49,8 +50,11 @@ def place(base_url: str) -> dict:
 
 
 def read(base_url: str, order: dict) -> dict:
-    answer = requests.get(f"{base_url}/api/v1/orders/{order['number']}",
-                          headers={"X-Order-Token": order["token"]}, timeout=10)  # fmt: skip
+    answer = requests.get(
+        f"{base_url}/api/v1/orders/{order['number']}",
+        headers={"X-Order-Token": order["token"]},
+        timeout=10,
+    )
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -84,8 +88,12 @@ def scalar(app, statement):
 
 
 def paid_events(app, number: str) -> int:
-    return scalar(app, select(func.count(OrderEvent.id)).join(Order, Order.id == OrderEvent.order_id)
-                  .where(Order.number == number, OrderEvent.to_status == "paid"))  # fmt: skip
+    return scalar(
+        app,
+        select(func.count(OrderEvent.id))
+        .join(Order, Order.id == OrderEvent.order_id)
+        .where(Order.number == number, OrderEvent.to_status == "paid"),
+    )
 
 
 # ------------------------------------------------------------------ paying
@@ -103,11 +111,13 @@ def test_a_shopper_pays_the_hold_is_captured_and_the_order_is_paid_once(shop, fa
     assert at_yookassa["amount"] == {"value": total["amount"], "currency": "RUB"}
     assert at_yookassa["metadata"]["order_number"] == order["number"]
     receipt = fake_yookassa.state.receipts[0]
-    assert sum(Decimal(i["amount"]["value"]) * i["quantity"] for i in receipt["items"]) == \
-        Decimal(total["amount"])  # fmt: skip
+    assert sum(Decimal(i["amount"]["value"]) * i["quantity"] for i in receipt["items"]) == Decimal(
+        total["amount"]
+    )
 
     held = fake_yookassa.pay(reference)  # the shopper pays on YooKassa's page
-    assert held.status == 200 and held.answer["outcome"] == "authorized: capturing"
+    assert held.status == 200
+    assert held.answer["outcome"] == "authorized: capturing"
     paid = wait_until(base_url, order, lambda d: d["status"] == "paid")
     assert paid["payment"]["paid"] == total
     assert paid["shipments"][0]["status"] == "ready_to_pick"
@@ -125,7 +135,8 @@ def test_a_declined_payment_leaves_the_order_payable(shop, fake_yookassa):
     app, base_url = shop
     order = place(base_url)
     sent = fake_yookassa.decline(reference_of(order), "card_expired")
-    assert sent.status == 200 and sent.answer["outcome"] == "payment canceled"
+    assert sent.status == 200
+    assert sent.answer["outcome"] == "payment canceled"
     document = read(base_url, order)
     assert document["status"] == "pending_payment"
     assert document["payment"]["status"] == "canceled"
@@ -144,9 +155,10 @@ def test_notifications_repeated_and_out_of_order_pay_once(shop, fake_yookassa):
     assert again.json()["outcome"] == "duplicate"
     wait_until(base_url, order, lambda d: d["status"] == "paid")
     # YooKassa's success, then a waiting_for_capture that was held up in the network.
-    late = [post_notification(base_url, event, {"id": reference}).json()["outcome"]
-            for event in ("payment.succeeded", "payment.waiting_for_capture",
-                          "payment.succeeded")]  # fmt: skip
+    late = [
+        post_notification(base_url, event, {"id": reference}).json()["outcome"]
+        for event in ("payment.succeeded", "payment.waiting_for_capture", "payment.succeeded")
+    ]
     assert late == ["already recorded", "duplicate", "duplicate"]
     assert paid_events(app, order["number"]) == 1
     assert read(base_url, order)["payment"]["paid"] == order["totals"]["grand_total"]
@@ -157,10 +169,17 @@ def test_forged_notifications_are_refused_and_change_nothing(shop, fake_yookassa
     app, base_url = shop
     order = place(base_url)
     reference = reference_of(order)
-    forged = post_notification(base_url, "payment.succeeded", {
-        "id": reference, "status": "succeeded", "paid": True,
-        "amount": {"value": order["totals"]["grand_total"]["amount"], "currency": "RUB"},
-        "metadata": {"order_number": order["number"]}})  # fmt: skip
+    forged = post_notification(
+        base_url,
+        "payment.succeeded",
+        {
+            "id": reference,
+            "status": "succeeded",
+            "paid": True,
+            "amount": {"value": order["totals"]["grand_total"]["amount"], "currency": "RUB"},
+            "metadata": {"order_number": order["number"]},
+        },
+    )
     assert forged.status_code == 400
     assert forged.headers["Content-Type"] == "application/problem+json"
     unknown = post_notification(base_url, "payment.succeeded", {"id": "2a9e0000-000f-5000"})
@@ -176,7 +195,9 @@ def test_forged_notifications_are_refused_and_change_nothing(shop, fake_yookassa
     assert outsider.status_code == 400
     document = read(base_url, order)
     assert (document["status"], document["payment"]["paid"]["amount"]) == (
-        "pending_payment", "0.00")
+        "pending_payment",
+        "0.00",
+    )
     assert fake_yookassa.payment(reference)["status"] == "waiting_for_capture"
     assert_invariants(app)
 
@@ -199,8 +220,9 @@ def test_a_hold_yookassa_lets_expire_pays_nothing(shop, fake_yookassa):
     document = read(base_url, order)
     assert document["status"] == "pending_payment"
     assert document["payment"]["paid"]["amount"] == "0.00"
-    assert fake_yookassa.payment(reference)["cancellation_details"]["reason"] == \
-        "expired_on_capture"  # fmt: skip
+    assert (
+        fake_yookassa.payment(reference)["cancellation_details"]["reason"] == "expired_on_capture"
+    )
     assert_invariants(app)
 
 
@@ -269,20 +291,25 @@ def test_a_partial_refund_goes_to_yookassa_with_its_receipt(shop, fake_yookassa)
     wait_until(base_url, order, lambda d: d["status"] == "paid")
     with app.app_context():
         payment = db.session.scalar(select(Payment).where(Payment.reference == reference))
-        refund = Refund(order_id=payment.order_id, payment_id=payment.id,
-                        amount=Decimal("100.00"), currency="RUB", status="requested",
-                        reason="one bar arrived broken")  # fmt: skip
+        refund = Refund(
+            order_id=payment.order_id,
+            payment_id=payment.id,
+            amount=Decimal("100.00"),
+            currency="RUB",
+            status="requested",
+            reason="one bar arrived broken",
+        )
         db.session.add(refund)
         db.session.commit()
         assert send_refund(refund.id) == "succeeded"
         db.session.remove()
     [sent] = [r for r in fake_yookassa.state.receipts if r["type"] == "refund"]
-    assert sum(Decimal(i["amount"]["value"]) * i["quantity"] for i in sent["items"]) == \
-        Decimal("100.00")  # fmt: skip
+    assert sum(Decimal(i["amount"]["value"]) * i["quantity"] for i in sent["items"]) == Decimal(
+        "100.00"
+    )
     assert sent["customer"] == {"email": "buyer@example.com"}
     assert fake_yookassa.payment(reference)["refunded_amount"]["value"] == "100.00"
-    document = wait_until(base_url, order,
-                          lambda d: d["payment"]["refunded"]["amount"] == "100.00")  # fmt: skip
+    document = wait_until(base_url, order, lambda d: d["payment"]["refunded"]["amount"] == "100.00")
     assert document["status"] in ("paid", "partially_refunded")
     # No assert_invariants here: the shop has no service that refunds part of a paid
     # order yet (the refund row is written by hand), and the invariants rightly say a
@@ -295,8 +322,8 @@ def test_a_partial_refund_goes_to_yookassa_with_its_receipt(shop, fake_yookassa)
 def test_twenty_success_notifications_and_the_sweeper_at_once_pay_one_order_once(
     shop, fake_yookassa
 ):
-    from orders.services import reconcile_payments
     from orders.payments.yookassa_adapter import YooKassaAdapter
+    from orders.services import reconcile_payments
 
     app, base_url = shop
     fake_yookassa.auto_notify = False

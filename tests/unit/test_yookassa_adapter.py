@@ -8,6 +8,7 @@ from decimal import Decimal
 from ipaddress import ip_address
 
 import pytest
+from yookassa.domain.exceptions import BadRequestError
 
 from catalog.money import Money
 from orders.payments.base import (
@@ -29,8 +30,19 @@ from tests import fake_yookassa as fake_yookassa_module
 
 fake_yookassa = fake_yookassa_module.fake_yookassa
 
-CATEGORIES = ("confectionery", "honey", "grain-oil", "dairy", "seafood", "meat-sausage",
-              "tea-coffee", "nuts-dried-fruit", "beverages", "beauty", "crafts")  # fmt: skip
+CATEGORIES = (
+    "confectionery",
+    "honey",
+    "grain-oil",
+    "dairy",
+    "seafood",
+    "meat-sausage",
+    "tea-coffee",
+    "nuts-dried-fruit",
+    "beverages",
+    "beauty",
+    "crafts",
+)
 
 
 def rub(value: str) -> Money:
@@ -43,9 +55,15 @@ def request(**extra) -> PaymentRequest:
         PaymentLine("Buckwheat 1 kg", 1, rub("99.90"), category="grain-oil", sku="G-1"),
         PaymentLine("Delivery", 1, rub("300.00"), kind="shipping"),
     )
-    values = dict(order_number="PV-1001", amount=rub("649.90"), email="buyer@example.com",
-                  idempotency_key="order-PV-1001", lines=lines,
-                  return_url="https://shop.example/orders/PV-1001", phone="+7 900 000 00 00")  # fmt: skip
+    values = {
+        "order_number": "PV-1001",
+        "amount": rub("649.90"),
+        "email": "buyer@example.com",
+        "idempotency_key": "order-PV-1001",
+        "lines": lines,
+        "return_url": "https://shop.example/orders/PV-1001",
+        "phone": "+7 900 000 00 00",
+    }
     values.update(extra)
     return PaymentRequest(**values)
 
@@ -58,7 +76,8 @@ def test_every_catalog_category_has_a_vat_code_with_a_reason_and_source():
     assert set(raw["vat_codes"]) == set(CATEGORIES)
     for row in raw["vat_codes"].values():
         assert row["vat_code"] in range(1, 13)
-        assert row["reason"] and row["source"] in raw["sources"]
+        assert row["reason"]
+        assert row["source"] in raw["sources"]
     assert raw["updated_on"]
 
 
@@ -75,8 +94,10 @@ def test_receipt_items_take_vat_from_the_category_and_subject_from_the_kind():
 
 
 def test_a_converted_price_in_fractions_of_a_kopeck_still_adds_up_exactly():
-    lines = (PaymentLine("Honey", 3, rub("33.3333"), category="honey"),
-             PaymentLine("Tea", 1, rub("10.00"), category="tea-coffee"))  # fmt: skip
+    lines = (
+        PaymentLine("Honey", 3, rub("33.3333"), category="honey"),
+        PaymentLine("Tea", 1, rub("10.00"), category="tea-coffee"),
+    )
     items = receipt_items(lines, rub("110.00"), fallback_name="x")
     assert items_total(items) == Decimal("110.00")
     assert all(Decimal(i["amount"]["value"]).as_tuple().exponent == -2 for i in items)
@@ -84,16 +105,24 @@ def test_a_converted_price_in_fractions_of_a_kopeck_still_adds_up_exactly():
 
 def test_without_lines_one_item_covers_the_amount_at_the_standard_rate():
     items = receipt_items((), rub("250.00"), fallback_name="Order PV-1")
-    assert items == [{"description": "Order PV-1", "quantity": 1,
-                      "amount": {"value": "250.00", "currency": "RUB"}, "vat_code": 11,
-                      "payment_subject": "commodity", "payment_mode": "full_prepayment"}]  # fmt: skip
+    assert items == [
+        {
+            "description": "Order PV-1",
+            "quantity": 1,
+            "amount": {"value": "250.00", "currency": "RUB"},
+            "vat_code": 11,
+            "payment_subject": "commodity",
+            "payment_mode": "full_prepayment",
+        }
+    ]
 
 
 def test_a_partial_refund_receipt_covers_whole_units_then_part_of_one():
     paid = receipt_items(request().lines, rub("649.90"), fallback_name="x")
     items = refund_items(paid, rub("200.00"))
     assert items_total(items) == Decimal("200.00")
-    assert items[0]["quantity"] == 1 and items[0]["amount"]["value"] == "125.00"
+    assert items[0]["quantity"] == 1
+    assert items[0]["amount"]["value"] == "125.00"
     assert items[1]["amount"]["value"] == "75.00"
     assert items[1]["vat_code"] == 11
 
@@ -129,21 +158,29 @@ def test_the_same_key_with_another_body_is_refused(fake_yookassa):
 
 def test_a_receipt_that_does_not_add_up_is_refused_by_yookassa(fake_yookassa):
     adapter = YooKassaAdapter(fake_yookassa.settings())
-    with pytest.raises(ValueError):  # the adapter will not send it
+    with pytest.raises(ValueError, match="add up"):  # the adapter will not send it
         adapter.create_payment(request(amount=rub("700.00")))
     items = receipt_items(request().lines, rub("649.90"), fallback_name="x")
     raw = adapter.client.request
-    with pytest.raises(Exception) as refused:
-        raw("POST", "/payments", None, {"Idempotence-Key": "k-1"},
-            {"amount": {"value": "650.00", "currency": "RUB"}, "capture": False,
-             "confirmation": {"type": "redirect", "return_url": "https://x"},
-             "receipt": {"customer": {"email": "a@b.c"}, "items": items}})  # fmt: skip
+    with pytest.raises(BadRequestError) as refused:
+        raw(
+            "POST",
+            "/payments",
+            None,
+            {"Idempotence-Key": "k-1"},
+            {
+                "amount": {"value": "650.00", "currency": "RUB"},
+                "capture": False,
+                "confirmation": {"type": "redirect", "return_url": "https://x"},
+                "receipt": {"customer": {"email": "a@b.c"}, "items": items},
+            },
+        )
     assert "receipt" in str(refused.value.content)
 
 
 def test_other_currencies_never_reach_yookassa(fake_yookassa):
     adapter = YooKassaAdapter(fake_yookassa.settings())
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="RUB"):
         adapter.create_payment(request(amount=Money(Decimal("10.00"), "CNY"), lines=()))
     assert fake_yookassa.requests == []
 
@@ -186,11 +223,13 @@ def test_hold_capture_and_partial_refund(fake_yookassa):
     assert captured.status == "succeeded"
     assert adapter.capture(reference).status == "succeeded"  # twice is harmless
     refund = adapter.refund(reference, rub("200.00"), idempotency_key="refund-1")
-    assert refund.status == "succeeded" and refund.amount == rub("200.00")
+    assert refund.status == "succeeded"
+    assert refund.amount == rub("200.00")
     again = adapter.refund(reference, rub("200.00"), idempotency_key="refund-1")
     assert again.reference == refund.reference
     receipts = [r for r in fake_yookassa.state.receipts if r["type"] == "refund"]
-    assert len(receipts) == 1 and items_total(receipts[0]["items"]) == Decimal("200.00")
+    assert len(receipts) == 1
+    assert items_total(receipts[0]["items"]) == Decimal("200.00")
     with pytest.raises(PaymentRejected):  # more than is left
         adapter.refund(reference, rub("500.00"), idempotency_key="refund-2")
 
@@ -220,7 +259,10 @@ def test_a_notification_becomes_the_event_the_api_confirms(fake_yookassa):
     claim = notification("payment.waiting_for_capture", {"id": reference})
     event = adapter.parse_webhook({}, claim)
     assert (event.kind, event.id, event.order_number) == (
-        "authorized", f"{reference}:waiting_for_capture", "PV-1001")
+        "authorized",
+        f"{reference}:waiting_for_capture",
+        "PV-1001",
+    )
     adapter.capture(reference)
     # A late waiting_for_capture after the capture reads as the succeeded it is now.
     assert adapter.parse_webhook({}, claim).id == f"{reference}:succeeded"
@@ -243,8 +285,13 @@ def test_senders_are_the_documented_networks_unless_set():
     assert len(adapter.trusted_senders()) == len(DOCUMENTED_NETWORKS)
     assert any(ip_address("185.71.76.10") in n for n in adapter.trusted_senders())
     assert not any(ip_address("8.8.8.8") in n for n in adapter.trusted_senders())
-    mine = YooKassaAdapter({"YOOKASSA_SHOP_ID": "1", "YOOKASSA_SECRET_KEY": "k",
-                            "YOOKASSA_NOTIFICATION_NETWORKS": '["10.0.0.0/8"]'})  # fmt: skip
+    mine = YooKassaAdapter(
+        {
+            "YOOKASSA_SHOP_ID": "1",
+            "YOOKASSA_SECRET_KEY": "k",
+            "YOOKASSA_NOTIFICATION_NETWORKS": '["10.0.0.0/8"]',
+        }
+    )
     assert [str(n) for n in mine.trusted_senders()] == ["10.0.0.0/8"]
 
 
