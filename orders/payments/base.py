@@ -248,6 +248,10 @@ class PaymentAdapter(ABC):
     # The currencies the provider takes; empty: any. An order in another currency is
     # converted by the shop at the order's stored rate before ``create_payment``.
     currencies: ClassVar[tuple[str, ...]] = ()
+    # The provider's statuses (``PaymentResult.provider_status``) that mean the money is
+    # held for the shop to capture (a two-stage payment): the sweeper treats a payment
+    # found in one as an ``authorized`` event. Empty: the shop never captures by itself.
+    held_statuses: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, settings: Mapping[str, Any]):
         self.settings = dict(settings)
@@ -291,6 +295,12 @@ class PaymentAdapter(ABC):
     def status(self, reference: str) -> PaymentResult:
         """Ask the provider where the payment stands now (for a reconciling job)."""
         raise NotImplementedError(f"the {self.name!r} payment adapter cannot look a payment up")
+
+    def find_payment(self, order_number: str, since: datetime) -> PaymentResult | None:
+        """The payment made for ``order_number`` since ``since`` whose answer was lost (a
+        timeout while creating it), for the sweeper to adopt; ``None``: none was made, or
+        the provider cannot be searched."""
+        return None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

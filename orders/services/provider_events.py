@@ -95,6 +95,8 @@ def apply_payment_event(adapter_name: str, event: PaymentEvent) -> str:
 def _apply(order: Order, payment: Payment | None, event: PaymentEvent, adapter: str):
     actor = f"{adapter} webhook"
     follow_up: list[tuple[str, dict[str, Any]]] = []
+    if event.kind == "authorized":
+        return _apply_authorized(order, payment, event, adapter, follow_up), follow_up
     if event.kind == "succeeded":
         amount = event.amount or Money(
             Decimal(payment.amount if payment is not None else order.grand_total), order.currency
@@ -184,6 +186,42 @@ def _apply(order: Order, payment: Payment | None, event: PaymentEvent, adapter: 
             record_history(order, None, actor, "refund confirmed", kind="refund", event=event.id)
         return f"refund recorded ({order.refunded_amount})", follow_up
     return "ignored", follow_up
+
+
+def _apply_authorized(
+    order: Order, payment: Payment | None, event: PaymentEvent, adapter: str,
+    follow_up: list[tuple[str, dict[str, Any]]],
+) -> str:  # fmt: skip
+    """Money held for the shop (a two-stage payment). While the order can still be paid,
+    a job captures it after commit; the capture's success (or the provider's own
+    ``succeeded``, whichever is applied first) pays the order. Otherwise (expired,
+    cancelled, paid by another payment, or this payment withdrawn by a retry) the hold is
+    released: nothing was taken, so nothing needs refunding."""
+    actor = f"{adapter} webhook"
+    if payment is not None and payment.status == "succeeded":
+        return "already captured"
+    if not event.reference:
+        return "ignored: an authorization without a payment reference"
+    job = {"adapter": adapter, "reference": event.reference, "order_number": order.number}
+    withdrawn = payment is not None and payment.status in ("canceling", "canceled")
+    if order.status == "pending_payment" and not withdrawn:
+        if payment is not None:
+            payment.status = "pending"
+        record_history(order, None, actor, "payment authorized; capturing it", kind="payment",
+                       event=event.id)  # fmt: skip
+        follow_up.append(
+            ("orders.capture_payment", {"key": f"capture:{adapter}:{event.reference}", **job})
+        )
+        return "authorized: capturing"
+    if payment is not None:
+        payment.status = "canceling"
+    why = "a payment the shop withdrew" if withdrawn else f"an order that is {order.status}"
+    record_history(order, None, actor, f"payment authorized for {why}: the hold is released",
+                   kind="payment", event=event.id)  # fmt: skip
+    follow_up.append(
+        ("orders.release_hold", {"key": f"release-hold:{adapter}:{event.reference}", **job})
+    )
+    return f"releasing the hold: {why}"
 
 
 def _record_refund_made_at_provider(order: Order, payment: Payment, event: PaymentEvent) -> None:

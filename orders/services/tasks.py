@@ -15,7 +15,12 @@ from catalog.money import Money
 from orders import payments_service
 from orders.expiry import expire_reservations
 from orders.models import Order, Payment, Refund
-from orders.payments.base import PaymentError, PaymentEvent, PaymentUnavailable
+from orders.payments.base import (
+    PaymentError,
+    PaymentEvent,
+    PaymentRejected,
+    PaymentUnavailable,
+)
 from orders.services.changes import record_history
 from orders.services.provider_events import apply_payment_event
 from shop.core import background
@@ -94,6 +99,52 @@ def cancel_payment(payment_id: int) -> None:
     db.session.commit()
 
 
+@background.task("orders.capture_payment")
+def capture_payment(adapter: str, reference: str, order_number: str) -> str:
+    """Take held money (a two-stage payment) for an order that can still be paid, outside
+    any transaction; its success pays the order through ``apply_payment_event``, once,
+    however it races the provider's own ``succeeded`` notification. An order that
+    stopped being payable meanwhile gets its hold released instead."""
+    status = db.session.scalar(select(Order.status).where(Order.number == order_number))
+    db.session.rollback()
+    if status != "pending_payment":
+        return release_hold(adapter, reference, order_number)
+    payments = payments_service.adapter(adapter)
+    try:
+        result = payments.capture(reference)
+    except PaymentRejected as refused:
+        # Not held any more (the hold expired, or it was released): the provider's own
+        # notification or the sweeper says what became of it.
+        log.warning("payment %s at %s: not captured (%s)", reference, adapter, refused)
+        return f"not captured: {refused}"
+    if result.status != "succeeded":
+        log.warning("payment %s at %s: capture left it %s", reference, adapter,
+                    result.provider_status)  # fmt: skip
+        return f"capture: {result.provider_status}"
+    event = PaymentEvent(
+        id=f"capture:{reference}", kind="succeeded", reference=reference,
+        order_number=order_number, amount=result.amount, provider_type="capture", raw={},
+    )  # fmt: skip
+    return apply_payment_event(adapter, event)
+
+
+@background.task("orders.release_hold")
+def release_hold(adapter: str, reference: str, order_number: str) -> str:
+    """Cancel held money the order no longer wants (it expired, was cancelled, or was
+    paid another way): nothing was taken, so nothing is refunded."""
+    db.session.rollback()
+    result = payments_service.adapter(adapter).cancel(reference)
+    db.session.execute(
+        update(Payment).where(Payment.adapter == adapter, Payment.reference == reference,
+                              Payment.status != "succeeded")
+        .values(status="canceled")
+    )  # fmt: skip
+    db.session.commit()
+    log.info("order %s: hold %s at %s released (%s)", order_number, reference, adapter,
+             result.provider_status)  # fmt: skip
+    return f"hold released: {result.provider_status}"
+
+
 @background.task("orders.notify")
 def notify(number: str, event: str) -> None:
 
@@ -121,6 +172,7 @@ def reconcile_payments(now=None, *, older_than: timedelta = timedelta(minutes=2)
     as its event would have been; one whose order can no longer be paid is cancelled.
     Returns how many payments changed."""
     now = now or utcnow()
+    changed = _adopt_lost_payments(now, older_than)
     open_payments = db.session.execute(
         select(Payment.id, Payment.adapter, Payment.reference, Order.status)
         .join(Order, Order.id == Payment.order_id)
@@ -133,16 +185,25 @@ def reconcile_payments(now=None, *, older_than: timedelta = timedelta(minutes=2)
         .order_by(Payment.id)
     ).all()
     db.session.rollback()
-    changed = 0
     for payment_id, adapter_name, reference, order_status in open_payments:
         try:
-            result = payments_service.adapter(adapter_name).status(reference)
+            adapter = payments_service.adapter(adapter_name)
+            result = adapter.status(reference)
         except (NotImplementedError, PaymentError, DomainError) as problem:
             log.warning("payment %s at %s: no status (%s)", reference, adapter_name, problem)
             continue
         if result.status == "succeeded":
             event = PaymentEvent(
                 id=f"reconcile:{reference}", kind="succeeded", reference=reference,
+                order_number=None, amount=result.amount, provider_type="reconcile", raw={},
+            )  # fmt: skip
+            apply_payment_event(adapter_name, event)
+            changed += 1
+        elif order_status == "pending_payment" and result.provider_status in adapter.held_statuses:
+            # Held money whose notification was lost: applied as that notification would
+            # have been (a capture job), once per payment.
+            event = PaymentEvent(
+                id=f"reconcile-held:{reference}", kind="authorized", reference=reference,
                 order_number=None, amount=result.amount, provider_type="reconcile", raw={},
             )  # fmt: skip
             apply_payment_event(adapter_name, event)
@@ -160,6 +221,64 @@ def reconcile_payments(now=None, *, older_than: timedelta = timedelta(minutes=2)
                 continue
             changed += 1
     return changed
+
+
+def _adopt_lost_payments(now, older_than: timedelta) -> int:
+    """Payments whose creation timed out (``unavailable``, no reference) may exist at the
+    provider all the same: the answer was lost, not the request. The provider is asked
+    for the order's payment; one found is written on the row, so that the shopper can
+    pay it and the reconciling below follows it like any other. Only the order's latest
+    attempt is kept; one found for an earlier attempt is withdrawn."""
+    lost = db.session.execute(
+        select(Payment.id, Payment.adapter, Payment.order_id, Payment.created_at, Order.number)
+        .join(Order, Order.id == Payment.order_id)
+        .where(
+            Payment.status == "unavailable",
+            Payment.reference.is_(None),
+            Payment.adapter != "manual",
+            Payment.created_at < now - older_than,
+            Payment.created_at > now - timedelta(days=1),
+            Order.status == "pending_payment",
+        )
+        .order_by(Payment.id)
+    ).all()
+    db.session.rollback()
+    adopted = 0
+    for payment_id, adapter_name, order_id, created_at, number in lost:
+        try:
+            found = payments_service.adapter(adapter_name).find_payment(
+                number, created_at - timedelta(minutes=1)
+            )
+        except (PaymentError, DomainError) as problem:
+            log.warning("order %s: could not look for its lost payment (%s)", number, problem)
+            continue
+        if found is None or not found.reference:
+            continue
+        known = db.session.scalar(
+            select(Payment.id).where(Payment.adapter == adapter_name,
+                                     Payment.reference == found.reference)
+        )  # fmt: skip
+        latest = db.session.scalar(select(func.max(Payment.id)).where(Payment.order_id == order_id))
+        if known is not None:
+            db.session.rollback()
+            continue
+        withdraw = latest != payment_id
+        db.session.execute(
+            update(Payment).where(Payment.id == payment_id, Payment.status == "unavailable")
+            .values(reference=found.reference, next_action=found.next_action,
+                    status="canceling" if withdraw else found.status)
+        )  # fmt: skip
+        db.session.commit()
+        log.info("order %s: found its lost payment %s at %s (%s)", number, found.reference,
+                 adapter_name, found.provider_status)  # fmt: skip
+        if withdraw:
+            try:
+                cancel_payment(payment_id)
+            except Exception:
+                db.session.rollback()
+                log.warning("payment %s: cancel failed", found.reference, exc_info=True)
+        adopted += 1
+    return adopted
 
 
 def _refund_failed(refund_id: int, problem: Exception) -> None:
