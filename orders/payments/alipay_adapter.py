@@ -152,6 +152,13 @@ class _Gateway(AliPay):
         super().__init__(**kwargs)
         self._gateway = gateway
 
+    def build_body(self, method: str, biz_content: Any = None, **kwargs: Any) -> dict[str, Any]:
+        # The SDK stamps the server's local time; Alipay reads ``timestamp`` as Beijing
+        # time, and shops run in UTC.
+        data = super().build_body(method, biz_content, **kwargs)
+        data["timestamp"] = datetime.now(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+        return data
+
 
 class AlipayAnswer(Exception):
     """Inside the adapter: a signed Alipay answer whose ``code`` is not success."""
@@ -399,7 +406,7 @@ class AlipayAdapter(PaymentAdapter):
         except AliPayException as exc:
             # Unsigned: the gateway refused the request itself (a bad signature, an
             # unknown app) before any business code ran.
-            raise _port_error(AlipayAnswer(_unsigned_content(str(exc))), unsigned=True) from exc
+            raise _port_error(AlipayAnswer(_unsigned_content(str(exc)))) from exc
         except urllib.error.HTTPError as exc:
             if exc.code >= 500 or exc.code == 429:
                 raise PaymentUnavailable(f"Alipay answered {exc.code} to {method}") from exc
@@ -520,7 +527,7 @@ def _trade_result(reference: str, trade: Mapping[str, Any]) -> PaymentResult:
     )
 
 
-def _port_error(answer: AlipayAnswer, *, unsigned: bool = False) -> Exception:
+def _port_error(answer: AlipayAnswer) -> Exception:
     """A refusal from Alipay as the port's error."""
     text = f"Alipay refused: {answer}"
     if answer.code in _UNAVAILABLE_CODES or answer.sub_code in _UNAVAILABLE_SUB_CODES:

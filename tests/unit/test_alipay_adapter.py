@@ -188,6 +188,8 @@ def test_a_desktop_payment_is_a_signed_page_pay_url_the_gateway_accepts(fake, ap
         "%Y-%m-%d %H:%M:%S"
     )
     assert biz["passback_params"] == request.order_number
+    stamped = datetime.strptime(query["timestamp"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
+    assert abs(stamped - datetime.now(UTC)) < timedelta(minutes=1)  # Beijing time, not local
 
     page = fake.open_page(started.next_action["url"])
     assert page.status_code == 200
