@@ -1,43 +1,50 @@
 """A loopback Alipay open-platform gateway for tests: a real HTTP server on 127.0.0.1.
 
-Written from Alipay's public documentation, not from an SDK:
+Written from Alipay's public documentation (the pages read, several through mirrors of
+opendocs.alipay.com that the search index holds), not from an SDK:
 
-- alipay.trade.page.pay and alipay.trade.wap.pay (the shopper's browser opens the
+- alipay.trade.page.pay and alipay.trade.wap.pay: the shopper's browser opens the
   gateway URL; ``product_code`` ``FAST_INSTANT_TRADE_PAY`` / ``QUICK_WAP_WAY``;
-  ``out_trade_no`` up to 64 letters, digits or ``_``; ``total_amount`` in yuan with
-  at most two decimals in [0.01, 100000000]; ``time_expire``; ``passback_params``
-  returned as is in the notification):
-  https://opendocs.alipay.com/open/028r8t (page pay), https://opendocs.alipay.com/open/29ae8cb6_alipay.trade.wap.pay
-  and the product-code note at https://yq.aliyun.com/articles/710944
-- alipay.trade.query (``ACQ.TRADE_NOT_EXIST`` before the shopper opened the page):
-  https://opendocs.alipay.com/open/028woa, mirrored in English at
-  https://global.alipay.com/docs/ac/solution_api/trade-query and
-  https://developer.alibaba.com/docs/doc.htm?articleId=104634&docType=1&treeId=140
-- alipay.trade.close (only a trade waiting for the buyer can be closed:
-  ``ACQ.TRADE_STATUS_ERROR``; ``ACQ.TRADE_NOT_EXIST``):
-  https://docs.open.alipay.com/api_1/alipay.trade.close and its error table at
-  http://zhifubao.apifox.cn/api-126371943
-- alipay.trade.refund (one ``out_request_no`` per partial refund; the same one again
-  moves no money and answers ``fund_change`` ``N``; more than what is left is
+  ``out_trade_no`` up to 64 letters, digits or ``_``; ``total_amount`` in yuan, two
+  decimals, in [0.01, 100000000]; ``time_expire``:
+  https://docs.open.alipay.com/api_1/alipay.trade.page.pay,
+  https://5851388.com/o028r8t (opendocs 028r8t, page pay),
+  https://www.5851388.com/m02np8y/pathhash=7c7ccead.html (wap pay 2.0),
+  https://yq.aliyun.com/articles/710944 (the product codes).
+- alipay.trade.query, and ``ACQ.TRADE_NOT_EXIST`` for a trade not created yet:
+  https://global.alipay.com/docs/ac/solution_api/trade-query,
+  https://developer.alibaba.com/docs/doc.htm?articleId=104634&docType=1&treeId=140,
+  https://zhifubao.apifox.cn/api-126426144 (its error codes).
+- alipay.trade.close: only a trade waiting for the buyer closes
+  (``ACQ.TRADE_STATUS_ERROR``), ``ACQ.TRADE_NOT_EXIST``, a ``TRADE_CLOSED``
+  notification: https://docs.open.alipay.com/api_1/alipay.trade.close,
+  http://zhifubao.apifox.cn/api-126371943.
+- alipay.trade.refund: one ``out_request_no`` per partial refund; the same one again
+  moves no money (``fund_change`` ``N``); more than is left is
   ``ACQ.REASON_TRADE_REFUND_FEE_ERR``, a refund without ``out_request_no`` that is not
-  the whole amount ``ACQ.REFUND_AMT_NOT_EQUAL_TOTAL``):
+  the whole amount ``ACQ.REFUND_AMT_NOT_EQUAL_TOTAL``:
   https://global.alipay.com/docs/ac/solution_api/trade-refund,
-  https://open.alitrip.com/docs/doc.htm?articleId=104636&docType=1&treeId=140 and
-  https://553668.com/manong/375725.html; alipay.trade.fastpay.refund.query confirms one.
-- The asynchronous notification (a form POST to ``notify_url``; ``notify_id``,
-  ``trade_status``, ``refund_fee`` as the trade's refunded total with ``gmt_refund``
-  and ``out_biz_no`` for refunds; re-sent until the shop answers the bare text
-  ``success``): https://opendocs.alipay.com/open/270/105902 and the English table at
-  https://developer.alibaba.com/docs/doc.htm?articleId=104630&docType=1&treeId=140
-- Signatures (https://opendocs.alipay.com/common/02kf5q, the rules summarised at
-  http://static.kancloud.cn/s2981295/qing/932556): a request is signed over every
-  parameter but ``sign`` and empty ones, sorted by name and joined as ``k=v`` with
-  ``&``, RSA2 = SHA256withRSA, base64; a synchronous answer is signed over the exact
-  JSON text of its ``<method>_response`` object, with ``sign`` beside it; a
-  notification over every parameter but ``sign`` and ``sign_type``. The gateway's
-  common errors (``40001`` missing, ``40002`` invalid: ``isv.invalid-signature``,
-  ``isv.invalid-app-id`` ...) come unsigned, as in the example the SDK's docstring
-  quotes; ``20000`` is the service being unavailable.
+  https://open.alitrip.com/docs/doc.htm?articleId=104636&docType=1&treeId=140,
+  https://553668.com/manong/375725.html. alipay.trade.fastpay.refund.query confirms a
+  refund (found: ``refund_amount``; not found: success without it).
+- The asynchronous notification: a form POST to ``notify_url`` with ``notify_time``,
+  ``notify_type``, ``notify_id``, ``app_id``, ``trade_status``, ``total_amount``,
+  ``passback_params`` as sent; for refunds ``out_biz_no``, ``refund_fee`` and
+  ``gmt_refund``; refund notifications go to the payment's notify URL; re-sent until
+  the shop answers ``success``:
+  https://developer.alibaba.com/docs/doc.htm?articleId=104630&docType=1&treeId=140,
+  https://global.alipay.com/docs/ac/3rdpartryqrcode/standard_5,
+  https://developer.aliyun.com/ask/311924.
+- Signatures: a request is signed over every parameter but ``sign`` and empty ones,
+  sorted by name and joined as ``k=v`` with ``&`` (RSA2 = SHA256withRSA, base64):
+  http://static.kancloud.cn/s2981295/qing/932556 (a copy of docs.open.alipay.com's
+  签名与验签 page); a notification over every parameter but ``sign`` and
+  ``sign_type``; a synchronous answer over the exact JSON text of its
+  ``<method>_response`` object, with ``sign`` beside it (the layout the SDK's verifier
+  expects, after docs.open.alipay.com/200/106120 which it names). Gateway errors
+  (``40001`` missing, ``40002`` invalid: ``isv.invalid-signature``,
+  ``isv.invalid-app-id``) come unsigned, as in the example the SDK's docstring quotes;
+  ``20000`` is the service being unavailable.
 
 The fake holds its own RSA key pair (``public_key_pem`` is "Alipay's public key" for the
 shop's settings) and knows the app's public key, with which it checks every request.

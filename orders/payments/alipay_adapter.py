@@ -12,13 +12,13 @@ asynchronous notification (a form POST, RSA2-signed with Alipay's key) to
 ``refund`` sends ``alipay.trade.refund`` with one ``out_request_no`` per refund.
 
 Why ``python-alipay-sdk`` (fzlee/alipay) and not Alipay's own ``alipay-sdk-python``:
-it is the one most Python shops use, small enough to read in one sitting (one module:
-RSA2 signing of the sorted parameters, verification of the synchronous answers and of
-notifications), has no code generator behind it, and its only dependency is
-pycryptodomex. The official package is a generated SDK with a model class per API
-and a request/response class per method, last released years ago, whose client calls
-go through its own HTTP layer with fewer hooks for a test gateway. What we need of
-either is the same four calls and the signature rules.
+it is the one most Python shops use, and small enough to read in one sitting (one
+module: RSA2 signing of the sorted parameters, verification of the synchronous answers
+and of notifications) with pycryptodomex as its only crypto dependency. The official
+package (pypi.org/project/alipay-sdk-python) is generated: a model class and a
+request/response class for each of Alipay's thousands of methods, with its own HTTP
+client; it would do the same four calls with far more code to audit. Both install
+the top-level package ``alipay``, so only one of them can be installed at a time.
 
 What the SDK gives and where we step around it:
 
