@@ -16,7 +16,7 @@ it is the one most Python shops use, and small enough to read in one sitting (on
 module: RSA2 signing of the sorted parameters, verification of the synchronous answers
 and of notifications) with pycryptodomex as its only crypto dependency. The official
 package (pypi.org/project/alipay-sdk-python) is generated: a model class and a
-request/response class for each of Alipay's thousands of methods, with its own HTTP
+request/response class for each of Alipay's API methods, with its own HTTP
 client; it would do the same four calls with far more code to audit. Both install
 the top-level package ``alipay``, so only one of them can be installed at a time.
 
