@@ -48,6 +48,10 @@ SETTINGS = (
     "ALIPAY_PUBLIC_KEY",
     "ALIPAY_GATEWAY",
     "ALIPAY_TIMEOUT_SECONDS",
+    # Alipay: the trade's time_expire follows the hold; the notify URL falls back on
+    # the public URL when a payment request carries none.
+    "RESERVATION_TTL_MINUTES",
+    "PUBLIC_URL",
     "WECHATPAY_MCHID",
     "WECHATPAY_APPID",
     "WECHATPAY_PRIVATE_KEY",

@@ -85,6 +85,10 @@ def install_request_ids_and_security_headers(app: Flask) -> None:
         # The same rule as for JSON bodies, for query strings and HTML forms: a 422
         # naming each field, before any service or the database sees the value.
         fields = [name for name, values in request.args.lists() if _any_nul(values)]
+        if request.mimetype == "application/x-www-form-urlencoded":
+            # Keep the raw body readable after the form is parsed: a payment provider's
+            # form-encoded notification (Alipay) is verified from request.get_data().
+            request.get_data(cache=True)
         if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
             fields += [name for name, values in request.form.lists() if _any_nul(values)]
         if fields:
