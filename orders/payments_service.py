@@ -51,7 +51,6 @@ SETTINGS = (
     # Alipay: the trade's time_expire follows the hold; the notify URL falls back on
     # the public URL when a payment request carries none.
     "RESERVATION_TTL_MINUTES",
-    "PUBLIC_URL",
     "WECHATPAY_MCHID",
     "WECHATPAY_APPID",
     "WECHATPAY_PRIVATE_KEY",
@@ -63,8 +62,6 @@ SETTINGS = (
     "WECHATPAY_API_BASE",
     "WECHATPAY_TIMEOUT_SECONDS",
     # wechatpay: its notify URL and H5 site (PUBLIC_URL), and time_expire = the hold.
-    "PUBLIC_URL",
-    "RESERVATION_TTL_MINUTES",
 )
 
 
