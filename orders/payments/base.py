@@ -183,6 +183,12 @@ class PaymentEvent:
     the arrival order. ``order_number`` may be ``None`` when the provider's
     object does not carry it; find the order by ``reference`` then.
     ``provider_type`` is the provider's event name, ``raw`` the parsed body.
+
+    For ``refunded``, ``amount`` is how much of the payment has been refunded in all
+    (Stripe, YooKassa and Alipay say so). A provider that only reports the one refund
+    a notification is about (WeChat Pay) sets ``refund_reference`` to that refund's
+    reference (what ``RefundResult.reference`` was) and ``amount`` to its amount; the
+    shop then adds up the running total itself.
     """
 
     id: str
@@ -193,6 +199,7 @@ class PaymentEvent:
     provider_type: str
     raw: Mapping[str, Any]
     occurred_at: datetime | None = None
+    refund_reference: str | None = None
 
 
 class PaymentError(Exception):

@@ -356,8 +356,8 @@ class WeChatPayAdapter(PaymentAdapter):
         ``Wechatpay-Serial``, at most 5 minutes old), decrypt its resource and map it.
 
         ``TRANSACTION.*`` maps by the transaction's ``trade_state``; ``REFUND.SUCCESS``
-        is ``refunded`` with that refund's amount (WeChat does not say how much was
-        refunded in all). Other verified types: ``None``."""
+        is ``refunded`` with that refund's amount and ``refund_reference`` (WeChat does
+        not say how much was refunded in all). Other verified types: ``None``."""
         names = ("Wechatpay-Signature", "Wechatpay-Timestamp", "Wechatpay-Nonce",
                  "Wechatpay-Serial", "Wechatpay-Signature-Type")  # fmt: skip
         given = {name: header_value(headers, name) for name in names}
@@ -407,12 +407,17 @@ class WeChatPayAdapter(PaymentAdapter):
             raise WebhookRejected("a WeChat Pay notification for another merchant")
         reference = resource.get("out_trade_no")
         amounts = resource.get("amount") or {}
+        refund_reference = None
         if event_type.startswith("TRANSACTION."):
             kind = _EVENT_KINDS.get(_TRADE_STATES.get(str(resource.get("trade_state")), ""))
             fen = amounts.get("total")
             occurred = resource.get("success_time")
         elif event_type == "REFUND.SUCCESS":
             kind, fen, occurred = "refunded", amounts.get("refund"), resource.get("success_time")
+            # One refund's amount, not the running total: name the refund so the shop
+            # counts it once. out_refund_no is the shop's own key (refund-<id>), known
+            # before the refund call, so even a notification that overtakes it matches.
+            refund_reference = str(resource.get("out_refund_no") or resource.get("refund_id"))
         else:
             if event_type.startswith("REFUND."):
                 log.warning("wechatpay refund %s of %s: %s", resource.get("out_refund_no"),
@@ -426,6 +431,7 @@ class WeChatPayAdapter(PaymentAdapter):
             amount=from_fen(fen) if isinstance(fen, int) else None,
             provider_type=event_type, raw=dict(notification),
             occurred_at=_parse_time(occurred or notification.get("create_time")),
+            refund_reference=refund_reference,
         )  # fmt: skip
 
     def _notify_url(self, request: PaymentRequest | None, *, required: bool = True) -> str | None:

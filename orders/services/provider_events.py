@@ -5,6 +5,8 @@ and a payment that arrives after the hold ran out.
 from __future__ import annotations
 
 import logging
+import re
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -156,14 +158,19 @@ def _apply(order: Order, payment: Payment | None, event: PaymentEvent, adapter: 
             return f"payment {event.kind}", follow_up
         return f"ignored: order is {order.status}", follow_up
     if event.kind == "refunded":
+        if payment is not None and event.amount is not None and event.refund_reference:
+            event = _as_running_total(order, payment, event)
         refunded = event.amount.amount if event.amount else owed_back(order)
         if refunded > Decimal(order.refunded_amount):
             order.refunded_amount = refunded
-        for refund in db.session.scalars(
-            select(Refund).where(Refund.order_id == order.id, Refund.status == "requested")
-        ):
-            if Decimal(order.refunded_amount) >= Decimal(refund.amount):
-                refund.status = "succeeded"
+        if payment is not None and event.amount is not None:
+            _confirm_refunds_covered(payment, event.amount.amount)
+        else:
+            for refund in db.session.scalars(
+                select(Refund).where(Refund.order_id == order.id, Refund.status == "requested")
+            ):
+                if Decimal(order.refunded_amount) >= Decimal(refund.amount):
+                    refund.status = "succeeded"
         if payment is not None and event.amount is not None:
             _record_refund_made_at_provider(order, payment, event)
         full = Decimal(order.refunded_amount) >= Decimal(order.paid_amount) > 0
@@ -222,6 +229,75 @@ def _apply_authorized(
         ("orders.release_hold", {"key": f"release-hold:{adapter}:{event.reference}", **job})
     )
     return f"releasing the hold: {why}"
+
+
+def _confirm_refunds_covered(payment: Payment, refunded_in_all: Decimal) -> None:
+    """Mark the payment's refunds on their way as succeeded, oldest first, as far as the
+    provider's running total covers them: a notification about the first of two partial
+    refunds must not confirm the second, which may not even have been sent. (A refund
+    still ``requested`` may have reached the provider already: its notification can
+    arrive before the job that sent it writes down the answer.)"""
+    confirmed = Decimal(
+        db.session.scalar(
+            select(func.coalesce(func.sum(Refund.amount), 0)).where(
+                Refund.payment_id == payment.id, Refund.status == "succeeded"
+            )
+        )
+        or 0
+    )
+    for refund in db.session.scalars(
+        select(Refund)
+        .where(Refund.payment_id == payment.id, Refund.status.in_(("requested", "pending")))
+        .order_by(Refund.id)
+    ):
+        if confirmed + Decimal(refund.amount) > refunded_in_all:
+            break
+        refund.status = "succeeded"
+        confirmed += Decimal(refund.amount)
+
+
+def _as_running_total(order: Order, payment: Payment, event: PaymentEvent) -> PaymentEvent:
+    """A provider that reports one refund at a time (``refund_reference``): confirm that
+    refund, or write it down when the shop did not ask for it (made in the provider's
+    dashboard), and give the event the payment's refunded total like the others.
+
+    The reference is the shop's own refund key (``refund-<id>``, known before the call,
+    so a notification that overtakes the sending job still finds its row) or the
+    provider's reference the job stored."""
+    refund = None
+    own = re.fullmatch(r"refund-(\d+)", event.refund_reference or "")
+    if own:
+        refund = db.session.scalar(
+            select(Refund).where(Refund.id == int(own.group(1)), Refund.payment_id == payment.id)
+        )
+    if refund is None:
+        refund = db.session.scalar(
+            select(Refund).where(
+                Refund.payment_id == payment.id, Refund.reference == event.refund_reference
+            )
+        )
+    if refund is None:
+        reason = f"refunded at the provider (event {event.id})"
+        refund = Refund(
+            order_id=order.id, payment_id=payment.id, amount=event.amount.amount,
+            currency=payment.currency, status="succeeded", reason=reason,
+            reference=event.refund_reference, created_at=event.occurred_at or utcnow(),
+        )  # fmt: skip
+        db.session.add(refund)
+        db.session.flush()
+        record_history(order, None, f"{payment.adapter} webhook", reason, kind="refund",
+                       refund_id=refund.id, amount=event.amount.as_json())  # fmt: skip
+    elif refund.status != "succeeded":
+        refund.status = "succeeded"
+        db.session.flush()
+    total = db.session.scalar(
+        select(func.coalesce(func.sum(Refund.amount), 0)).where(
+            Refund.payment_id == payment.id, Refund.status == "succeeded"
+        )
+    )
+    return replace(
+        event, amount=Money(Decimal(total or 0), payment.currency), refund_reference=None
+    )
 
 
 def _record_refund_made_at_provider(order: Order, payment: Payment, event: PaymentEvent) -> None:

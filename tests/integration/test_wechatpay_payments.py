@@ -168,6 +168,56 @@ def test_cancelling_a_paid_order_refunds_it_at_wechat_pay(wechat_shop, fake):
     assert_invariants(app)
 
 
+def test_two_partial_refunds_notified_one_by_one_add_up_once_each(wechat_shop, fake):
+    """WeChat's REFUND.SUCCESS names one refund, not the running total: the shop adds
+    them up, counts a repeated notice once, and confirms only the refund it names."""
+    from orders.models import Order, Payment, Refund
+    from orders.services.tasks import send_refund
+
+    app, base_url = wechat_shop
+    order = wechat_order(base_url)
+    reference = reference_of(app, order)
+    fake.pay(reference)
+    with app.app_context():
+        paid = db.session.scalar(select(Payment).where(Payment.reference == reference))
+        refunds = [Refund(order_id=paid.order_id, payment_id=paid.id, amount=amount,
+                          currency="CNY", status="requested", reason="goodwill")
+                   for amount in (Decimal("10.00"), Decimal("5.00"))]  # fmt: skip
+        db.session.add_all(refunds)
+        db.session.commit()
+        ids = [refund.id for refund in refunds]
+        payment_id = paid.id
+        db.session.remove()
+    fake.notify = False
+    with app.app_context():
+        assert [send_refund(refund_id) for refund_id in ids] == ["pending", "pending"]
+        db.session.remove()
+    fake.notify = True
+    first, second = (fake.transactions[reference].refunds[f"refund-{i}"] for i in ids)
+    first["status"] = "SUCCESS"
+    headers, body = fake.notification(reference, "REFUND.SUCCESS", refund_no=f"refund-{ids[0]}")
+    for _ in range(2):  # delivered twice: counted once
+        assert post(base_url, headers, body).status_code == 204
+    with app.app_context():
+        states = dict(db.session.execute(select(Refund.id, Refund.status)
+                                         .where(Refund.id.in_(ids))).all())  # fmt: skip
+        assert states == {ids[0]: "succeeded", ids[1]: "pending"}
+        refunded = db.session.scalar(
+            select(Order.refunded_amount).where(Order.number == order["number"])
+        )
+        assert refunded == Decimal("10.00")
+        db.session.remove()
+    assert fake.settle_refunds() == [204]  # the second one
+    done = wait_until(
+        base_url, order, lambda d: Decimal(d["payment"]["refunded"]["amount"]) == Decimal("15.00")
+    )
+    assert done["payment"]["status"] == "partially_refunded"
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Refund)
+                                 .where(Refund.payment_id == payment_id)) == 2  # fmt: skip
+        db.session.remove()
+
+
 def test_a_failed_payment_leaves_an_order_the_shopper_pays_again(wechat_shop, fake):
     app, base_url = wechat_shop
     order = wechat_order(base_url)
