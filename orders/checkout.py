@@ -33,6 +33,9 @@ from catalog.money import Money, UnknownCurrency
 from catalog.services import current_rates
 from orders import customs, payments_service
 from orders.carts import cart_lines_for_checkout
+from orders.customs import id_vault, prc_id
+from orders.lifecycle import PAID_STATUSES
+from orders.models import Cart, CartLine, Order, OrderEvent, OrderLine, Payment
 from orders.payment_amounts import (
     ChargedLine,
     ProviderAmount,
@@ -41,9 +44,6 @@ from orders.payment_amounts import (
     provider_amount,
     stored_rate_table,
 )
-from orders.customs import id_vault, prc_id
-from orders.lifecycle import PAID_STATUSES
-from orders.models import Cart, CartLine, Order, OrderEvent, OrderLine, Payment
 from orders.pricing import Address, PricedLine, Quote, WantedLine, check_currency, load_lines, quote
 from shop.core import background, metrics
 from shop.core.auth import hash_token
@@ -193,7 +193,11 @@ def _amount_to_pay(priced: Quote, pay_currency: str) -> ProviderAmount:
 
 
 def _payment_details(
-    checkout: CheckoutRequest, number: str, token: str, priced: Quote, paying: ProviderAmount,
+    checkout: CheckoutRequest,
+    number: str,
+    token: str,
+    priced: Quote,
+    paying: ProviderAmount,
     adapter: str,
 ) -> payments_service.PaymentDetails:
     """Lines, the shopper's way back to the order page (with the token, which the page

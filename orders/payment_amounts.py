@@ -166,8 +166,8 @@ def balance_lines(lines: Sequence[PaymentLine], amount: Money) -> list[PaymentLi
                 raise ValueError(f"the lines cannot add up to {amount}")
             change = -min(-remainder, available)
         line = balanced[index]
-        one = replace(line, quantity=1,
-                      unit_price=Money(line.unit_price.amount + change, amount.currency))  # fmt: skip
+        price = Money(line.unit_price.amount + change, amount.currency)
+        one = replace(line, quantity=1, unit_price=price)
         if line.quantity == 1:
             balanced[index] = one
         else:

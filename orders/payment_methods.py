@@ -159,9 +159,12 @@ def rule_offering(
 ) -> PaymentMethodRule | None:
     """The row that offers ``adapter`` there, to say why (None: none does)."""
     for rule in rules:
-        if rule.adapter == adapter and rule.in_force(on):
-            if rule.covers(destination.upper(), currency.upper()):
-                return rule
+        if (
+            rule.adapter == adapter
+            and rule.in_force(on)
+            and rule.covers(destination.upper(), currency.upper())
+        ):
+            return rule
     return None
 
 

@@ -30,6 +30,7 @@ from orders.services.tasks import (
 __all__ = [
     "LIVE_PAYMENT",
     "REFUND_ATTEMPTS",
+    "PaymentContext",
     "Viewer",
     "apply_payment_event",
     "cancel_order",
@@ -42,7 +43,6 @@ __all__ = [
     "parse_amount",
     "reconcile_payments",
     "retry_payment",
-    "PaymentContext",
     "send_refund",
     "sweep",
 ]
