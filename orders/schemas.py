@@ -192,6 +192,22 @@ class PaymentOutSchema(ma.Schema):
     )
     paid = fields.Nested(MoneySchema, required=True)
     refunded = fields.Nested(MoneySchema, required=True)
+    amount = fields.Nested(
+        MoneySchema,
+        metadata={
+            "description": "the latest payment's amount, in the currency the provider is paid in"
+        },
+    )
+    order_amount = fields.Nested(
+        MoneySchema,
+        metadata={
+            "description": "when the payment was converted to the provider's currency: the "
+            "order's total it stands for"
+        },
+    )
+    rate = fields.Dict(metadata={
+        "description": "when converted: from, to, rate (1 `from` in `to`, 4 decimals) and "
+                       "rates_of, the date of the order's stored rates it used"})  # fmt: skip
 
 
 class OrderLineOutSchema(ma.Schema):
