@@ -212,7 +212,7 @@ def _payment_details(
         lines=payment_lines(goods, priced.shipping_total, priced.duties_total, paying,
                             **payments_service.line_names(checkout.lang)),
         order_amount=paying.order_amount if paying.converted else None,
-        return_url=f"{base}/orders/{number}?token={token}" if base else None,
+        return_url=f"{base}/orders/{number}?token={token}&returned=1" if base else None,
         notify_url=f"{base}/api/v1/payments/{adapter}/webhook" if base else None,
         client_ip=checkout.client_ip,
         device=checkout.device,

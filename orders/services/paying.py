@@ -157,7 +157,7 @@ def _payment_details(
         lines=payment_lines(goods, Money(Decimal(order.shipping_total), order.currency), duties,
                             paying, **payments_service.line_names(context.lang)),
         order_amount=paying.order_amount if paying.converted else None,
-        return_url=f"{base}/orders/{order.number}" if base else None,
+        return_url=f"{base}/orders/{order.number}?returned=1" if base else None,
         notify_url=f"{base}/api/v1/payments/{adapter}/webhook" if base else None,
         client_ip=context.client_ip,
         device=context.device,
