@@ -7,12 +7,14 @@ names for one test (the real adapters are written at the same time, elsewhere)."
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from orders.payments.base import PaymentAdapter, PaymentRequest, PaymentResult, RefundResult
 from orders.payments.registry import _GROUP, clear_adapter_cache
 
 
 class _OneCurrencyProvider(PaymentAdapter):
-    requests: list[PaymentRequest]
+    requests: ClassVar[list[PaymentRequest]]
 
     def create_payment(self, request: PaymentRequest) -> PaymentResult:
         if request.amount.currency not in self.currencies:
@@ -45,19 +47,19 @@ class _OneCurrencyProvider(PaymentAdapter):
 class FakeYooKassa(_OneCurrencyProvider):
     name = "yookassa"
     currencies = ("RUB",)
-    requests: list[PaymentRequest] = []
+    requests: ClassVar[list[PaymentRequest]] = []
 
 
 class FakeAlipay(_OneCurrencyProvider):
     name = "alipay"
     currencies = ("CNY",)
-    requests: list[PaymentRequest] = []
+    requests: ClassVar[list[PaymentRequest]] = []
 
 
 class FakeWeChatPay(_OneCurrencyProvider):
     name = "wechatpay"
     currencies = ("CNY",)
-    requests: list[PaymentRequest] = []
+    requests: ClassVar[list[PaymentRequest]] = []
 
     def next_action(self, request, reference):
         if request.device == "mobile":

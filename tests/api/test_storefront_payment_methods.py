@@ -77,7 +77,7 @@ def test_the_checkout_offers_the_destinations_ways_to_pay_in_the_shoppers_langua
     assert "наличн" not in page
     assert "货到付款" not in page
     # The first is chosen until the shopper picks another.
-    assert re.search(rf'id="payment_adapter-{list(expected)[0]}"[^>]*checked', page)
+    assert re.search(rf'id="payment_adapter-{next(iter(expected))}"[^>]*checked', page)
 
 
 def test_a_provider_in_another_currency_shows_the_amount_and_rate_before_paying(shop):
@@ -87,7 +87,8 @@ def test_a_provider_in_another_currency_shows_the_amount_and_rate_before_paying(
     page = client.get("/checkout?country=RU").get_data(as_text=True)
     note = re.search(r'data-testid="conversion-yookassa">([^<]*)<', page).group(1)
     note = html_lib.unescape(note)
-    assert re.match(r"≈ [\d\s\u00a0]+,\d\d\s?₽ по курсу 1 CNY = \d+,\d{4} RUB, курсы на ", note), note
+    shape = r"≈ [\d\s\u00a0]+,\d\d\s?₽ по курсу 1 CNY = \d+,\d{4} RUB, курсы на "
+    assert re.match(shape, note), note
     assert 'data-testid="conversion-manual"' not in page  # the bank transfer is in CNY
     assert "yookassa-conversion" in re.search(r'id="payment_adapter-yookassa"[^>]*>', page).group(0)
 
@@ -157,8 +158,9 @@ def test_a_shopper_back_from_the_provider_sees_the_payment_being_confirmed(shop)
 
 
 @pytest.mark.parametrize(
-    ("lang", "scan", "amount"), [("zh", "请用微信扫一扫", "金额"), ("ru", "Отсканируйте в WeChat", "Сумма"),
-                                 ("en", "Scan with WeChat", "Amount")],
+    ("lang", "scan", "amount"),
+    [("zh", "请用微信扫一扫", "金额"), ("ru", "Отсканируйте в WeChat", "Сумма"),
+     ("en", "Scan with WeChat", "Amount")],
 )  # fmt: skip
 def test_a_qr_payment_is_drawn_here_as_inline_svg_with_the_amount(shop, lang, scan, amount):
     client = shopper(shop, lang)
@@ -202,8 +204,15 @@ def test_a_provider_link_that_is_not_http_is_never_shown(shop):
     add_to_cart(client)
     number, _ = place(client, RU_ADDRESS, payment_adapter="yookassa")
     with shop.app_context():
-        db.session.execute(update(Payment).values(
-            next_action={"type": "redirect", "url": "javascript:alert(1)", "provider": "yookassa"}))
+        db.session.execute(
+            update(Payment).values(
+                next_action={
+                    "type": "redirect",
+                    "url": "javascript:alert(1)",
+                    "provider": "yookassa",
+                }
+            )
+        )
         db.session.commit()  # fmt: skip
     page = client.get(f"/orders/{number}").get_data(as_text=True)
     assert "javascript:alert" not in page
