@@ -224,3 +224,15 @@ def test_kazakhstan_is_offered_card_and_bank_transfer(shop):
     add_to_cart(client)
     number, _ = place(client, KZ_ADDRESS, payment_adapter="manual")
     assert number
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "device"),
+    [(PHONE, "mobile"), (DESKTOP, "desktop"), (None, "desktop"),
+     ("Mozilla/5.0 (Linux; Android 14) Chrome/131 Mobile Safari/537.36", "mobile"),
+     ("Mozilla/5.0 (iPhone) AppleWebKit MicroMessenger/8.0.50", "mobile")],
+)  # fmt: skip
+def test_the_device_is_told_from_the_user_agent(user_agent, device):
+    from shop.storefront.order_wording import device_of
+
+    assert device_of(user_agent) == device
