@@ -250,6 +250,9 @@ def place_order(body):
             customs_identity=body.get("customs_identity"),
             lang=_lang(),
             delivery=_delivery_choice(**body.get("delivery") or {}),
+            device=body["payment"].get("device") or "desktop",
+            client_ip=request.remote_addr,
+            site_url=request.host_url,
         )
     )
     viewer = services.Viewer(order_token=placed.token)
@@ -292,7 +295,9 @@ def cancel_order(body, number):
 def pay_order(number):
     """Pay again after the provider was down or the payment failed; a payment still in
     progress is returned as it is."""
-    return shaped_json(services.retry_payment(number, _viewer()), NO_STORE)
+    context = services.PaymentContext(client_ip=request.remote_addr,
+                                      site_url=request.host_url, lang=_lang())  # fmt: skip
+    return shaped_json(services.retry_payment(number, _viewer(), context), NO_STORE)
 
 
 @orders_blp.route("/<string(maxlength=32):number>/mark-paid", methods=["POST"])

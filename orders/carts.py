@@ -18,7 +18,9 @@ from sqlalchemy import func, select
 
 from catalog.models import Sku
 from catalog.services import current_rates
+from orders import payments_service
 from orders.models import Cart, CartLine
+from orders.payment_amounts import payment_currency, stored_rate_table
 from orders.pricing import (
     MAX_LINES,
     MAX_QUANTITY,
@@ -226,9 +228,13 @@ def cart_document(
         address = Address(destination.upper(), region, postal_code, city)
         document["destination"] = {"country": address.country, "region": region,
                                    "region_code": address.destination.region}  # fmt: skip
+        now = utcnow()
+        offered = payments_service.offered_methods(address.country, currency, now.date())
+        pay_in = tuple(payment_currency(currency, payments_service.adapter_currencies(name))
+                       for name in offered)  # fmt: skip
         try:
-            quoted = quote(priced, address, currency, rates=rates, now=utcnow(),
-                           delivery=delivery)  # fmt: skip
+            quoted = quote(priced, address, currency, rates=rates, now=now,
+                           delivery=delivery, payment_currencies=pay_in)  # fmt: skip
         except (RoutingError, DomainError) as refusal:
             document["quote"] = {"deliverable": False, "problem": refusal.body()}
         else:
@@ -247,6 +253,12 @@ def cart_document(
                 },
                 "exchange_rates": quoted.exchange_rates,
                 "delivery": {"method": delivery.method, "point": delivery.point},
-            }
+                # The ways to pay offered there, each with the amount in its currency
+                # when it is converted (at the rates the order would store).
+                "payment_methods": payments_service.method_choices(
+                    address.country, quoted.grand_total,
+                    stored_rate_table(quoted.exchange_rates), now.date(),
+                ),
+            }  # fmt: skip
     db.session.rollback()
     return document

@@ -29,13 +29,21 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import and_, delete, func, insert, or_, select, text
 
-from catalog.money import Money
+from catalog.money import Money, UnknownCurrency
 from catalog.services import current_rates
 from orders import customs, payments_service
 from orders.carts import cart_lines_for_checkout
 from orders.customs import id_vault, prc_id
 from orders.lifecycle import PAID_STATUSES
 from orders.models import Cart, CartLine, Order, OrderEvent, OrderLine, Payment
+from orders.payment_amounts import (
+    ChargedLine,
+    ProviderAmount,
+    payment_currency,
+    payment_lines,
+    provider_amount,
+    stored_rate_table,
+)
 from orders.pricing import Address, PricedLine, Quote, WantedLine, check_currency, load_lines, quote
 from shop.core import background, metrics
 from shop.core.auth import hash_token
@@ -70,6 +78,10 @@ class CheckoutRequest:
     customs_identity: dict[str, str] | None = None
     lang: str = "en"
     delivery: DeliveryChoice = DOOR
+    # What a provider's hosted page needs of the shopper's request (the views fill them).
+    device: str = "desktop"
+    client_ip: str | None = None
+    site_url: str | None = None  # the request's host URL, when PUBLIC_URL is not set
 
 
 @dataclass(frozen=True)
@@ -112,6 +124,8 @@ def _place_order(checkout: CheckoutRequest, actor: str) -> PlacedOrder:
     )
     identity = _customs_identity(address.country, checkout.customs_identity, now)
     adapter = payments_service.adapter(checkout.payment_adapter)
+    payments_service.check_offered(adapter.name, address.country, currency, now.date())
+    pay_currency = payment_currency(currency, adapter.currencies)
     if checkout.cart_id:
         wanted = cart_lines_for_checkout(checkout.cart_id, checkout.cart_token)
         lines = load_lines(wanted, currency, rates, field_prefix="cart_id")
@@ -125,19 +139,22 @@ def _place_order(checkout: CheckoutRequest, actor: str) -> PlacedOrder:
     token = derived_secret("token") or secrets.token_urlsafe(24)
     for attempt in range(1, PLAN_ATTEMPTS + 1):
         priced = quote(lines, address, currency, rates=rates, now=now, annual_used_cny=annual_used,
-                       delivery=checkout.delivery)  # fmt: skip
+                       delivery=checkout.delivery, payment_currencies=(pay_currency,))  # fmt: skip
         db.session.rollback()  # end the read transaction before the outside call
+        paying = _amount_to_pay(priced, pay_currency)
         if attempt == 1:
             started = payments_service.start_payment(
-                adapter, number, priced.grand_total, checkout.email, idempotency_key=number
-            )
-        elif started.amount != priced.grand_total:
+                adapter, number, paying.amount, checkout.email, idempotency_key=number,
+                details=_payment_details(checkout, number, token, priced, paying, adapter.name),
+            )  # fmt: skip
+        elif started.amount != paying.amount:
             # A re-plan changed the price (another node, other shipping): the first
             # payment no longer matches; it is cancelled and a new one made.
             payments_service.abandon(adapter, started)
             started = payments_service.start_payment(
-                adapter, number, priced.grand_total, checkout.email,
+                adapter, number, paying.amount, checkout.email,
                 idempotency_key=f"{number}-{attempt}",
+                details=_payment_details(checkout, number, token, priced, paying, adapter.name),
             )  # fmt: skip
         try:
             _write_order(number, token, checkout, priced, identity, started, actor, config)
@@ -158,6 +175,50 @@ def _place_order(checkout: CheckoutRequest, actor: str) -> PlacedOrder:
         len(priced.plan.shipments), started.status,
     )  # fmt: skip
     return PlacedOrder(number=number, token=token)
+
+
+def _amount_to_pay(priced: Quote, pay_currency: str) -> ProviderAmount:
+    """The grand total in the payment's currency, converted at the rates the order stores
+    (the quote's ``exchange_rates``), so a retry later converts it alike."""
+    try:
+        return provider_amount(
+            priced.grand_total, pay_currency, stored_rate_table(priced.exchange_rates)
+        )
+    except UnknownCurrency:
+        raise ValidationFailed(
+            f"No exchange rate from {priced.currency} to {pay_currency}: this way to pay "
+            "cannot take the order now.",
+            errors={"payment.adapter": [f"It takes {pay_currency} only, and no rate reaches it."]},
+        ) from None
+
+
+def _payment_details(
+    checkout: CheckoutRequest,
+    number: str,
+    token: str,
+    priced: Quote,
+    paying: ProviderAmount,
+    adapter: str,
+) -> payments_service.PaymentDetails:
+    """Lines, the shopper's way back to the order page (with the token, which the page
+    moves into its cookie) and the webhook address of ``adapter``."""
+    goods = [
+        ChargedLine(line.name(checkout.lang)[:128], line.quantity, line.unit_price,
+                    line.category, line.sku.code)
+        for line in priced.lines
+    ]  # fmt: skip
+    base = payments_service.site_base(checkout.site_url)
+    return payments_service.PaymentDetails(
+        lines=payment_lines(goods, priced.shipping_total, priced.duties_total, paying,
+                            **payments_service.line_names(checkout.lang)),
+        order_amount=paying.order_amount if paying.converted else None,
+        return_url=f"{base}/orders/{number}?token={token}&returned=1" if base else None,
+        notify_url=f"{base}/api/v1/payments/{adapter}/webhook" if base else None,
+        client_ip=checkout.client_ip,
+        device=checkout.device,
+        locale=checkout.lang,
+        phone=(checkout.shipping_address.get("phone") or None),
+    )  # fmt: skip
 
 
 def _customs_identity(country: str, given: dict[str, str] | None, now) -> dict[str, str] | None:
@@ -296,7 +357,7 @@ def _write_order(
         payment_adapter=started.adapter,
         payment_status=started.status,
         placed_on=now.date(),
-        paid_amount=started.amount.amount if paid else Decimal(0),
+        paid_amount=priced.grand_total.amount if paid else Decimal(0),
         reservation_expires_at=None if paid else now + _hold_for(started.adapter, config),
         created_at=now,
         updated_at=now,
@@ -382,6 +443,7 @@ def _write_order(
                 reference=started.reference,
                 amount=started.amount.amount,
                 currency=started.amount.currency,
+                order_amount=started.order_amount.amount if started.order_amount else None,
                 status=started.status,
                 next_action=started.next_action,
                 last_error=started.error[:500],

@@ -138,6 +138,9 @@ class Payment(db.Model):
     reference: Mapped[str | None] = mapped_column(String(120))
     amount: Mapped[Decimal] = mapped_column(Numeric(19, 4))
     currency: Mapped[str] = mapped_column(String(3))
+    # The order's own amount this payment stands for, when ``amount`` was converted to
+    # the provider's currency at the order's rates (None: same currency as the order).
+    order_amount: Mapped[Decimal | None] = mapped_column(Numeric(19, 4))
     status: Mapped[str] = mapped_column(String(20))
     next_action: Mapped[dict] = mapped_column(JSON, default=dict)
     # For money recorded by an operator: the bank transfer's or receipt's reference.

@@ -337,13 +337,17 @@ def quote(
     annual_used_cny: Decimal = Decimal(0),
     stock: dict[tuple[str, str], int] | None = None,
     delivery: shipping.DeliveryChoice = shipping.DOOR,
+    payment_currencies: tuple[str, ...] = (),
 ) -> Quote:
     """Plan, price and assess duties. Raises the routing engine's errors (409/422) and
     ``CustomsLimitExceeded`` (422); nothing is written.
 
     ``delivery`` is the shopper's end: each planned parcel is quoted to the door or to
     the chosen pickup point (then only lanes whose carrier lists that point carry it; a
-    point no carrier lists is a 422 naming ``delivery.point``)."""
+    point no carrier lists is a 422 naming ``delivery.point``).
+
+    ``payment_currencies``: currencies the order may be paid in (a provider's own); the
+    rates converting the order's currency into them are kept with the others."""
     admitted = _check_customs_limits_before_routing(
         lines, address, currency, rates, now, annual_used_cny
     )
@@ -398,7 +402,7 @@ def quote(
         duties=duties,
         rates=rates,
         quoted_at=now,
-        exchange_rates=_rates_used(rates, lines, plan, currency),
+        exchange_rates=_rates_used(rates, lines, plan, currency, payment_currencies),
         delivery=delivery,
         delivery_points=points,
         lane_carriers={lane.code: lane.legs[-1].carrier for lane in lanes},
@@ -491,14 +495,17 @@ def _lanes_for_admitted_single_item(
     )
 
 
-def _rates_used(rates, lines, plan, currency) -> list[dict[str, str]]:
+def _rates_used(rates, lines, plan, currency, payment_currencies=()) -> list[dict[str, str]]:
     """The quotes behind every conversion this order made (prices, lane costs, duties' CNY
-    or EUR base), so the order can say which rate priced it."""
+    or EUR base, and the payment's currency when a provider takes only its own), so the
+    order can say which rate priced it and convert its payment again at the same rate."""
     sources = {line.sku.price_currency for line in lines} | {"CNY", "EUR"}
+    pairs = [(source, currency) for source in sorted(sources)]
+    pairs += [(currency, target) for target in sorted(set(payment_currencies) - {currency})]
     used = {}
-    for source in sorted(sources):
+    for source, target in pairs:
         try:
-            conversion = rates.conversion(source, currency)
+            conversion = rates.conversion(source, target)
         except UnknownCurrency:
             continue
         for item in conversion.quotes:

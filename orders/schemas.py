@@ -12,6 +12,7 @@ from marshmallow import fields, validate
 
 from catalog.schemas import MoneySchema, StrictSchema, Text, _iso_country, _known_language
 from orders.lifecycle import ORDER_STATUSES
+from orders.payments.base import DEVICES
 from orders.pricing import MAX_LINES, MAX_QUANTITY
 from warehouse.carriers import DELIVERY_METHODS
 from warehouse.schemas import ParcelNumberSchema
@@ -52,7 +53,13 @@ class CustomsIdentitySchema(StrictSchema):
 
 
 class PaymentChoiceSchema(StrictSchema):
-    adapter = Text(required=True, metadata={"example": "manual"})
+    adapter = Text(required=True, metadata={
+        "example": "manual",
+        "description": "one of the cart quote's `payment_methods` for the destination "
+                       "(422 `payment_method_not_offered` otherwise)"})  # fmt: skip
+    device = Text(validate=validate.OneOf(DEVICES), metadata={
+        "description": "where the shopper pays: desktop (a QR code to scan, a payment page) "
+                       "or mobile (the provider's mobile page); default desktop"})  # fmt: skip
 
 
 class DeliveryChoiceSchema(StrictSchema):
@@ -185,6 +192,22 @@ class PaymentOutSchema(ma.Schema):
     )
     paid = fields.Nested(MoneySchema, required=True)
     refunded = fields.Nested(MoneySchema, required=True)
+    amount = fields.Nested(
+        MoneySchema,
+        metadata={
+            "description": "the latest payment's amount, in the currency the provider is paid in"
+        },
+    )
+    order_amount = fields.Nested(
+        MoneySchema,
+        metadata={
+            "description": "when the payment was converted to the provider's currency: the "
+            "order's total it stands for"
+        },
+    )
+    rate = fields.Dict(metadata={
+        "description": "when converted: from, to, rate (1 `from` in `to`, 4 decimals) and "
+                       "rates_of, the date of the order's stored rates it used"})  # fmt: skip
 
 
 class OrderLineOutSchema(ma.Schema):
@@ -337,6 +360,8 @@ class CartOutSchema(ma.Schema):
         allow_none=True,
         metadata={
             "description": "with ?destination=: deliverable, shipments (node, shipping, delivery "
-            "window), totals with duties, or the problem that stops delivery"
+            "window), totals with duties, the payment_methods offered there (adapter, label "
+            "key, currency, and amount and rate when converted to the provider's currency), "
+            "or the problem that stops delivery"
         },
     )

@@ -114,6 +114,8 @@ def load_config(
             env.get("PAVILION_MANUAL_RESERVATION_TTL_MINUTES", str(3 * 24 * 60))
         ),
         "PAYMENT_ADAPTERS": _payment_adapters(env),
+        # A JSON file of payment-method rows laid over orders/rules/payment_methods.json.
+        "PAYMENT_METHOD_RULES": env.get("PAVILION_PAYMENT_METHOD_RULES") or None,
         "STRIPE_API_KEY": env.get("STRIPE_API_KEY"),
         "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET"),
         "STRIPE_API_BASE": env.get("STRIPE_API_BASE"),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from orders.services.cancelling import cancel_order
 from orders.services.changes import LIVE_PAYMENT
-from orders.services.paying import mark_paid, parse_amount, retry_payment
+from orders.services.paying import PaymentContext, mark_paid, parse_amount, retry_payment
 from orders.services.provider_events import apply_payment_event
 from orders.services.reading import Viewer, find_order, get_order, order_document
 from orders.services.tasks import (
@@ -30,6 +30,7 @@ from orders.services.tasks import (
 __all__ = [
     "LIVE_PAYMENT",
     "REFUND_ATTEMPTS",
+    "PaymentContext",
     "Viewer",
     "apply_payment_event",
     "cancel_order",

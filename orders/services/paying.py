@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from catalog.money import Money
+from catalog.models import Category, Product, Sku
+from catalog.money import Money, UnknownCurrency
 from orders import lifecycle, payments_service
-from orders.models import Payment
+from orders.models import Order, OrderLine, Payment
+from orders.payment_amounts import (
+    ChargedLine,
+    ProviderAmount,
+    payment_currency,
+    payment_lines,
+    provider_amount,
+    stored_rate_table,
+)
+from orders.payments.base import PaymentAdapter
 from orders.services.changes import cancel_payments, live_payments, record_history, record_paid
 from orders.services.reading import Viewer, find_order, get_order, order_document
 from shop.core import background
@@ -94,7 +105,83 @@ def mark_paid(
     return get_order(number, viewer)
 
 
-def retry_payment(number: str, viewer: Viewer) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PaymentContext:
+    """What the shopper's request says about paying (the views fill it)."""
+
+    device: str = "desktop"
+    client_ip: str | None = None
+    site_url: str | None = None
+    lang: str = "en"
+
+
+def payment_amount(order: Order, adapter: PaymentAdapter) -> ProviderAmount:
+    """The order's grand total as ``adapter`` is paid it, converted at the order's stored
+    rates when the adapter takes another currency."""
+    total = Money(Decimal(order.grand_total), order.currency)
+    target = payment_currency(order.currency, adapter.currencies)
+    try:
+        return provider_amount(total, target, stored_rate_table(order.exchange_rates or []))
+    except UnknownCurrency:
+        raise ValidationFailed(
+            f"The order stored no rate from {order.currency} to {target}.",
+            errors={"payment.adapter": [f"It takes {target} only."]},
+        ) from None
+
+
+def _payment_details(
+    order: Order, paying: ProviderAmount, adapter: str, context: PaymentContext
+) -> payments_service.PaymentDetails:
+    """The same request checkout makes: lines from the order's lines, the way back to the
+    order page and the webhook address. The order page already holds the token in its
+    cookie, so the way back carries none."""
+    rows = db.session.execute(
+        select(OrderLine.sku_code, OrderLine.product_name, OrderLine.quantity,
+               OrderLine.unit_price_amount, Category.slug)
+        .outerjoin(Sku, Sku.id == OrderLine.sku_id)
+        .outerjoin(Product, Product.id == Sku.product_id)
+        .outerjoin(Category, Category.id == Product.category_id)
+        .where(OrderLine.order_id == order.id)
+        .order_by(OrderLine.id)
+    ).all()  # fmt: skip
+    names = _names_in(context.lang, [row.sku_code for row in rows])
+    goods = [
+        ChargedLine((names.get(row.sku_code) or row.product_name)[:128], row.quantity,
+                    Money(Decimal(row.unit_price_amount), order.currency), row.slug,
+                    row.sku_code)
+        for row in rows
+    ]  # fmt: skip
+    duties = Money(Decimal(order.duties_total), order.currency) if order.duties_total else None
+    base = payments_service.site_base(context.site_url)
+    return payments_service.PaymentDetails(
+        lines=payment_lines(goods, Money(Decimal(order.shipping_total), order.currency), duties,
+                            paying, **payments_service.line_names(context.lang)),
+        order_amount=paying.order_amount if paying.converted else None,
+        return_url=f"{base}/orders/{order.number}?returned=1" if base else None,
+        notify_url=f"{base}/api/v1/payments/{adapter}/webhook" if base else None,
+        client_ip=context.client_ip,
+        device=context.device,
+        locale=context.lang,
+        phone=(order.shipping_address or {}).get("phone") or None,
+    )  # fmt: skip
+
+
+def _names_in(lang: str, codes: list[str]) -> dict[str, str]:
+    rows = db.session.execute(
+        select(Sku, Product).join(Product, Product.id == Sku.product_id)
+        .where(Sku.code.in_(codes))
+    ).all()  # fmt: skip
+    names = {}
+    for sku, product in rows:
+        label = sku.localized("label", lang)
+        name = product.localized("name", lang)
+        names[sku.code] = f"{name} ({label})" if label else name
+    return names
+
+
+def retry_payment(
+    number: str, viewer: Viewer, context: PaymentContext | None = None
+) -> dict[str, Any]:
     """A shopper pays again after the provider was down or the card declined.
 
     A payment still in progress is returned as it is (no second PaymentIntent);
@@ -116,12 +203,15 @@ def retry_payment(number: str, viewer: Viewer) -> dict[str, Any]:
         return document
     count = db.session.query(Payment).filter(Payment.order_id == order.id).count()
     adapter = payments_service.adapter(order.payment_adapter)
-    amount = Money(Decimal(order.grand_total), order.currency)
+    total = Money(Decimal(order.grand_total), order.currency)
+    paying = payment_amount(order, adapter)
+    details = _payment_details(order, paying, adapter.name, context or PaymentContext())
     email = order.email
     db.session.rollback()  # no transaction open during the outside call
     started = payments_service.start_payment(
-        adapter, number, amount, email, idempotency_key=f"{number}-pay-{count + 1}"
-    )
+        adapter, number, paying.amount, email, idempotency_key=f"{number}-pay-{count + 1}",
+        details=details,
+    )  # fmt: skip
     order = find_order(number, viewer, for_update=True)
     if order.status != "pending_payment":
         db.session.rollback()
@@ -130,7 +220,8 @@ def retry_payment(number: str, viewer: Viewer) -> dict[str, Any]:
     earlier = live_payments(order.id)
     payment = Payment(
         order_id=order.id, adapter=started.adapter, reference=started.reference,
-        amount=amount.amount, currency=amount.currency, status=started.status,
+        amount=paying.amount.amount, currency=paying.amount.currency, status=started.status,
+        order_amount=total.amount if paying.converted else None,
         next_action=started.next_action, last_error=started.error[:500],
     )  # fmt: skip
     db.session.add(payment)

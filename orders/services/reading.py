@@ -11,8 +11,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from catalog.money import Money
+from catalog.money import Money, UnknownCurrency
 from orders.models import Order, OrderEvent, Payment
+from orders.payment_amounts import provider_amount, stored_rate_table
 from shop.core.auth import StaffPrincipal, hash_token
 from shop.core.clock import iso_utc
 from shop.core.errors import NotFound
@@ -185,6 +186,7 @@ def order_document(order: Order, viewer: Viewer, lang: str = "en") -> dict[str, 
             ),
             "paid": money(order.paid_amount),
             "refunded": money(order.refunded_amount),
+            **_payment_amount(order, payment),
         },
         "reservation_expires_at": (
             iso_utc(order.reservation_expires_at)
@@ -237,6 +239,26 @@ def _delivery_choice(shipment) -> dict[str, Any]:
         "service": shipment.quoted_service,
         "point": point,
     }
+
+
+def _payment_amount(order: Order, payment: Payment | None) -> dict[str, Any]:
+    """The latest payment's amount in the provider's currency, and, when it was converted
+    from the order's, the rate and the rates' date it was converted at (#18)."""
+    if payment is None:
+        return {}
+    amount = Money(Decimal(payment.amount), payment.currency)
+    if payment.order_amount is None or payment.currency == order.currency:
+        return {"amount": amount.as_json()}
+    total = Money(Decimal(payment.order_amount), order.currency)
+    try:
+        converted = provider_amount(
+            total, payment.currency, stored_rate_table(order.exchange_rates or [])
+        )
+    except UnknownCurrency:
+        return {"amount": amount.as_json()}
+    conversion = converted.as_json()
+    return {"amount": amount.as_json(), "order_amount": total.as_json(),
+            "rate": conversion["rate"]}  # fmt: skip
 
 
 def _tracking_events(shipment_ids: list[int]) -> dict[int, list[dict[str, Any]]]:

@@ -42,7 +42,9 @@ from shop.storefront.order_pages import remember_order
 from shop.storefront.order_wording import (
     PAYMENT_METHOD_LABELS,
     configured_instructions,
+    conversion_note,
     delivery_window,
+    device_of,
     node_name,
 )
 from warehouse import shipping
@@ -66,7 +68,9 @@ def checkout_summary() -> Response:
     """The summary block alone, for checkout.js to swap in when the destination changes."""
     form = CheckoutForm.from_form(request.args)
     _default_choices(form)
-    return render("storefront/_checkout_summary.html", **_summary_context(form))
+    # The ways to pay depend on the destination too: the fieldset comes along.
+    return render("storefront/_checkout_summary_and_payment.html", form=form,
+                  **_summary_context(form))  # fmt: skip
 
 
 @storefront_bp.post("/checkout")
@@ -125,6 +129,9 @@ def _place_order_once(form: CheckoutForm) -> Response:
             customs_identity=loaded.get("customs_identity"),
             lang=prefs().lang,
             delivery=_delivery_choice(loaded.get("delivery")),
+            device=device_of(request.user_agent.string),
+            client_ip=request.remote_addr,
+            site_url=request.host_url,
         )
     )
     return _to_placed_order(placed.number, placed.token)
@@ -162,9 +169,6 @@ def _default_choices(form: CheckoutForm) -> None:
     values = form.values
     country = values.get("country", "").upper()
     values["country"] = country if country in country_codes() else prefs().country
-    adapters = payments_service.enabled_adapters()
-    if values.get("payment_adapter") not in adapters and adapters:
-        values["payment_adapter"] = adapters[0]
 
 
 def _checkout_page(form: CheckoutForm, status: int = 200) -> Response:
@@ -185,9 +189,6 @@ def _checkout_page(form: CheckoutForm, status: int = 200) -> Response:
         countries=countries,
         customs_countries=[c for c in countries if requires_customs_identity(c, today)],
         show_customs=form.needs_customs_identity(today),
-        adapters=payments_service.enabled_adapters(),
-        payment_labels={k: gettext(v) for k, v in PAYMENT_METHOD_LABELS.items()},
-        manual_instructions=_manual_instructions(),
         checkout_key=secrets.token_urlsafe(18),
         **summary,
     )
@@ -248,6 +249,7 @@ def _summary_context(form: CheckoutForm) -> dict[str, Any]:
         refusal = problem_message(quote.get("problem") or {}, gettext, localized_country_name)
     total = (quote or {}).get("totals", {}).get("grand_total") if refusal is None else None
     return {
+        **_payment_choices(form, country, quote if refusal is None else None),
         "cart": document,
         "quote": quote,
         "shown_total": f"{total['amount']} {total['currency']}" if total else "",
@@ -257,6 +259,32 @@ def _summary_context(form: CheckoutForm) -> dict[str, Any]:
         "node_name": node_name,
         "delivery_window": delivery_window,
         **delivery,
+    }
+
+
+def _payment_choices(form: CheckoutForm, country: str | None, quote: dict | None):
+    """The ways to pay offered for the destination (the quote's, with the amount in the
+    provider's currency when converted), the form's choice among them (the first until
+    the shopper picks one), their labels and conversion notes."""
+    methods = (quote or {}).get("payment_methods")
+    if methods is None:
+        names = (
+            payments_service.offered_methods(country, prefs().currency, utcnow().date())
+            if country
+            else payments_service.enabled_adapters()
+        )
+        methods = [{"adapter": name} for name in names]
+    adapters = [method["adapter"] for method in methods]
+    if form.values.get("payment_adapter") not in adapters and adapters:
+        form.values["payment_adapter"] = adapters[0]
+    return {
+        "adapters": adapters,
+        "payment_labels": {k: gettext(v) for k, v in PAYMENT_METHOD_LABELS.items()},
+        "payment_notes": {
+            method["adapter"]: conversion_note(method.get("amount"), method.get("rate"))
+            for method in methods
+        },
+        "manual_instructions": _manual_instructions(),
     }
 
 

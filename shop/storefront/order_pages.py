@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Response, current_app, flash, redirect, request, url_for
+import segno
+from flask import Response, current_app, flash, jsonify, redirect, request, url_for
+from markupsafe import Markup, escape
 
 from catalog.sku_lookup import names_in_language
 from orders import lifecycle, services
@@ -32,9 +34,12 @@ from shop.storefront.order_wording import (
     ORDER_STATUS_LABELS,
     PAYMENT_METHOD_LABELS,
     PAYMENT_STATUS_LABELS,
+    PROVIDER_NAMES,
     SHIPMENT_STATUS_LABELS,
     configured_instructions,
+    conversion_note,
     delivery_window,
+    device_of,
     label_for,
     node_name,
 )
@@ -72,7 +77,10 @@ def order(number: str) -> Response:
             services.get_order(number, services.Viewer(order_token=token_in_link), prefs().lang)
         except NotFound:
             return error_page(404)
-        response = redirect(url_for("storefront.order", number=number), 303)
+        # Back from a provider's payment page (its return URL): the page says the payment
+        # is being confirmed until the provider's notification arrives.
+        returned = "1" if request.args.get("returned") else None
+        response = redirect(url_for("storefront.order", number=number, returned=returned), 303)
         remember_order(response, number, token_in_link)
         return response
     try:
@@ -80,6 +88,11 @@ def order(number: str) -> Response:
     except NotFound:
         return error_page(404)
     stripe = _stripe_payment(document)
+    provider = _provider_step(document)
+    waiting = document["status"] == "pending_payment" and (
+        (provider is not None and provider["kind"] == "qr_code")
+        or bool(request.args.get("returned"))
+    )
     response = render(
         "storefront/order.html",
         order=document,
@@ -91,6 +104,13 @@ def order(number: str) -> Response:
         method_label=label_for(PAYMENT_METHOD_LABELS, document["payment"]["adapter"]),
         bank_transfer=_bank_transfer(document),
         stripe=stripe,
+        provider=provider,
+        returned=bool(request.args.get("returned")),
+        waiting=waiting,
+        pay_amount=document["payment"].get("amount") or document["totals"]["grand_total"],
+        conversion=conversion_note(
+            document["payment"].get("amount"), document["payment"].get("rate")
+        ),
         node_name=node_name,
         delivery_window=delivery_window,
     )
@@ -100,6 +120,20 @@ def order(number: str) -> Response:
         response.headers["Content-Security-Policy"] = stripe_content_security_policy(
             stripe["js_url"]
         )
+    return response
+
+
+@storefront_bp.get(f"/orders/<{ORDER_NUMBER}:number>/state")
+def order_state(number: str) -> Response:
+    """The order's and its payment's state, for the order page's script to notice the
+    provider's confirmation (the page reloads when it changes)."""
+    try:
+        document = services.get_order(number, _viewer(), prefs().lang)
+    except NotFound:
+        return error_page(404)
+    state = f"{document['status']}:{document['payment']['status']}"
+    response = jsonify({"state": state})
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -121,7 +155,11 @@ def cancel_order(number: str) -> Response:
 def pay_order(number: str) -> Response:
     """Start the payment again after the provider did not answer or the payment failed."""
     try:
-        services.retry_payment(number, _viewer())
+        context = services.PaymentContext(
+            device=device_of(request.user_agent.string), client_ip=request.remote_addr,
+            site_url=request.host_url, lang=prefs().lang,
+        )  # fmt: skip
+        services.retry_payment(number, _viewer(), context)
     except NotFound:
         return error_page(404)
     except DomainError as refused:
@@ -160,6 +198,32 @@ def _bank_transfer(document: dict[str, Any]) -> dict[str, Any] | None:
     )  # fmt: skip
     return {"amount": amount, "payee": payee, "reference": reference,
             "instructions": instructions}  # fmt: skip
+
+
+def _provider_step(document: dict[str, Any]) -> dict[str, Any] | None:
+    """What the shopper does at a provider: follow a link to its page (``redirect``), or
+    scan a QR code drawn here (``qr_code``, WeChat Pay Native). None for other payments."""
+    payment = document["payment"]
+    action = payment.get("next_action") or {}
+    provider = action.get("provider") or payment["adapter"]
+    name = gettext(PROVIDER_NAMES[provider]) if provider in PROVIDER_NAMES else provider
+    if action.get("type") == "redirect":
+        url = str(action.get("url") or "")
+        if urlsplit(url).scheme not in ("https", "http"):
+            return None  # never a javascript: or data: link from a provider's answer
+        return {"kind": "redirect", "url": url, "provider": provider, "name": name}
+    if action.get("type") == "qr_code" and action.get("data"):
+        svg = qr_svg(str(action["data"]), gettext("QR code to scan with WeChat"))
+        return {"kind": "qr_code", "provider": provider, "name": name, "svg": svg}
+    return None
+
+
+def qr_svg(data: str, label: str) -> Markup:
+    """The QR code of ``data`` as inline SVG (drawn here with segno: no outside image),
+    an image to assistive technology with ``label`` as its name."""
+    drawn = segno.make(data, error="m").svg_inline(scale=5, border=4, dark="#000", light="#fff")
+    named = drawn.replace("<svg ", f'<svg role="img" aria-label="{escape(label)}" ', 1)
+    return Markup(named)  # noqa: S704 - segno's own SVG, the label escaped
 
 
 def _stripe_payment(document: dict[str, Any]) -> dict[str, str] | None:

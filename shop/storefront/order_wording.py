@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from babel.dates import format_date
+from babel.numbers import format_decimal
 from flask import current_app
 
 from shop.core.clock import utcnow
-from shop.storefront.context import BABEL_LOCALES, gettext, ngettext, prefs
+from shop.storefront.context import BABEL_LOCALES, format_money, gettext, ngettext, prefs
 
 # The nodes of the seeded pavilion, as a shopper reads them; others show their code.
 NODE_NAMES = {
@@ -57,9 +60,21 @@ PAYMENT_STATUS_LABELS = {
     "unavailable": "The payment service did not answer",
 }
 PAYMENT_METHOD_LABELS = {
-    "manual": "Bank transfer or cash on delivery",
+    "manual": "Bank transfer to the shop's bank account",
     "stripe": "Card (Stripe)",
+    "yookassa": "YooKassa: bank card (Mir) or SBP",
+    "alipay": "Alipay",
+    "wechatpay": "WeChat Pay",
 }
+# The provider's own name, for "Pay with …".
+PROVIDER_NAMES = {
+    "yookassa": "YooKassa",
+    "alipay": "Alipay",
+    "wechatpay": "WeChat Pay",
+    "stripe": "Stripe",
+}
+# A browser on a phone: the provider's mobile page instead of a QR code to scan.
+MOBILE_BROWSER = re.compile(r"Mobi|Android|iPhone|iPad|iPod|HarmonyOS|MicroMessenger|AlipayClient")
 
 
 def label_for(labels: dict[str, str], value: str | None) -> str:
@@ -87,6 +102,36 @@ def delivery_window(delivery: dict[str, Any] | None) -> str:
     if low == high:  # "3 days", not "3–3 days"
         return ngettext("{n} day (by {date})", "{n} days (by {date})", high, date=shown)
     return gettext("{low}–{high} days (by {date})", low=low, high=high, date=shown)
+
+
+def device_of(user_agent: str | None) -> str:
+    """``mobile`` for a phone's or tablet's browser (or WeChat's and Alipay's own), else
+    ``desktop``: no script needed to tell a QR code from a mobile payment page."""
+    return "mobile" if user_agent and MOBILE_BROWSER.search(user_agent) else "desktop"
+
+
+def conversion_note(amount: dict[str, str] | None, rate: dict[str, Any] | None) -> str:
+    """``≈ 1 234,57 ₽ at 1 CNY = 12,3457 RUB, rates of 4 Dec 2026``: what a provider that
+    takes another currency is paid, and the order's rate behind it; empty when the payment
+    is in the order's currency."""
+    if not amount or not rate:
+        return ""
+    locale = BABEL_LOCALES[prefs().lang]
+    shown_rate = format_decimal(Decimal(rate["rate"]), format="#,##0.0000", locale=locale)
+    rates_of = rate.get("rates_of")
+    when = ""
+    if rates_of:
+        when = format_date(date.fromisoformat(rates_of), format="medium", locale=locale)
+    if when:
+        return gettext(
+            "≈ {amount} at 1 {base} = {rate} {quote}, rates of {date}",
+            amount=format_money(amount), base=rate["from"], rate=shown_rate,
+            quote=rate["to"], date=when,
+        )  # fmt: skip
+    return gettext(
+        "≈ {amount} at 1 {base} = {rate} {quote}",
+        amount=format_money(amount), base=rate["from"], rate=shown_rate, quote=rate["to"],
+    )  # fmt: skip
 
 
 def configured_instructions() -> str | None:

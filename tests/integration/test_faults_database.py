@@ -22,7 +22,7 @@ from catalog.models import Sku
 from orders.models import Order, Payment
 from shop.core.extensions import db
 from tests import localstripe_server
-from tests.checkout_world import order_body
+from tests.checkout_world import RU_ADDRESS, order_body
 from tests.conftest import make_test_app
 from tests.invariants import assert_invariants
 from tests.live_server import served_world
@@ -201,7 +201,10 @@ def test_a_payment_started_for_an_order_the_dropped_connection_lost_is_cancelled
     stripe = pytest.importorskip("stripe")
     at_stripe = stripe.StripeClient("sk_test_pavilion", base_addresses={"api": localstripe_url})
     since = int(time.time()) - 1
-    body = order_body(SKU, 1, currency="CNY", payment={"adapter": "stripe"})
+    # To Kazakhstan: Stripe is not offered for Russia any more (#18).
+    kazakhstan = {**RU_ADDRESS, "country": "KZ", "region": "Almaty", "city": "Almaty",
+                  "postal_code": "050000"}  # fmt: skip
+    body = order_body(SKU, 1, address=kazakhstan, currency="CNY", payment={"adapter": "stripe"})
     answers: list[requests.Response] = []
     locking = create_engine(test_side.url)
     with locking.connect() as locker:

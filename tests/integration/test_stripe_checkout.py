@@ -16,7 +16,7 @@ import stripe
 
 from shop.core.extensions import db
 from tests import localstripe_server
-from tests.checkout_world import build_world, order_body
+from tests.checkout_world import RU_ADDRESS, build_world, order_body
 from tests.conftest import make_test_app
 from tests.invariants import assert_invariants
 from tests.live_server import live_server
@@ -58,11 +58,27 @@ def stripe_client(localstripe_url):
     return stripe.StripeClient(API_KEY, base_addresses={"api": localstripe_url})
 
 
+# Stripe is offered outside Russia and China (orders/rules/payment_methods.json, #18).
+KZ_ADDRESS = {**RU_ADDRESS, "country": "KZ", "region": "Almaty", "city": "Almaty",
+              "postal_code": "050000"}  # fmt: skip
+
+
 def stripe_order(base_url, **extra):
-    body = order_body(payment={"adapter": "stripe"}, **extra)
+    body = order_body(payment={"adapter": "stripe"}, **{"address": KZ_ADDRESS, **extra})
     response = requests.post(f"{base_url}/api/v1/orders", json=body, timeout=30)
     assert response.status_code == 201, response.text
     return response.json()
+
+
+def offer_stripe_in(app, tmp_path, *countries: str) -> None:
+    """A test-local payment-method rule (PAVILION_PAYMENT_METHOD_RULES) offering Stripe
+    where the shipped rules do not, for tests about something else than the offer."""
+    rules = tmp_path / "payment_methods.json"
+    rules.write_text(json.dumps({"rules": [{
+        "id": f"stripe-{'-'.join(countries).lower()}-test", "adapter": "stripe",
+        "countries": list(countries), "currencies": None, "valid_from": "2020-01-01",
+        "reason": "a test of late Stripe payments", "source": "this test"}]}))  # fmt: skip
+    app.config["PAYMENT_METHOD_RULES"] = str(rules)
 
 
 def read(base_url, order):

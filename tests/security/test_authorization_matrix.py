@@ -112,6 +112,7 @@ RULES: dict[str, dict[str, str]] = {
     "storefront.order": ORDER_PAGE,
     "storefront.cancel_order": ORDER_PAGE,
     "storefront.pay_order": ORDER_PAGE,
+    "storefront.order_state": ORDER_PAGE,
     # Shoppers by token; a new cart and checkout are open to all.
     "carts.Carts": PUBLIC,
     "carts.OneCart": CART,

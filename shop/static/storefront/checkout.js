@@ -10,6 +10,9 @@
 //   makes a repeat land on the same order anyway).
 // - On an order paid by card, Stripe's Payment Element is mounted when Stripe.js is on
 //   the page.
+// - On an order waiting for a provider's confirmation (a QR code scanned, a shopper back
+//   from the provider's page), the order's state is asked every few seconds and the page
+//   reloads when it changes; without script, the "Check again" link does the same.
 (function () {
   "use strict";
 
@@ -46,7 +49,7 @@
     var summary = document.getElementById("checkout-summary");
     if (!summary) return;
     var query = new URLSearchParams();
-    ["country", "region", "postal_code", "city", "delivery_point"].forEach(function (name) {
+    ["country", "region", "postal_code", "city", "delivery_point", "payment_adapter"].forEach(function (name) {
       var field = form.elements.namedItem(name);
       if (field && field.value) query.set(name, field.value);
     });
@@ -69,6 +72,10 @@
         var fresh = holder.querySelector("#checkout-summary");
         var current = document.getElementById("checkout-summary");
         if (fresh && current) current.replaceWith(fresh);
+        // The ways to pay depend on the destination: the offered ones come along.
+        var freshPayment = holder.querySelector("#payment");
+        var payment = document.getElementById("payment");
+        if (freshPayment && payment) payment.replaceWith(freshPayment);
         var status = document.getElementById("summary-status");
         announce(status && status.dataset.updatedText);
       })
@@ -145,7 +152,34 @@
     });
   }
 
+  function pollOrderState(section) {
+    var url = section.dataset.stateUrl;
+    var shown = section.dataset.state;
+    var tries = 0;
+    function ask() {
+      tries += 1;
+      if (tries > 120) return; // ten minutes: the link is still there
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) {
+          return response.ok ? response.json() : null;
+        })
+        .then(function (state) {
+          if (state && state.state !== shown) {
+            window.location.reload();
+          } else {
+            window.setTimeout(ask, 5000);
+          }
+        })
+        .catch(function () {
+          window.setTimeout(ask, 10000);
+        });
+    }
+    window.setTimeout(ask, 5000);
+  }
+
   function start() {
+    var waiting = document.querySelector("[data-state-url]");
+    if (waiting) pollOrderState(waiting);
     var checkout = document.getElementById("checkout-form");
     if (checkout) setUpCheckout(checkout);
     var stripeForm = document.getElementById("stripe-payment");
